@@ -1,0 +1,106 @@
+# Flowmatik: `make run` starts the platform on the embedded default; `make test` runs the suite.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.13 || command -v python3.12 || command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+MANAGE := $(BIN)/python manage.py
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export PYTHONUNBUFFERED := 1
+
+.DEFAULT_GOAL := help
+.PHONY: help setup sysdeps run dev start-prod test test-cov lint lint-fix format migrate seed \
+	reset-db worker beat demo-llm bench health-check backup-db clean superuser check
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+sysdeps: ## Install the MySQL client headers mysqlclient needs (Debian), or say what to install
+	@if pkg-config --exists mysqlclient 2>/dev/null || pkg-config --exists libmariadb 2>/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "Installing default-libmysqlclient-dev and pkg-config..."; \
+		(apt-get install -y -qq default-libmysqlclient-dev pkg-config >/dev/null 2>&1 || \
+		 (apt-get update -qq >/dev/null && apt-get install -y -qq default-libmysqlclient-dev pkg-config >/dev/null)) \
+		|| { echo "error: could not install default-libmysqlclient-dev pkg-config"; exit 1; }; \
+	else echo "error: install the MySQL client headers and pkg-config first (Debian/Ubuntu: sudo apt-get install default-libmysqlclient-dev pkg-config; macOS: brew install mysql-client pkg-config)"; exit 1; fi
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@$(MAKE) --no-print-directory sysdeps
+	@if [ -z "$(PYTHON)" ]; then echo "error: Python 3.11+ is required"; exit 1; fi
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || \
+		{ echo "error: Python 3.11+ is required (found $$($(PYTHON) --version))"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements-dev.txt
+	@touch $(STAMP)
+
+setup: $(STAMP) ## Create .venv and install everything
+
+migrate: setup ## Apply database migrations
+	$(MANAGE) migrate --noinput
+
+seed: migrate ## Load seed data (plans, AI models) — done by data migrations, idempotent
+	$(MANAGE) seed
+
+run: seed ## Start the platform (ASGI server + Celery worker/beat + demo model) and print the URL
+	@./scripts/run-platform.sh "$(HOST)" "$(PORT)"
+
+dev: run ## Alias of run (the design document's `dev`)
+
+start-prod: setup ## Start the ASGI server with production settings (needs the environment set)
+	DJANGO_SETTINGS_MODULE=flowmatik.settings.production $(MANAGE) collectstatic --noinput
+	DJANGO_SETTINGS_MODULE=flowmatik.settings.production $(BIN)/uvicorn flowmatik.asgi:application \
+		--host 0.0.0.0 --port $(PORT) --workers $${WEB_CONCURRENCY:-2} --lifespan on --proxy-headers
+
+superuser: migrate ## Create a demo admin (admin@example.com / ADMIN_PASSWORD or "admin-demo-password")
+	DJANGO_SUPERUSER_PASSWORD=$${ADMIN_PASSWORD:-admin-demo-password} $(MANAGE) createsuperuser \
+		--noinput --email $${ADMIN_EMAIL:-admin@example.com} || true
+
+worker: setup ## Run a Celery worker
+	$(BIN)/celery -A flowmatik worker --loglevel=INFO --concurrency=$${CELERY_CONCURRENCY:-2}
+
+beat: setup ## Run Celery beat (periodic tasks)
+	$(BIN)/celery -A flowmatik beat --loglevel=INFO
+
+demo-llm: setup ## Run the local demo AI model server alone
+	$(MANAGE) demo_llm
+
+test: setup ## Run the whole test suite
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-cov: setup ## Run the suite with coverage
+	$(BIN)/pytest --cov --cov-report=term-missing:skip-covered $(PYTEST_ARGS)
+
+lint: setup ## ruff format --check + ruff check
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+lint-fix: setup ## Fix what ruff can
+	$(BIN)/ruff check --fix .
+
+format: setup ## Format the code
+	$(BIN)/ruff format .
+
+check: setup ## Django checks: migrations up to date, deploy checks on production settings
+	$(MANAGE) makemigrations --check --dry-run
+	SECRET_KEY=ci-dummy-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFG \
+	JWT_SECRET=ci-dummy-jwt-secret-0123456789-abcdefghijklmnopqrstuvwxyz ALLOWED_HOSTS=flowmatik.example \
+	DJANGO_SETTINGS_MODULE=flowmatik.settings.production $(MANAGE) check --deploy --fail-level WARNING
+
+reset-db: setup ## Drop the embedded SQLite database and migrate again
+	rm -f var/flowmatik.sqlite3 var/flowmatik.sqlite3-wal var/flowmatik.sqlite3-shm
+	$(MAKE) --no-print-directory seed
+
+bench: setup ## Run the benchmarks
+	$(BIN)/python -m bench
+
+health-check: ## Ask a running platform for /health
+	@curl -fsS http://$(HOST):$(PORT)/health && echo
+
+backup-db: setup ## Dump the database to var/backups/
+	$(MANAGE) backup_db
+
+clean: ## Remove caches and temporary files (keeps .venv and the database)
+	find . -path ./.venv -prune -o -name __pycache__ -type d -exec rm -rf {} +
+	rm -rf .pytest_cache .ruff_cache htmlcov .coverage staticfiles var/celery

@@ -1,0 +1,1 @@
+"""Accounts: users, authentication, roles, API keys."""

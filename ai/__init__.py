@@ -1,0 +1,1 @@
+"""AI gateway: providers, models, chat, conversations, context."""

@@ -1,0 +1,3 @@
+"""URL routes of the OpenAI-compatible API (`/v1/...`)."""
+
+urlpatterns: list = []

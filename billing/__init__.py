@@ -1,0 +1,1 @@
+"""Billing: plans, subscriptions, payments through Stripe and LemonSqueezy."""

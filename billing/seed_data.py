@@ -1,0 +1,66 @@
+"""The design document's plans: prices, daily limits and features."""
+
+from decimal import Decimal
+
+PLANS = [
+    {
+        "slug": "free",
+        "name": "Free",
+        "description": "Basic chat and community support.",
+        "price": Decimal("0.00"),
+        "requests_per_day": 100,
+        "tokens_per_day": 50_000,
+        "features": ["chat", "community_support"],
+        "sort_order": 0,
+    },
+    {
+        "slug": "starter",
+        "name": "Starter",
+        "description": "Images, priority support and API access.",
+        "price": Decimal("19.00"),
+        "requests_per_day": 1_000,
+        "tokens_per_day": 500_000,
+        "features": ["chat", "images", "priority_support", "api"],
+        "sort_order": 1,
+    },
+    {
+        "slug": "pro",
+        "name": "Pro",
+        "description": "All multimedia, analytics and workflows.",
+        "price": Decimal("39.00"),
+        "requests_per_day": 10_000,
+        "tokens_per_day": 5_000_000,
+        "features": [
+            "chat",
+            "images",
+            "audio",
+            "video",
+            "analytics",
+            "workflows",
+            "api",
+            "priority_support",
+        ],
+        "sort_order": 2,
+    },
+    {
+        "slug": "business",
+        "name": "Business",
+        "description": "Everything included, SLA and integrations.",
+        "price": Decimal("79.00"),
+        "requests_per_day": None,
+        "tokens_per_day": None,
+        "features": [
+            "chat",
+            "images",
+            "audio",
+            "video",
+            "analytics",
+            "workflows",
+            "api",
+            "priority_support",
+            "sla",
+            "integrations",
+        ],
+        "sort_order": 3,
+    },
+]

@@ -1,0 +1,16 @@
+"""Billing writes: plans (seeding)."""
+
+from django.db import transaction
+
+from billing.models import Plan
+from billing.seed_data import PLANS
+
+
+@transaction.atomic
+def plan_seed_defaults() -> int:
+    """Create the default plans that are missing; never overwrite staff edits."""
+    created = 0
+    for data in PLANS:
+        _, was_created = Plan.objects.get_or_create(slug=data["slug"], defaults=data)
+        created += int(was_created)
+    return created

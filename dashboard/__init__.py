@@ -1,0 +1,1 @@
+"""The browser portal, notifications and the staff views."""

@@ -1,0 +1,3 @@
+"""URL routes of the notifications API (`/api/notifications`)."""
+
+urlpatterns: list = []

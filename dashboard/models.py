@@ -1,0 +1,42 @@
+"""Dashboard tables: stored notifications (so clients can fetch what they missed)."""
+
+from django.conf import settings
+from django.db import models
+
+
+class NotificationKind(models.TextChoices):
+    QUOTA_WARNING = "quota.warning", "Quota 80%"
+    QUOTA_EXCEEDED = "quota.exceeded", "Quota 100%"
+    PAYMENT_SUCCEEDED = "payment.succeeded", "Payment succeeded"
+    PAYMENT_FAILED = "payment.failed", "Payment failed"
+    SUBSCRIPTION_CHANGED = "subscription.changed", "Subscription changed"
+    JOB_PROGRESS = "job.progress", "Content job progress"
+    JOB_COMPLETED = "job.completed", "Content job completed"
+    BROADCAST = "broadcast", "Announcement"
+
+
+class Notification(models.Model):
+    """One event for one user; `user=None` is a broadcast to everyone."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="notifications",
+    )
+    kind = models.CharField(max_length=32, choices=NotificationKind.choices)
+    title = models.CharField(max_length=200)
+    body = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["user", "created_at"], name="notif_user_created_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.title}"

@@ -1,0 +1,33 @@
+"""The one ASGI application: HTTP to Django, WebSocket to Channels."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "flowmatik.settings.base")
+django_asgi_app = get_asgi_application()  # before importing anything that uses models
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+
+from flowmatik.websocket_routing import websocket_urlpatterns  # noqa: E402
+
+
+async def lifespan_app(scope, receive, send):
+    """Answer the ASGI lifespan protocol so uvicorn starts cleanly with lifespan on."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
+        "lifespan": lifespan_app,
+    }
+)

@@ -1,0 +1,72 @@
+"""The Celery application, configured so that no task is lost.
+
+Late acks + reject-on-worker-lost + prefetch 1 mean a task whose worker dies is
+delivered again; tasks are therefore written to be idempotent (STYLE rule 7).
+"""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "flowmatik.settings.base")
+
+app = Celery("flowmatik")
+
+
+def _transport_options(settings) -> dict:
+    options: dict = {"visibility_timeout": settings.CELERY_VISIBILITY_TIMEOUT}
+    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
+        # Embedded broker: queues are folders under var/celery, shared by web + worker.
+        folder = settings.CELERY_DATA_DIR / "queue"
+        (settings.CELERY_DATA_DIR / "processed").mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
+        options.update(
+            {
+                "data_folder_in": str(folder),
+                "data_folder_out": str(folder),
+                "processed_folder": str(settings.CELERY_DATA_DIR / "processed"),
+                "store_processed": False,
+            }
+        )
+    return options
+
+
+def configure(settings) -> None:
+    """Apply Django settings to the Celery app (at import; tests may call again)."""
+    options = _transport_options(settings)
+    app.conf.update(
+        broker_url=settings.CELERY_BROKER_URL,
+        result_backend=settings.CELERY_RESULT_BACKEND,
+        broker_transport_options=options,
+        result_backend_transport_options={
+            "visibility_timeout": settings.CELERY_VISIBILITY_TIMEOUT
+        },
+        broker_connection_retry_on_startup=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_acks_on_failure_or_timeout=True,
+        worker_prefetch_multiplier=1,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        task_time_limit=settings.CELERY_TASK_TIME_LIMIT,
+        task_soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
+        task_always_eager=settings.CELERY_TASK_ALWAYS_EAGER,
+        result_expires=3600,
+        timezone="UTC",
+        enable_utc=True,
+        worker_hijack_root_logger=False,
+        worker_soft_shutdown_timeout=10.0,
+        beat_schedule=getattr(settings, "CELERY_BEAT_SCHEDULE", {}),
+        beat_schedule_filename=str(settings.CELERY_DATA_DIR / "beat-schedule"),
+    )
+
+
+def _configure_from_django() -> None:
+    from django.conf import settings
+
+    configure(settings)
+
+
+_configure_from_django()
+app.autodiscover_tasks()

@@ -1,0 +1,167 @@
+"""One error vocabulary: `ApplicationError` with a stable code, rendered one way.
+
+Services raise `ApplicationError` subclasses (never HTTP exceptions); the DRF exception
+handler and `error_response` render `{"error": {...}, "request_id"}` with the status.
+"""
+
+import logging
+import math
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, JsonResponse
+from django_ratelimit.exceptions import Ratelimited
+from rest_framework import exceptions as drf
+from rest_framework.response import Response
+
+from flowmatik.request_context import get_request_id
+
+logger = logging.getLogger("flowmatik.errors")
+
+
+class ApplicationError(Exception):
+    """A failure a client can be told about, with a stable machine-readable code."""
+
+    status_code = 400
+    code = "bad_request"
+    default_message = "The request could not be processed."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        code: str | None = None,
+        details: dict[str, Any] | None = None,
+        status_code: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.message = message or self.default_message
+        if code:
+            self.code = code
+        if status_code:
+            self.status_code = status_code
+        self.details = details or {}
+        self.retry_after = retry_after
+        super().__init__(self.message)
+
+    def headers(self) -> dict[str, str]:
+        if self.retry_after is None:
+            return {}
+        return {"Retry-After": str(max(1, math.ceil(self.retry_after)))}
+
+
+class InvalidInput(ApplicationError):
+    status_code, code, default_message = 400, "invalid_input", "Invalid input."
+
+
+class NotAuthenticated(ApplicationError):
+    status_code = 401
+    code = "not_authenticated"
+    default_message = "Authentication credentials were not provided or are invalid."
+
+
+class PermissionDenied(ApplicationError):
+    status_code = 403
+    code = "permission_denied"
+    default_message = "You do not have permission to do this."
+
+
+class NotFound(ApplicationError):
+    status_code, code, default_message = 404, "not_found", "Not found."
+
+
+class Conflict(ApplicationError):
+    status_code, code, default_message = 409, "conflict", "Conflict with current state."
+
+
+class RateLimited(ApplicationError):
+    status_code, code, default_message = 429, "rate_limited", "Too many requests."
+
+
+class ServiceUnavailable(ApplicationError):
+    status_code = 503
+    code = "service_unavailable"
+    default_message = "The service is unavailable, try again later."
+
+
+def error_body(
+    code: str, message: str, details: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    return {
+        "error": {"code": code, "message": message, "details": details or {}},
+        "request_id": get_request_id(),
+    }
+
+
+def error_response(exc: ApplicationError) -> JsonResponse:
+    """Render an ApplicationError outside DRF (plain Django and async views)."""
+    response = JsonResponse(
+        error_body(exc.code, exc.message, exc.details), status=exc.status_code
+    )
+    for name, value in exc.headers().items():
+        response[name] = value
+    return response
+
+
+def _ratelimit_retry_after(exc: Exception) -> float:
+    return float(getattr(exc, "retry_after", None) or 60)
+
+
+def to_application_error(exc: Exception) -> ApplicationError | None:
+    """Map framework exceptions to our vocabulary; None for unexpected ones."""
+    if isinstance(exc, ApplicationError):
+        return exc
+    if isinstance(exc, Ratelimited):
+        return RateLimited(retry_after=_ratelimit_retry_after(exc))
+    if isinstance(exc, Http404 | drf.NotFound):
+        return NotFound()
+    if isinstance(exc, DjangoPermissionDenied):
+        return PermissionDenied()
+    if isinstance(exc, drf.ValidationError):
+        detail = exc.detail
+        fields = detail if isinstance(detail, dict) else {"non_field_errors": detail}
+        return InvalidInput(details={"fields": fields})
+    if isinstance(exc, drf.ParseError):
+        return InvalidInput(str(exc.detail), code="malformed_request")
+    if isinstance(exc, drf.NotAuthenticated | drf.AuthenticationFailed):
+        code = (
+            "authentication_failed"
+            if isinstance(exc, drf.AuthenticationFailed)
+            else None
+        )
+        return NotAuthenticated(str(exc.detail), code=code)
+    if isinstance(exc, drf.PermissionDenied):
+        return PermissionDenied(str(exc.detail))
+    if isinstance(exc, drf.Throttled):
+        return RateLimited(retry_after=exc.wait or 1)
+    if isinstance(exc, drf.APIException):
+        codes = exc.get_codes()
+        return ApplicationError(
+            str(exc.detail),
+            code=codes if isinstance(codes, str) else exc.default_code,
+            status_code=exc.status_code,
+        )
+    return None
+
+
+def internal_error_body() -> dict[str, Any]:
+    return error_body("internal_error", "An unexpected error occurred.")
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    """DRF exception handler: every error leaves as the one envelope."""
+    app_exc = to_application_error(exc)
+    if app_exc is None:
+        logger.exception(
+            "Unhandled API exception", extra={"view": str(context.get("view"))}
+        )
+        return Response(internal_error_body(), status=500)
+    response = Response(
+        error_body(app_exc.code, app_exc.message, app_exc.details),
+        status=app_exc.status_code,
+    )
+    for name, value in app_exc.headers().items():
+        response[name] = value
+    if isinstance(exc, drf.NotAuthenticated | drf.AuthenticationFailed):
+        response["WWW-Authenticate"] = 'Bearer realm="api"'
+    return response

@@ -1,0 +1,71 @@
+"""JSON-lines log formatting with request context and secret redaction."""
+
+import json
+import logging
+import re
+from datetime import UTC, datetime
+
+from django.conf import settings
+
+from flowmatik.request_context import request_id_var, user_id_var
+
+# LogRecord attributes that are not "extras" a caller passed.
+_STANDARD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message",
+    "asctime",
+    "userId",
+    "requestId",
+    "service",
+}
+_SECRET_KEY_RE = re.compile(
+    r"pass(word)?|secret|token|authorization|api[_-]?key|cookie|signature", re.I
+)
+_BEARER_RE = re.compile(r"(Bearer\s+|fmk_|sk_(live|test)_|whsec_)[A-Za-z0-9._\-]+")
+REDACTED = "[REDACTED]"
+
+
+def redact(value: object, key: str = "") -> object:
+    """Replace secrets in a value destined for a log line."""
+    if key and _SECRET_KEY_RE.search(key):
+        return REDACTED
+    if isinstance(value, dict):
+        return {k: redact(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact(v) for v in value]
+    if isinstance(value, str):
+        return _BEARER_RE.sub(lambda m: m.group(1) + REDACTED, value)
+    return value
+
+
+class RequestContextFilter(logging.Filter):
+    """Stamp every record with the current request id and user id."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "requestId"):
+            record.requestId = request_id_var.get()
+        if not hasattr(record, "userId"):
+            record.userId = user_id_var.get()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, with the design document's field names."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, object] = {
+            "timestamp": datetime.fromtimestamp(record.created, tz=UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "level": record.levelname.lower(),
+            "service": getattr(record, "service", None)
+            or f"{settings.SERVICE_NAME}.{record.name}",
+            "message": redact(record.getMessage()),
+            "userId": getattr(record, "userId", None),
+            "requestId": getattr(record, "requestId", None),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD_ATTRS and not key.startswith("_"):
+                payload[key] = redact(value, key)
+        if record.exc_info:
+            payload["exception"] = self.formatException(record.exc_info)
+        return json.dumps(payload, default=str, ensure_ascii=False)

@@ -1,0 +1,143 @@
+"""Cross-cutting HTTP middleware: request ids, access log, security headers, errors.
+
+Each middleware works in both sync and async stacks, so the async AI views never pay
+for a thread hop.
+"""
+
+import logging
+import re
+import time
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from flowmatik.errors import (
+    error_body,
+    error_response,
+    internal_error_body,
+    to_application_error,
+)
+from flowmatik.request_context import new_request_id, request_id_var, user_id_var
+
+access_logger = logging.getLogger("flowmatik.access")
+error_logger = logging.getLogger("flowmatik.errors")
+
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+class _HybridMiddleware:
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest):
+        if iscoroutinefunction(self):
+            return self._acall(request)
+        self.before(request)
+        return self.after(request, self.get_response(request))
+
+    async def _acall(self, request: HttpRequest):
+        self.before(request)
+        return self.after(request, await self.get_response(request))
+
+    def before(self, request: HttpRequest) -> None:
+        pass
+
+    def after(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        return response
+
+
+def _user_id(request: HttpRequest) -> str | None:
+    user = getattr(request, "user", None)
+    if user is not None and getattr(user, "is_authenticated", False):
+        return str(user.pk)
+    return user_id_var.get()
+
+
+class RequestContextMiddleware(_HybridMiddleware):
+    """Take or make `X-Request-ID`, bind it to logs, return it, log one access line."""
+
+    def before(self, request: HttpRequest) -> None:
+        incoming = request.headers.get("X-Request-ID", "")
+        request_id = incoming if _REQUEST_ID_RE.match(incoming) else new_request_id()
+        request.request_id = request_id
+        request._started_at = time.perf_counter()
+        request_id_var.set(request_id)
+        user_id_var.set(None)
+
+    def after(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        response["X-Request-ID"] = request.request_id
+        duration_ms = (time.perf_counter() - request._started_at) * 1000
+        request.duration_ms = duration_ms
+        if settings.LOG_ACCESS:
+            access_logger.info(
+                "%s %s %s",
+                request.method,
+                request.path,
+                response.status_code,
+                extra={
+                    "service": "access",
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "durationMs": round(duration_ms, 2),
+                    "userId": _user_id(request),
+                },
+            )
+        return response
+
+
+class SecurityHeadersMiddleware(_HybridMiddleware):
+    """Headers SecurityMiddleware does not set (CSP, Permissions-Policy)."""
+
+    def after(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        if settings.CONTENT_SECURITY_POLICY and not request.path.startswith(
+            "/api/docs"
+        ):
+            response.setdefault(
+                "Content-Security-Policy", settings.CONTENT_SECURITY_POLICY
+            )
+        response.setdefault(
+            "Permissions-Policy", "camera=(), microphone=(), geolocation=()"
+        )
+        response.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        return response
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith(("/api/", "/v1/"))
+
+
+class ApiExceptionMiddleware(_HybridMiddleware):
+    """JSON errors for API paths, also for non-DRF views and Django's own 404s."""
+
+    def after(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        if (
+            _is_api(request)
+            and response.status_code in (404, 405)
+            and not response.get("Content-Type", "").startswith("application/json")
+        ):
+            code, message = (
+                ("not_found", "Not found.")
+                if response.status_code == 404
+                else ("method_not_allowed", "Method not allowed.")
+            )
+            new = JsonResponse(error_body(code, message), status=response.status_code)
+            if response.has_header("Allow"):
+                new["Allow"] = response["Allow"]
+            return new
+        return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception):
+        if not _is_api(request):
+            return None
+        app_exc = to_application_error(exception)
+        if app_exc is not None:
+            return error_response(app_exc)
+        error_logger.exception("Unhandled exception on %s", request.path)
+        return JsonResponse(internal_error_body(), status=500)

@@ -1,0 +1,425 @@
+"""Base settings: every value is read here, once, through one `environ.Env`.
+
+With no environment at all the platform runs on the embedded default: SQLite under
+`var/`, local-memory cache, in-memory channel layer, a filesystem Celery broker and the
+console e-mail backend. `DATABASE_URL` and `REDIS_URL` switch to the production stack.
+"""
+
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+VAR_DIR = Path(environ.Env().str("FLOWMATIK_VAR_DIR", default=str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+env = environ.Env()
+if env.bool("FLOWMATIK_READ_DOT_ENV", default=True) and (BASE_DIR / ".env").exists():
+    environ.Env.read_env(BASE_DIR / ".env")
+
+
+def parse_duration(value: str) -> timedelta:
+    """Parse `7d`, `15m`, `12h`, `30s` or a bare number of seconds."""
+    match = re.fullmatch(r"\s*(\d+)\s*([smhdw]?)\s*", str(value))
+    if not match:
+        raise ValueError(f"Invalid duration {value!r}: use e.g. 15m, 12h or 7d")
+    amount, unit = int(match.group(1)), match.group(2) or "s"
+    seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[unit]
+    return timedelta(seconds=amount * seconds)
+
+
+# --- Server ---
+ENVIRONMENT = env.str("ENVIRONMENT", default=env.str("NODE_ENV", default="development"))
+DEBUG = env.bool("DEBUG", default=ENVIRONMENT == "development")
+SECRET_KEY = env.str(
+    "SECRET_KEY", default="dev-insecure-secret-key-change-me-0123456789"
+)
+PORT = env.int("PORT", default=8000)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+FRONTEND_URL = env.str("FRONTEND_URL", default=f"http://localhost:{PORT}")
+SERVICE_NAME = env.str("SERVICE_NAME", default="flowmatik")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "corsheaders",
+    "rest_framework",
+    "rest_framework_simplejwt",
+    "rest_framework_simplejwt.token_blacklist",
+    "drf_spectacular",
+    "channels",
+    "axes",
+    "djstripe",
+    "flowmatik",
+    "accounts",
+    "billing",
+    "usage",
+    "ai",
+    "webhooks_app",
+    "dashboard",
+]
+
+MIDDLEWARE = [
+    "flowmatik.middleware.RequestContextMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "flowmatik.middleware.SecurityHeadersMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "flowmatik.middleware.ApiExceptionMiddleware",
+    "axes.middleware.AxesMiddleware",
+]
+
+ROOT_URLCONF = "flowmatik.urls"
+WSGI_APPLICATION = "flowmatik.wsgi.application"
+ASGI_APPLICATION = "flowmatik.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ---
+DATABASE_URL = env.str(
+    "DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'flowmatik.sqlite3'}"
+)
+DATABASES = {"default": env.db_url_config(DATABASE_URL)}
+_db = DATABASES["default"]
+_db["ATOMIC_REQUESTS"] = False
+_db["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)  # 0 under ASGI
+if _db["ENGINE"].endswith("mysql"):
+    _db.setdefault("OPTIONS", {}).update(
+        {
+            "charset": "utf8mb4",
+            "isolation_level": "read committed",
+            "init_command": "SET sql_mode='STRICT_TRANS_TABLES'",
+        }
+    )
+    _db["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
+elif _db["ENGINE"].endswith("sqlite3"):
+    # WAL + IMMEDIATE transactions let the web server and the worker share the file.
+    _db.setdefault("OPTIONS", {}).update(
+        {
+            "timeout": env.int("SQLITE_TIMEOUT_SECONDS", default=20),
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache, channel layer, broker: Redis when REDIS_URL is set ---
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="fmk"),
+            "OPTIONS": {
+                "CLIENT_CLASS": "django_redis.client.DefaultClient",
+                "SOCKET_CONNECT_TIMEOUT": env.float(
+                    "REDIS_CONNECT_TIMEOUT", default=1.0
+                ),
+                "SOCKET_TIMEOUT": env.float("REDIS_SOCKET_TIMEOUT", default=1.0),
+            },
+        }
+    }
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "prefix": env.str("CHANNELS_PREFIX", default="fmk-asgi"),
+                # A slow socket can hold this many undelivered messages per channel
+                # before channels-redis drops new ones; notifications are stored
+                # first, so a drop costs only the live push.
+                "capacity": env.int("CHANNELS_CAPACITY", default=500),
+                "expiry": env.int("CHANNELS_EXPIRY_SECONDS", default=60),
+                "group_expiry": env.int("CHANNELS_GROUP_EXPIRY_SECONDS", default=86400),
+            },
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "flowmatik",
+        }
+    }
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"capacity": env.int("CHANNELS_CAPACITY", default=500)},
+        }
+    }
+
+# --- Celery ---
+CELERY_DATA_DIR = VAR_DIR / "celery"
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
+CELERY_RESULT_BACKEND = env.str(
+    "CELERY_RESULT_BACKEND",
+    default=REDIS_URL or f"db+sqlite:///{VAR_DIR / 'celery-results.sqlite3'}",
+)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=270)
+# Longer than any task's time limit and any retry countdown, or Redis redelivers.
+CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=7200)
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+
+# --- Auth ---
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {
+        "NAME": "django.contrib.auth.password_validation."
+        "UserAttributeSimilarityValidator"
+    },
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": env.int("PASSWORD_MIN_LENGTH", default=8)},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT_SECONDS", default=3600)
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+
+JWT_SECRET = env.str("JWT_SECRET", default=SECRET_KEY)
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": parse_duration(
+        env.str("JWT_ACCESS_EXPIRES_IN", default="15m")
+    ),
+    "REFRESH_TOKEN_LIFETIME": parse_duration(env.str("JWT_EXPIRES_IN", default="7d")),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": False,
+    "ALGORITHM": "HS256",
+    "SIGNING_KEY": JWT_SECRET,
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "USER_ID_FIELD": "id",
+    "USER_ID_CLAIM": "user_id",
+    "LEEWAY": env.int("JWT_LEEWAY_SECONDS", default=0),
+}
+
+# Brute-force lockout (django-axes): keyed on e-mail + IP, with a cool-off.
+AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_USERNAME_FORM_FIELD = "email"
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_IPWARE_META_PRECEDENCE_ORDER = env.list(
+    "AXES_IP_META_KEYS", default=["REMOTE_ADDR"]
+)
+
+# Per-IP rate limits (django-ratelimit), in django-ratelimit's "count/period" syntax.
+RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", default=True)
+RATELIMIT_USE_CACHE = "default"
+RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY", default="REMOTE_ADDR")
+RATELIMIT_REGISTER = env.str("RATELIMIT_REGISTER", default="20/h")
+RATELIMIT_LOGIN = env.str("RATELIMIT_LOGIN", default="60/m")
+RATELIMIT_FORGOT_PASSWORD = env.str("RATELIMIT_FORGOT_PASSWORD", default="10/h")
+RATELIMIT_AI_PER_USER = env.str("RATELIMIT_AI_PER_USER", default="120/m")
+RATELIMIT_AI_PER_IP = env.str("RATELIMIT_AI_PER_IP", default="300/m")
+
+# --- DRF / OpenAPI ---
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "flowmatik.pagination.PageNumberPagination",
+    "PAGE_SIZE": env.int("API_PAGE_SIZE", default=20),
+    "EXCEPTION_HANDLER": "flowmatik.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%S.%fZ",
+    "COERCE_DECIMAL_TO_STRING": True,
+}
+API_MAX_PAGE_SIZE = env.int("API_MAX_PAGE_SIZE", default=100)
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Flowmatik API",
+    "DESCRIPTION": "AI content creation platform: chat, content, usage, billing.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- CORS and security headers ---
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_ALLOW_CREDENTIALS = True
+CORS_EXPOSE_HEADERS = [
+    "X-Request-ID",
+    "Retry-After",
+    "X-RateLimit-Limit-Requests",
+    "X-RateLimit-Remaining-Requests",
+    "X-RateLimit-Limit-Tokens",
+    "X-RateLimit-Remaining-Tokens",
+    "X-RateLimit-Reset",
+]
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "strict-origin-when-cross-origin"
+X_FRAME_OPTIONS = "DENY"
+CONTENT_SECURITY_POLICY = env.str(
+    "CONTENT_SECURITY_POLICY",
+    default=(
+        "default-src 'self'; img-src 'self' data: blob:; media-src 'self' data: blob:; "
+        "style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline' "
+        "https://cdn.jsdelivr.net; connect-src 'self' ws: wss:; frame-ancestors 'none'"
+    ),
+)
+
+# --- Static, media, i18n ---
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+MEDIA_URL = "/media/"
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("es", "Español")]
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- E-mail ---
+SMTP_HOST = env.str("SMTP_HOST", default="")
+if SMTP_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = SMTP_HOST
+    EMAIL_PORT = env.int("SMTP_PORT", default=587)
+    EMAIL_HOST_USER = env.str("SMTP_USER", default="")
+    EMAIL_HOST_PASSWORD = env.str("SMTP_PASS", default="")
+    EMAIL_USE_TLS = env.bool("SMTP_USE_TLS", default=EMAIL_PORT == 587)
+    EMAIL_USE_SSL = env.bool("SMTP_USE_SSL", default=EMAIL_PORT == 465)
+    EMAIL_TIMEOUT = env.int("SMTP_TIMEOUT_SECONDS", default=10)
+else:
+    EMAIL_BACKEND = env.str(
+        "EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
+    )
+DEFAULT_FROM_EMAIL = env.str(
+    "DEFAULT_FROM_EMAIL", default="Flowmatik <team@flowmatik.co>"
+)
+
+# --- Payments: Stripe (dj-stripe) and LemonSqueezy ---
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
+STRIPE_API_VERSION = env.str("STRIPE_API_VERSION", default="2026-05-27.dahlia")
+STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=10.0)
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = env.int(
+    "STRIPE_WEBHOOK_TOLERANCE_SECONDS", default=300
+)
+STRIPE_LIVE_MODE = STRIPE_SECRET_KEY.startswith("sk_live_")
+STRIPE_LIVE_SECRET_KEY = STRIPE_SECRET_KEY if STRIPE_LIVE_MODE else ""
+STRIPE_TEST_SECRET_KEY = "" if STRIPE_LIVE_MODE else STRIPE_SECRET_KEY
+DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
+DJSTRIPE_USE_NATIVE_JSONFIELD = True
+DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
+
+LEMONSQUEEZY_API_KEY = env.str("LEMONSQUEEZY_API_KEY", default="")
+LEMONSQUEEZY_WEBHOOK_SECRET = env.str("LEMONSQUEEZY_WEBHOOK_SECRET", default="")
+LEMONSQUEEZY_STORE_ID = env.str("LEMONSQUEEZY_STORE_ID", default="")
+LEMONSQUEEZY_API_BASE = env.str(
+    "LEMONSQUEEZY_API_BASE", default="https://api.lemonsqueezy.com/v1"
+)
+LEMONSQUEEZY_TIMEOUT_SECONDS = env.float("LEMONSQUEEZY_TIMEOUT_SECONDS", default=10.0)
+LEMONSQUEEZY_TEST_MODE = env.bool(
+    "LEMONSQUEEZY_TEST_MODE", default=ENVIRONMENT != "production"
+)
+
+WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=512 * 1024)
+WEBHOOK_MAX_RETRIES = env.int("WEBHOOK_MAX_RETRIES", default=5)
+
+# --- AI providers ---
+SILICONFLOW_API_KEY = env.str("SILICONFLOW_API_KEY", default="")
+SILICONFLOW_BASE_URL = env.str(
+    "SILICONFLOW_BASE_URL", default="https://api.siliconflow.cn/v1"
+)
+DOUBAO_API_KEY = env.str("DOUBAO_API_KEY", default=env.str("ARK_API_KEY", default=""))
+DOUBAO_BASE_URL = env.str(
+    "DOUBAO_BASE_URL", default="https://ark.cn-beijing.volces.com/api/v3"
+)
+OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
+OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="https://api.openai.com/v1")
+AI_EXTRA_PROVIDERS = env.json("AI_EXTRA_PROVIDERS", default={})
+AI_DEFAULT_MODEL = env.str("AI_DEFAULT_MODEL", default="")
+AI_DEMO_HOST = env.str("AI_DEMO_HOST", default="127.0.0.1")
+AI_DEMO_PORT = env.int("AI_DEMO_PORT", default=8765)
+AI_DEMO_BASE_URL = env.str(
+    "AI_DEMO_BASE_URL", default=f"http://{AI_DEMO_HOST}:{AI_DEMO_PORT}/v1"
+)
+AI_REQUEST_TIMEOUT_SECONDS = env.float("AI_REQUEST_TIMEOUT_SECONDS", default=60.0)
+AI_CONNECT_TIMEOUT_SECONDS = env.float("AI_CONNECT_TIMEOUT_SECONDS", default=5.0)
+AI_MAX_RETRIES = env.int("AI_MAX_RETRIES", default=2)
+AI_CIRCUIT_FAILURE_THRESHOLD = env.int("AI_CIRCUIT_FAILURE_THRESHOLD", default=5)
+AI_CIRCUIT_RESET_SECONDS = env.int("AI_CIRCUIT_RESET_SECONDS", default=30)
+AI_DEFAULT_MAX_TOKENS = env.int("AI_DEFAULT_MAX_TOKENS", default=1024)
+
+# --- Quotas ---
+QUOTA_ENFORCEMENT = env.bool("QUOTA_ENFORCEMENT", default=True)
+QUOTA_RESERVATION_TTL_SECONDS = env.int("QUOTA_RESERVATION_TTL_SECONDS", default=900)
+
+# --- Logging: JSON lines on stdout ---
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOG_ACCESS = env.bool("LOG_ACCESS", default=True)
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_context": {"()": "flowmatik.jsonlog.RequestContextFilter"}},
+    "formatters": {"json": {"()": "flowmatik.jsonlog.JsonFormatter"}},
+    "handlers": {
+        "stdout": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "formatter": "json",
+            "filters": ["request_context"],
+        }
+    },
+    "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.server": {"level": "WARNING"},
+        "django.request": {"level": "ERROR"},
+        "uvicorn.access": {"level": "WARNING"},
+        "celery": {"level": LOG_LEVEL},
+    },
+}
+
+APP_VERSION = env.str("APP_VERSION", default="1.0.0")
+SILENCED_SYSTEM_CHECKS = []
+if not REDIS_URL:
+    # django-ratelimit wants a shared cache; the embedded default runs one process.
+    SILENCED_SYSTEM_CHECKS += ["django_ratelimit.E003", "django_ratelimit.W001"]
+HEALTH_CHECK_TIMEOUT_SECONDS = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", default=2.0)

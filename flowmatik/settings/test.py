@@ -1,0 +1,20 @@
+"""Test settings: base settings made fast and quiet; backends still follow the env."""
+
+from flowmatik.settings.base import *  # noqa: F403
+from flowmatik.settings.base import env
+
+ENVIRONMENT = "test"
+DEBUG = False
+PASSWORD_HASHERS = [
+    # Fast hashing for the suite; one test asserts Argon2 with the production list.
+    "django.contrib.auth.hashers.MD5PasswordHasher",
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+LOG_LEVEL = env.str("LOG_LEVEL", default="WARNING")
+LOGGING["root"]["level"] = LOG_LEVEL  # noqa: F405
+ALLOWED_HOSTS = ["*"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}

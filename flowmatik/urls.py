@@ -1,0 +1,22 @@
+"""Top-level URL routing: health, admin, the API of each app, OpenAPI, the portal."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from flowmatik.health import health_view
+
+urlpatterns = [
+    path("health", health_view, name="health"),
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("api/auth/", include("accounts.api.urls")),
+    path("api/ai/", include("usage.api.urls")),
+    path("api/ai/", include("ai.api.urls")),
+    path("v1/", include("ai.api.openai_urls")),
+    path("api/payments/", include("billing.api.urls")),
+    path("api/webhooks/", include("webhooks_app.api.urls")),
+    path("api/notifications", include("dashboard.api.urls")),
+    path("", include("dashboard.urls")),
+]

@@ -1,0 +1,1 @@
+"""Usage metering, daily quotas, rate limits and analytics."""

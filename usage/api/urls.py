@@ -1,0 +1,3 @@
+"""URL routes of the usage API."""
+
+urlpatterns: list = []

@@ -1,0 +1,8 @@
+"""App configuration for `usage`."""
+
+from django.apps import AppConfig
+
+
+class UsageConfig(AppConfig):
+    name = "usage"
+    verbose_name = "Usage"

@@ -1,0 +1,1 @@
+"""Payment webhooks: verify, store once, process in the background."""

@@ -1,0 +1,3 @@
+"""URL routes of the webhooks_app API."""
+
+urlpatterns: list = []
