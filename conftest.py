@@ -34,3 +34,13 @@ def staff_client(staff_user) -> APIClient:
     client = APIClient()
     client.force_authenticate(user=staff_user)
     return client
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache():
+    """Each test starts with an empty cache (quota counters, rate limits, identities)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

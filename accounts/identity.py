@@ -1,0 +1,137 @@
+"""Who is calling: resolve a JWT access token or an API key to an `Identity`, fast.
+
+This is the AI hot path's authentication (async views, WebSocket consumers): results
+are cached briefly so a request normally costs no database query. Revoking a key or
+deactivating a user calls `identity_cache_invalidate` so the cache never outlives it.
+"""
+
+import hashlib
+from dataclasses import dataclass
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.cache import cache
+from django.utils import timezone
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.tokens import AccessToken
+
+from accounts.models import ApiKey, User
+
+API_KEY_PREFIX = "fmk_"
+IDENTITY_CACHE_SECONDS = getattr(settings, "IDENTITY_CACHE_SECONDS", 30)
+
+
+@dataclass(frozen=True)
+class Identity:
+    user_id: int
+    email: str
+    is_staff: bool
+    api_key_id: int | None = None
+
+
+def api_key_hash(raw_key: str) -> str:
+    """Keys are high-entropy random strings, so a plain SHA-256 is the right hash."""
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+def _user_cache_key(user_id: int) -> str:
+    return f"identity:user:{user_id}"
+
+
+def _key_cache_key(hashed: str) -> str:
+    return f"identity:key:{hashed}"
+
+
+def identity_cache_invalidate(
+    *, user_id: int | None = None, hashed_key: str = ""
+) -> None:
+    if user_id is not None:
+        cache.delete(_user_cache_key(user_id))
+    if hashed_key:
+        cache.delete(_key_cache_key(hashed_key))
+
+
+def _identity_for_user_id(user_id: int) -> Identity | None:
+    key = _user_cache_key(user_id)
+    cached = cache.get(key)
+    if cached is not None:
+        return cached or None
+    user = (
+        User.objects.filter(pk=user_id, is_active=True)
+        .only("email", "is_staff")
+        .first()
+    )
+    identity = Identity(user.pk, user.email, user.is_staff) if user else None
+    cache.set(key, identity or False, IDENTITY_CACHE_SECONDS)
+    return identity
+
+
+def identity_from_jwt(token: str) -> Identity | None:
+    """An active user's identity from a valid access token, else None."""
+    try:
+        access = AccessToken(token)
+    except TokenError:
+        return None
+    user_id = access.get(settings.SIMPLE_JWT["USER_ID_CLAIM"])
+    if user_id is None:
+        return None
+    return _identity_for_user_id(int(user_id))
+
+
+def identity_from_api_key(raw_key: str) -> Identity | None:
+    """The owner's identity for a live (not revoked, not expired) API key, else None."""
+    if not raw_key.startswith(API_KEY_PREFIX):
+        return None
+    hashed = api_key_hash(raw_key)
+    key = _key_cache_key(hashed)
+    cached = cache.get(key)
+    if cached is None:
+        api_key = (
+            ApiKey.objects.select_related("user")
+            .filter(hashed_key=hashed, revoked_at__isnull=True, user__is_active=True)
+            .first()
+        )
+        cached = (
+            (
+                api_key.pk,
+                api_key.user_id,
+                api_key.user.email,
+                api_key.user.is_staff,
+                api_key.expires_at,
+            )
+            if api_key
+            else False
+        )
+        cache.set(key, cached, IDENTITY_CACHE_SECONDS)
+    if not cached:
+        return None
+    key_id, user_id, email, is_staff, expires_at = cached
+    if expires_at is not None and expires_at <= timezone.now():
+        return None
+    return Identity(user_id, email, is_staff, api_key_id=key_id)
+
+
+def credentials_from_headers(headers) -> tuple[str, str]:
+    """('jwt'|'api_key'|'', token) from `Authorization: Bearer ...` or `X-API-Key`."""
+    api_key = headers.get("X-API-Key", "")
+    if api_key:
+        return "api_key", api_key.strip()
+    auth = headers.get("Authorization", "")
+    scheme, _, token = auth.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return "", ""
+    token = token.strip()
+    return ("api_key" if token.startswith(API_KEY_PREFIX) else "jwt"), token
+
+
+def identify(kind: str, token: str) -> Identity | None:
+    if kind == "api_key":
+        return identity_from_api_key(token)
+    if kind == "jwt":
+        return identity_from_jwt(token)
+    return None
+
+
+async def aidentify(kind: str, token: str) -> Identity | None:
+    """Async `identify`: answers from the cache without a thread hop when it can."""
+    return await sync_to_async(identify, thread_sensitive=False)(kind, token)
