@@ -38,7 +38,7 @@ def staff_client(staff_user) -> APIClient:
 
 @pytest.fixture(autouse=True)
 def _isolated_cache():
-    """Each test starts with an empty cache (quota counters, rate limits, identities)."""
+    """Each test starts with an empty cache (quotas, rate limits, identities)."""
     from django.core.cache import cache
 
     cache.clear()
