@@ -44,3 +44,24 @@ def _isolated_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """REDIS_URL; tests needing a real Redis skip without one (CI sets it)."""
+    import os
+
+    import redis
+
+    url = os.environ.get("REDIS_URL", "")
+    if not url:
+        pytest.skip("needs REDIS_URL (set in CI)")
+    redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    return url
+
+
+@pytest.fixture
+def on_mysql(db) -> bool:
+    from django.db import connection
+
+    return connection.vendor == "mysql"
