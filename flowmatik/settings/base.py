@@ -389,6 +389,8 @@ AI_CIRCUIT_RESET_SECONDS = env.int("AI_CIRCUIT_RESET_SECONDS", default=30)
 AI_DEFAULT_MAX_TOKENS = env.int("AI_DEFAULT_MAX_TOKENS", default=1024)
 
 # --- Quotas ---
+# Seconds a user's plan is cached on the hot path (writes invalidate it at once)
+PLAN_CACHE_SECONDS = env.int("PLAN_CACHE_SECONDS", default=300)
 QUOTA_ENFORCEMENT = env.bool("QUOTA_ENFORCEMENT", default=True)
 QUOTA_RESERVATION_TTL_SECONDS = env.int("QUOTA_RESERVATION_TTL_SECONDS", default=900)
 
