@@ -5,8 +5,6 @@ import logging
 import re
 from datetime import UTC, datetime
 
-from django.conf import settings
-
 from flowmatik.request_context import request_id_var, user_id_var
 
 # LogRecord attributes that are not "extras" a caller passed.
@@ -18,7 +16,9 @@ _STANDARD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | 
     "service",
 }
 _SECRET_KEY_RE = re.compile(
-    r"pass(word)?|secret|token|authorization|api[_-]?key|cookie|signature", re.I
+    r"pass(word|wd)?$|secret|(^|_)(token|refresh|access)$|authorization|api[_-]?key"
+    r"|cookie|signature|^key$",
+    re.I,
 )
 _BEARER_RE = re.compile(r"(Bearer\s+|fmk_|sk_(live|test)_|whsec_)[A-Za-z0-9._\-]+")
 REDACTED = "[REDACTED]"
@@ -57,8 +57,7 @@ class JsonFormatter(logging.Formatter):
             .isoformat(timespec="milliseconds")
             .replace("+00:00", "Z"),
             "level": record.levelname.lower(),
-            "service": getattr(record, "service", None)
-            or f"{settings.SERVICE_NAME}.{record.name}",
+            "service": getattr(record, "service", None) or record.name,
             "message": redact(record.getMessage()),
             "userId": getattr(record, "userId", None),
             "requestId": getattr(record, "requestId", None),

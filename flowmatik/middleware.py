@@ -67,8 +67,10 @@ class RequestContextMiddleware(_HybridMiddleware):
         request_id = incoming if _REQUEST_ID_RE.match(incoming) else new_request_id()
         request.request_id = request_id
         request._started_at = time.perf_counter()
-        request_id_var.set(request_id)
-        user_id_var.set(None)
+        request._context_tokens = (
+            request_id_var.set(request_id),
+            user_id_var.set(None),
+        )
 
     def after(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
         response["X-Request-ID"] = request.request_id
@@ -89,6 +91,9 @@ class RequestContextMiddleware(_HybridMiddleware):
                     "userId": _user_id(request),
                 },
             )
+        request_token, user_token = request._context_tokens
+        user_id_var.reset(user_token)
+        request_id_var.reset(request_token)
         return response
 
 

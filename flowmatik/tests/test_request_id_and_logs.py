@@ -1,0 +1,79 @@
+"""Request ids travel in and out; every log line is JSON with the documented fields."""
+
+import io
+import json
+import logging
+
+import pytest
+
+from flowmatik.jsonlog import JsonFormatter, RequestContextFilter
+
+DOCUMENTED_FIELDS = {"timestamp", "level", "service", "message", "userId", "requestId"}
+
+
+@pytest.fixture
+def captured_logs():
+    """Capture `flowmatik.*` records through the real formatter and filter."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(RequestContextFilter())
+    logger = logging.getLogger("flowmatik")
+    old_level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
+    logger.removeHandler(handler)
+    logger.setLevel(old_level)
+
+
+@pytest.mark.django_db
+def test_incoming_request_id_is_returned_and_logged(client, captured_logs):
+    response = client.get("/health", HTTP_X_REQUEST_ID="req_abc-123")
+    assert response["X-Request-ID"] == "req_abc-123"
+    access = [line for line in captured_logs() if line["service"] == "access"]
+    assert len(access) == 1
+    line = access[0]
+    assert set(line) >= DOCUMENTED_FIELDS
+    assert line["requestId"] == "req_abc-123"
+    assert line["level"] == "info"
+    assert line["method"] == "GET"
+    assert line["path"] == "/health"
+    assert line["status"] == 200
+    assert isinstance(line["durationMs"], float | int)
+    assert line["timestamp"].endswith("Z")
+
+
+@pytest.mark.django_db
+def test_missing_or_unsafe_request_id_is_replaced_by_a_generated_one(client):
+    generated = client.get("/health")["X-Request-ID"]
+    assert generated.startswith("req_")
+    unsafe = client.get("/health", HTTP_X_REQUEST_ID="bad id\nwith newline")
+    assert unsafe["X-Request-ID"].startswith("req_")
+    assert unsafe["X-Request-ID"] != generated
+
+
+@pytest.mark.django_db
+def test_authenticated_requests_log_the_user_id(client, user, captured_logs):
+    client.force_login(user)
+    client.get("/api/does-not-exist")
+    access = [line for line in captured_logs() if line["service"] == "access"]
+    assert access[-1]["status"] == 404
+    assert access[-1]["userId"] == str(user.pk)
+
+
+def test_extras_are_kept_and_secrets_redacted(captured_logs):
+    logger = logging.getLogger("flowmatik.ai")
+    logger.info(
+        "AI chat request processed with Bearer abc.def.ghi",
+        extra={"cost": 0.05, "tokens": 1500, "password": "hunter2", "api_key": "fmk_x"},
+    )
+    (line,) = captured_logs()
+    assert set(line) >= DOCUMENTED_FIELDS
+    assert line["cost"] == 0.05
+    assert line["tokens"] == 1500
+    assert line["password"] == "[REDACTED]"
+    assert line["api_key"] == "[REDACTED]"
+    assert "abc.def.ghi" not in line["message"]
+    assert line["requestId"] is None  # outside a request nothing leaks in
+    assert line["service"] == "flowmatik.ai"
