@@ -1,1 +1,187 @@
-"""Tables of the ai app."""
+"""Tables of the ai app: providers (admin-configured), the model catalogue, chats."""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+
+
+class ProviderKind(models.TextChoices):
+    OPENAI_COMPATIBLE = "openai_compatible", "OpenAI-compatible"
+    SILICONFLOW = "siliconflow", "SiliconFlow"
+    DOUBAO = "doubao", "Doubao (Volcengine Ark)"
+    OPENAI = "openai", "OpenAI"
+    DEMO = "demo", "Local demo model"
+
+
+class AIProvider(models.Model):
+    """A provider configured by staff (e.g. Ollama or vLLM): base URL and key.
+
+    Providers named in the environment (SiliconFlow, Doubao, OpenAI, the demo and
+    `AI_EXTRA_PROVIDERS`) need no row; a row with the same name overrides them.
+    """
+
+    name = models.SlugField(max_length=64, unique=True)
+    kind = models.CharField(
+        max_length=32,
+        choices=ProviderKind.choices,
+        default=ProviderKind.OPENAI_COMPATIBLE,
+    )
+    base_url = models.URLField(max_length=500)
+    api_key = models.CharField(
+        max_length=500, blank=True, help_text="Stored as entered; never displayed."
+    )
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Modality(models.TextChoices):
+    CHAT = "chat", "Chat"
+    IMAGE = "image", "Image"
+    AUDIO = "audio", "Audio"
+    VIDEO = "video", "Video"
+
+
+class PriceUnit(models.TextChoices):
+    TOKENS = "1M_tokens", "per 1M tokens (input / output)"
+    IMAGE = "image", "per image"
+    SECOND = "second", "per second of audio or video"
+    UTF8_BYTES = "1M_utf8_bytes", "per 1M UTF-8 bytes of input"
+
+
+class AIModel(models.Model):
+    """One model users may call: where it lives, what it can do, what it costs."""
+
+    model_id = models.CharField(max_length=150, unique=True)
+    provider = models.SlugField(
+        max_length=64, help_text="Provider name: siliconflow, doubao, openai, demo, …"
+    )
+    upstream_model = models.CharField(
+        max_length=150,
+        blank=True,
+        help_text="Model name sent to the provider when it differs (Ark endpoint ids).",
+    )
+    display_name = models.CharField(max_length=150)
+    description = models.CharField(max_length=255, blank=True)
+    modality = models.CharField(
+        max_length=16, choices=Modality.choices, default=Modality.CHAT
+    )
+    context_window = models.PositiveIntegerField(default=32_768)
+    max_output_tokens = models.PositiveIntegerField(default=4_096)
+    supports_streaming_usage = models.BooleanField(default=True)
+    supports_tools = models.BooleanField(default=False)
+    supports_reasoning = models.BooleanField(default=False)
+    price_unit = models.CharField(
+        max_length=16, choices=PriceUnit.choices, default=PriceUnit.TOKENS
+    )
+    input_price = models.DecimalField(
+        max_digits=12,
+        decimal_places=6,
+        default=Decimal("0"),
+        help_text="Per 1M input tokens (or per unit for non-token models).",
+    )
+    output_price = models.DecimalField(
+        max_digits=12,
+        decimal_places=6,
+        default=Decimal("0"),
+        help_text="Per 1M output tokens.",
+    )
+    currency = models.CharField(max_length=3, default="USD")
+    min_plan = models.SlugField(
+        max_length=32, default="free", help_text="Lowest plan (slug) allowed."
+    )
+    fallback = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="fallback_for",
+        help_text="Tried once when this model's provider fails before any output.",
+    )
+    enabled = models.BooleanField(default=True)
+    sort_order = models.PositiveSmallIntegerField(default=100)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["sort_order", "model_id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(input_price__gte=0, output_price__gte=0),
+                name="ai_model_prices_gte_0",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+
+class Conversation(models.Model):
+    """A chat thread of one user."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
+    )
+    title = models.CharField(max_length=200, blank=True)
+    model = models.CharField(max_length=150, blank=True)
+    agent = models.CharField(max_length=64, blank=True)
+    message_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["user", "-updated_at"], name="ai_conv_user_updated_idx"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.title or f"Conversation {self.pk}"
+
+
+class MessageRole(models.TextChoices):
+    SYSTEM = "system", "System"
+    USER = "user", "User"
+    ASSISTANT = "assistant", "Assistant"
+
+
+class MessageStatus(models.TextChoices):
+    COMPLETE = "complete", "Complete"
+    PARTIAL = "partial", "Partial (stream cut)"
+    ERROR = "error", "Error"
+
+
+class Message(models.Model):
+    """One turn of a conversation."""
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages"
+    )
+    role = models.CharField(max_length=16, choices=MessageRole.choices)
+    content = models.TextField(blank=True)
+    model = models.CharField(max_length=150, blank=True)
+    status = models.CharField(
+        max_length=16, choices=MessageStatus.choices, default=MessageStatus.COMPLETE
+    )
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    request_id = models.CharField(max_length=128, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(fields=["conversation", "id"], name="ai_msg_conv_id_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.role}: {self.content[:40]}"

@@ -1,0 +1,81 @@
+"""What the async AI views share: authentication, input parsing, headers, SSE."""
+
+import json
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from rest_framework import serializers
+
+from accounts.identity import Identity, aidentify, credentials_from_headers
+from flowmatik.errors import ApplicationError, InvalidInput, NotAuthenticated
+from flowmatik.request_context import bind_user
+
+
+async def authenticate(request: HttpRequest) -> Identity:
+    """The caller's identity from a JWT or an API key (cached; usually no query)."""
+    kind, token = credentials_from_headers(request.headers)
+    identity = await aidentify(kind, token) if kind else None
+    if identity is None:
+        raise NotAuthenticated()
+    bind_user(identity.user_id)
+    return identity
+
+
+def parse_body(request: HttpRequest, serializer_class) -> dict[str, Any]:
+    try:
+        data = json.loads(request.body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput(
+            "The body is not valid JSON.", code="malformed_request"
+        ) from None
+    if not isinstance(data, dict):
+        raise InvalidInput("The body must be a JSON object.", code="malformed_request")
+    serializer = serializer_class(data=data)
+    try:
+        serializer.is_valid(raise_exception=True)
+    except serializers.ValidationError as exc:
+        raise InvalidInput(details={"fields": exc.detail}) from None
+    return serializer.validated_data
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def quota_headers(quota: Any) -> dict[str, str]:
+    if quota is None:
+        return {}
+    from usage.services import quota_headers as usage_quota_headers
+
+    return usage_quota_headers(quota)
+
+
+def apply_headers(response: HttpResponse, headers: dict[str, str]) -> HttpResponse:
+    for name, value in headers.items():
+        response[name] = value
+    return response
+
+
+def error_headers(exc: ApplicationError, quota: Any = None) -> dict[str, str]:
+    headers = dict(exc.headers())
+    state = getattr(exc, "quota", None) or quota
+    headers.update(quota_headers(state))
+    return headers
+
+
+def sse_frame(event: str, data: dict[str, Any]) -> bytes:
+    payload = json.dumps(data, ensure_ascii=False, default=str)
+    return f"event: {event}\ndata: {payload}\n\n".encode()
+
+
+def sse_headers(response: HttpResponse) -> HttpResponse:
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+def documented(view, schema_view_class):
+    """Let drf-spectacular describe a plain async view through a thin APIView."""
+    view.cls = schema_view_class
+    view.initkwargs = {}
+    return view

@@ -1,0 +1,263 @@
+"""The ai API: chat (async, JSON or SSE), conversations, models, provider status."""
+
+from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ai import selectors, services
+from ai.api import common
+from ai.api.serializers import (
+    ChatInputSerializer,
+    ChatOutputSerializer,
+    ChatStreamEventSerializer,
+    ConversationDetailSerializer,
+    ConversationRenameSerializer,
+    ConversationSerializer,
+    MessageSerializer,
+    ModelOutputSerializer,
+    StatusOutputSerializer,
+)
+from flowmatik.errors import ApplicationError, error_response
+
+CHAT_ENDPOINT = "chat"
+CHAT_STREAM_ENDPOINT = "chat.stream"
+
+
+def _error(exc: ApplicationError, quota=None) -> JsonResponse:
+    return common.apply_headers(error_response(exc), common.error_headers(exc, quota))
+
+
+@csrf_exempt
+async def chat_view(request: HttpRequest):
+    """POST /api/ai/chat — JSON reply, or Server-Sent Events with `stream: true`."""
+    if request.method != "POST":
+        exc = ApplicationError(
+            "Method not allowed.", code="method_not_allowed", status_code=405
+        )
+        return common.apply_headers(_error(exc), {"Allow": "POST"})
+    try:
+        identity = await common.authenticate(request)
+        data = common.parse_body(request, ChatInputSerializer)
+        stream = data.get("stream", False)
+        prepared = await services.chat_prepare(
+            identity=identity,
+            message=data["message"],
+            conversation_id=data.get("conversation_id"),
+            model=data.get("model") or None,
+            agent=data.get("agent") or None,
+            temperature=data.get("temperature"),
+            max_tokens=data.get("max_tokens"),
+            request_id=request.request_id,
+            endpoint=CHAT_STREAM_ENDPOINT if stream else CHAT_ENDPOINT,
+            ip=common.client_ip(request),
+        )
+    except ApplicationError as exc:
+        return _error(exc)
+    admitted_quota = prepared.reservation.quota
+
+    if not stream:
+        try:
+            result = await services.chat_complete(prepared)
+        except ApplicationError as exc:
+            return _error(exc, admitted_quota)
+        body = {
+            "reply": result.content,
+            "conversation_id": result.conversation_id,
+            "message_id": result.message_id,
+            "model": result.model,
+            "provider": result.provider,
+            "usage": {
+                "prompt_tokens": result.usage.prompt_tokens,
+                "completion_tokens": result.usage.completion_tokens,
+                "total_tokens": result.usage.total_tokens,
+                "estimated": result.usage.estimated,
+            },
+            "cost": str(result.usage.cost),
+            "currency": result.usage.currency,
+            "finish_reason": result.finish_reason,
+            "request_id": result.request_id,
+        }
+        return common.apply_headers(
+            JsonResponse(body), common.quota_headers(result.quota or admitted_quota)
+        )
+
+    events = services.chat_stream(prepared)
+    first = await events.__anext__()
+    if first.type == "error":  # nothing was streamed: answer with a real status
+        await events.aclose()
+        exc = ApplicationError(
+            first.data["message"],
+            code=first.data["code"],
+            status_code=first.data.get("status", 502),
+        )
+        return _error(exc, admitted_quota)
+
+    async def frames():
+        try:
+            yield common.sse_frame(first.type, first.as_dict())
+            async for event in events:
+                yield common.sse_frame(event.type, event.as_dict())
+        finally:
+            await events.aclose()
+
+    response = StreamingHttpResponse(frames(), content_type="text/event-stream")
+    common.sse_headers(response)
+    return common.apply_headers(response, common.quota_headers(admitted_quota))
+
+
+class ChatSchemaView(APIView):
+    """Schema-only view: `chat_view` serves the route (native async)."""
+
+    @extend_schema(
+        operation_id="ai_chat",
+        request=ChatInputSerializer,
+        responses={
+            200: OpenApiResponse(
+                ChatOutputSerializer,
+                description="JSON reply; with `stream: true` a `text/event-stream` "
+                "of events `start`, `delta`, `usage`, `done` or `error`, each "
+                "`data:` being the JSON below.",
+            ),
+            (200, "text/event-stream"): ChatStreamEventSerializer,
+            400: OpenApiResponse(description="invalid_input, unknown_model"),
+            401: OpenApiResponse(description="not_authenticated"),
+            403: OpenApiResponse(description="model_not_allowed"),
+            404: OpenApiResponse(description="conversation not found"),
+            429: OpenApiResponse(description="rate_limited, quota_exceeded"),
+            502: OpenApiResponse(description="provider_error"),
+            503: OpenApiResponse(description="provider_unavailable"),
+            504: OpenApiResponse(description="provider_timeout"),
+        },
+        tags=["ai"],
+    )
+    def post(self, request):  # pragma: no cover - documentation only
+        raise NotImplementedError
+
+
+chat = common.documented(chat_view, ChatSchemaView)
+
+
+class ConversationListView(generics.ListAPIView):
+    serializer_class = ConversationSerializer
+
+    def get_queryset(self):
+        return selectors.conversation_list(
+            user_id=self.request.user.pk,
+            search=self.request.query_params.get("search", "").strip(),
+        )
+
+    @extend_schema(
+        operation_id="ai_conversations_list",
+        parameters=[
+            OpenApiParameter("search", str, description="Filter by title (contains)")
+        ],
+        tags=["ai"],
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class ConversationDetailView(APIView):
+    @extend_schema(
+        operation_id="ai_conversations_retrieve",
+        responses=ConversationDetailSerializer,
+        tags=["ai"],
+    )
+    def get(self, request, conversation_id: int):
+        conversation = selectors.conversation_get(
+            user_id=request.user.pk, conversation_id=conversation_id
+        )
+        data = dict(ConversationSerializer(conversation).data)
+        data["messages"] = MessageSerializer(
+            selectors.conversation_messages(conversation=conversation), many=True
+        ).data
+        return Response(data)
+
+    @extend_schema(
+        operation_id="ai_conversations_rename",
+        request=ConversationRenameSerializer,
+        responses=ConversationSerializer,
+        tags=["ai"],
+    )
+    def patch(self, request, conversation_id: int):
+        serializer = ConversationRenameSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        conversation = services.conversation_rename(
+            user_id=request.user.pk,
+            conversation_id=conversation_id,
+            title=serializer.validated_data["title"],
+        )
+        return Response(ConversationSerializer(conversation).data)
+
+    @extend_schema(
+        operation_id="ai_conversations_destroy", responses={204: None}, tags=["ai"]
+    )
+    def delete(self, request, conversation_id: int):
+        services.conversation_delete(
+            user_id=request.user.pk, conversation_id=conversation_id
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _plan(user_id: int):
+    from billing.selectors import plan_info_for_user_id
+
+    return plan_info_for_user_id(user_id=user_id)
+
+
+class ModelListView(APIView):
+    @extend_schema(
+        operation_id="ai_models_list",
+        parameters=[
+            OpenApiParameter("modality", str, enum=["chat", "image", "audio", "video"])
+        ],
+        responses=ModelOutputSerializer(many=True),
+        tags=["ai"],
+    )
+    def get(self, request):
+        plan = _plan(request.user.pk)
+        catalogue = selectors.catalogue_get()
+        models = selectors.models_for_plan(
+            catalogue,
+            plan_slug=plan.slug,
+            plan_rank=plan.sort_order,
+            modality=request.query_params.get("modality") or None,
+        )
+        default = _default_model_id(catalogue, plan)
+        rows = [
+            {**model.__dict__, "is_default": model.model_id == default}
+            for model in models
+        ]
+        return Response(ModelOutputSerializer(rows, many=True).data)
+
+
+def _default_model_id(catalogue, plan) -> str | None:
+    try:
+        return selectors.model_default(
+            catalogue, plan_slug=plan.slug, plan_rank=plan.sort_order, modality="chat"
+        ).model_id
+    except ApplicationError:
+        return None
+
+
+class StatusView(APIView):
+    @extend_schema(
+        operation_id="ai_status", responses=StatusOutputSerializer, tags=["ai"]
+    )
+    def get(self, request):
+        from datetime import UTC, datetime
+
+        providers = selectors.provider_status()
+        for row in providers:
+            for key in ("last_success_at", "last_failure_at"):
+                if row[key] is not None:
+                    row[key] = datetime.fromtimestamp(row[key], tz=UTC)
+        plan = _plan(request.user.pk)
+        body = {
+            "providers": providers,
+            "default_model": _default_model_id(selectors.catalogue_get(), plan),
+        }
+        return Response(StatusOutputSerializer(body).data)

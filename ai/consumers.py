@@ -1,0 +1,256 @@
+"""`/ws/chat/`: stream a chat reply over a WebSocket, through the one chat path.
+
+Client → server::
+
+    {"type": "chat", "message": "...", "conversation_id"?: 1, "model"?: "...",
+     "agent"?: "...", "request_id"?: "..."}
+    {"type": "cancel"}          stop the running generation at once
+    {"type": "ping"}            answered with {"type": "pong"}
+
+Server → client, for one `chat`::
+
+    {"type": "start", "request_id", "model", "conversation_id"}
+    {"type": "delta", "content", "seq"}    tokens coalesced (~WS_CHAT_COALESCE_MS)
+    {"type": "usage", "prompt_tokens", "completion_tokens", "total_tokens", ...}
+    {"type": "done", "message_id", "conversation_id", "finish_reason"}
+
+or ``{"type": "error", "code", "message"}`` (the same codes as `/api/ai/chat`:
+``quota_exceeded``, ``rate_limited``, ``unknown_model``, ... plus
+``invalid_message`` and ``generation_in_progress``), and after a `cancel`
+``{"type": "cancelled", "request_id", "conversation_id"}``.
+
+Admission (quotas, rate limits, models, context) is `ai.services.chat_prepare` and
+the stream is `ai.services.chat_stream`, exactly as for `/api/ai/chat`. The stream
+runs in its own task so the consumer keeps reading: a `cancel` or a disconnect
+cancels it, which closes the upstream stream, saves the partial answer and settles
+usage for what was generated. One generation runs per socket at a time.
+"""
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+
+from flowmatik import realtime
+from flowmatik.errors import ApplicationError
+from flowmatik.request_context import new_request_id, request_id_var, user_id_var
+
+logger = logging.getLogger("flowmatik.ai")
+
+MAX_MESSAGE_CHARS = 32_000
+_END = object()
+
+
+class ChatInputError(ApplicationError):
+    code, default_message = "invalid_message", "Invalid message."
+
+
+def parse_chat(content: Any) -> dict[str, Any]:
+    """Validate a `chat` frame; raises ChatInputError with the offending field."""
+    message = content.get("message")
+    if not isinstance(message, str) or not message.strip():
+        raise ChatInputError('"message" must be a non-empty string.')
+    if len(message) > MAX_MESSAGE_CHARS:
+        raise ChatInputError(f'"message" is longer than {MAX_MESSAGE_CHARS} chars.')
+    conversation_id = content.get("conversation_id")
+    if conversation_id is not None and (
+        isinstance(conversation_id, bool) or not isinstance(conversation_id, int)
+    ):
+        raise ChatInputError('"conversation_id" must be an integer.')
+    parsed: dict[str, Any] = {"message": message, "conversation_id": conversation_id}
+    for name in ("model", "agent", "request_id"):
+        value = content.get(name)
+        if value is not None and (not isinstance(value, str) or len(value) > 128):
+            raise ChatInputError(f'"{name}" must be a string of at most 128 chars.')
+        parsed[name] = value or None
+    return parsed
+
+
+class ChatConsumer(AsyncJsonWebsocketConsumer):
+    task: asyncio.Task | None = None
+    counted = False
+
+    async def connect(self) -> None:
+        await self.accept(subprotocol=self.scope.get("auth_subprotocol"))
+        await realtime.connection_opened()
+        self.counted = True
+
+    async def disconnect(self, code: int) -> None:
+        await self._stop_generation()
+        if self.counted:
+            self.counted = False
+            await realtime.connection_closed()
+
+    async def decode_json(self, text_data):
+        try:
+            return await super().decode_json(text_data)
+        except ValueError:
+            return None
+
+    async def receive_json(self, content, **kwargs) -> None:
+        kind = content.get("type") if isinstance(content, dict) else None
+        if kind == "chat":
+            await self._start_generation(content)
+        elif kind == "cancel":
+            await self._cancel()
+        elif kind == "ping":
+            await self.send_json({"type": "pong"})
+        else:
+            await self._send_error(
+                "invalid_message", 'Send {"type": "chat" | "cancel" | "ping", ...}.'
+            )
+
+    @classmethod
+    async def encode_json(cls, content) -> str:
+        return json.dumps(content, cls=DjangoJSONEncoder)
+
+    async def _send_error(self, code: str, message: str) -> None:
+        await self.send_json({"type": "error", "code": code, "message": message})
+
+    async def _start_generation(self, content: dict) -> None:
+        if self.task is not None and not self.task.done():
+            await self._send_error(
+                "generation_in_progress",
+                "A reply is still streaming on this socket; cancel it first.",
+            )
+            return
+        try:
+            request = parse_chat(content)
+        except ChatInputError as exc:
+            await self._send_error(exc.code, exc.message)
+            return
+        request["request_id"] = request["request_id"] or new_request_id()
+        self.task = asyncio.create_task(self._generate(request))
+
+    async def _cancel(self) -> None:
+        task = self.task
+        if task is None or task.done():
+            return
+        request_id, conversation_id = self._current
+        await self._stop_generation()
+        await self.send_json(
+            {
+                "type": "cancelled",
+                "request_id": request_id,
+                "conversation_id": conversation_id,
+            }
+        )
+
+    async def _stop_generation(self) -> None:
+        """Cancel the generation and wait for its cleanup (partial saved, usage
+        settled) so nothing of it outlives the socket or the cancel."""
+        task, self.task = self.task, None
+        if task is None or task.done():
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    _current: tuple[str | None, int | None] = (None, None)
+
+    async def _generate(self, request: dict[str, Any]) -> None:
+        from ai.services import chat_prepare, chat_stream
+
+        identity = self.scope["identity"]
+        request_id_var.set(request["request_id"])
+        user_id_var.set(str(identity.user_id))
+        self._current = (request["request_id"], request["conversation_id"])
+        client = self.scope.get("client") or (None, None)
+        try:
+            prepared = await chat_prepare(
+                identity=identity,
+                message=request["message"],
+                conversation_id=request["conversation_id"],
+                model=request["model"],
+                agent=request["agent"],
+                temperature=None,
+                max_tokens=None,
+                request_id=request["request_id"],
+                endpoint="ws.chat",
+                ip=client[0],
+            )
+            await self._relay(chat_stream(prepared), request["request_id"])
+        except ApplicationError as exc:
+            await self._send_error(exc.code, exc.message)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("WebSocket chat failed")
+            with contextlib.suppress(Exception):  # the socket may be gone
+                await self._send_error("internal_error", "An unexpected error.")
+
+    async def _relay(self, events, request_id: str) -> None:
+        """Send the stream's events, coalescing deltas into one frame per window.
+
+        A reader task drains the stream into a queue so that a pending partial
+        frame is flushed on time even while the provider is silent.
+        """
+        queue: asyncio.Queue = asyncio.Queue()
+        reader = asyncio.create_task(_drain(events, queue))
+        window = settings.WS_CHAT_COALESCE_MS / 1000
+        loop = asyncio.get_running_loop()
+        buffer: list[str] = []
+        deadline = 0.0
+        seq = 0
+
+        async def flush() -> None:
+            nonlocal seq
+            if buffer:
+                seq += 1
+                text = "".join(buffer)
+                buffer.clear()
+                await self.send_json({"type": "delta", "content": text, "seq": seq})
+
+        try:
+            while True:
+                timeout = max(0.0, deadline - loop.time()) if buffer else None
+                try:
+                    item = await asyncio.wait_for(queue.get(), timeout)
+                except TimeoutError:
+                    await flush()
+                    continue
+                if item is _END:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                event = item.as_dict() if hasattr(item, "as_dict") else dict(item)
+                if event["type"] == "delta":
+                    if not buffer:
+                        deadline = loop.time() + window
+                    buffer.append(event.get("content") or "")
+                    if loop.time() >= deadline:
+                        await flush()
+                    continue
+                await flush()
+                if event["type"] == "start":
+                    event.setdefault("request_id", request_id)
+                    self._current = (request_id, event.get("conversation_id"))
+                await self.send_json(event)
+            await flush()
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+
+
+async def _drain(events, queue: asyncio.Queue) -> None:
+    """Copy the stream's events into `queue`, then `_END` (or the exception)."""
+    try:
+        async for event in events:
+            queue.put_nowait(event)
+    except asyncio.CancelledError:
+        raise
+    except BaseException as exc:
+        queue.put_nowait(exc)
+        return
+    finally:
+        # Close it here, in the task that iterated it (a no-op once finished).
+        aclose = getattr(events, "aclose", None)
+        if aclose is not None:
+            await aclose()
+    queue.put_nowait(_END)

@@ -1,0 +1,1 @@
+"""The local demo model: a real OpenAI-compatible HTTP server we ship (no real LLM)."""

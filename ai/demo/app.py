@@ -1,0 +1,370 @@
+"""The demo model's ASGI app: `/v1/models`, chat completions, images, speech.
+
+Fault modes for tests, chosen per request by a directive in the last user message or
+by a header: `[[fault:429]]` / `X-Demo-Fault: 429` (also 500, 503, `timeout`,
+`broken` = cut the stream after a few chunks, `empty`), `429x2` fails only the first
+two times a prompt is seen, `[[delay:0.05]]` waits between chunks, `[[words:40]]`
+sets the answer length. `app.state.log` records every call for assertions.
+"""
+
+import asyncio
+import json
+import time
+import uuid
+from collections import Counter
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from ai.demo import render
+
+DEMO_MODELS = [
+    ("flowmatik-demo", "chat"),
+    ("flowmatik-demo-pro", "chat"),
+    ("flowmatik-demo-image", "image"),
+    ("flowmatik-demo-tts", "audio"),
+]
+TIMEOUT_SLEEP_SECONDS = 5.0
+BROKEN_AFTER_CHUNKS = 3
+
+
+def _error(status: int, message: str, kind: str, code: str) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"message": message, "type": kind, "code": code}}, status_code=status
+    )
+
+
+def _last_user_text(messages: list[dict[str, Any]]) -> str:
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, list):
+                return " ".join(
+                    part.get("text", "") for part in content if isinstance(part, dict)
+                )
+            return str(content or "")
+    return ""
+
+
+def _prompt_tokens(messages: list[dict[str, Any]]) -> int:
+    return sum(
+        render.estimate_tokens(json.dumps(m.get("content") or "", ensure_ascii=False))
+        + 4
+        for m in messages
+    )
+
+
+class DemoState:
+    def __init__(self) -> None:
+        self.log: list[dict[str, Any]] = []
+        self.seen: Counter[str] = Counter()
+        self.disconnects = 0
+        self.files: dict[str, tuple[bytes, str]] = {}
+
+
+def create_app() -> Starlette:
+    """A fresh demo app with its own state (tests start one per session)."""
+    state = DemoState()
+
+    def _fault(request: Request, prompt: str) -> tuple[str, float, int | None]:
+        found = render.directives(prompt)
+        fault = request.headers.get("x-demo-fault") or found.get("fault", "")
+        delay = float(request.headers.get("x-demo-delay") or found.get("delay") or 0)
+        words = found.get("words")
+        if "x" in fault:
+            fault, _, times = fault.partition("x")
+            state.seen[prompt] += 1
+            if state.seen[prompt] > int(times or 1):
+                fault = ""
+        return fault, min(delay, 5.0), int(words) if words else None
+
+    def _authorised(request: Request) -> bool:
+        return request.headers.get("authorization", "").startswith("Bearer ")
+
+    async def models(request: Request) -> Response:
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": [
+                    {
+                        "id": name,
+                        "object": "model",
+                        "created": 1_700_000_000,
+                        "owned_by": "flowmatik-demo",
+                        "display_name": render.DEMO_DISPLAY_NAME,
+                        "type": kind,
+                    }
+                    for name, kind in DEMO_MODELS
+                ],
+            }
+        )
+
+    async def chat_completions(request: Request) -> Response:
+        if not _authorised(request):
+            return _error(401, "Missing API key.", "invalid_request_error", "no_key")
+        try:
+            body = await request.json()
+        except ValueError:
+            return _error(400, "Body is not JSON.", "invalid_request_error", "bad_json")
+        messages = body.get("messages") or []
+        if not isinstance(messages, list) or not messages:
+            return _error(
+                400, "messages is required.", "invalid_request_error", "no_messages"
+            )
+        prompt = _last_user_text(messages)
+        fault, delay, words = _fault(request, prompt)
+        stream = bool(body.get("stream"))
+        entry = {
+            "path": "/v1/chat/completions",
+            "model": body.get("model"),
+            "stream": stream,
+            "fault": fault,
+            "body": body,
+            "request_id": request.headers.get("x-request-id", ""),
+        }
+        state.log.append(entry)
+        if fault in ("429", "500", "502", "503"):
+            status = int(fault)
+            response = _error(
+                status,
+                f"demo fault {status} (raw provider body)",
+                "rate_limit" if status == 429 else "server_error",
+                f"demo_{status}",
+            )
+            if status == 429:
+                response.headers["retry-after"] = "0"
+            return response
+        if fault == "timeout":
+            await asyncio.sleep(TIMEOUT_SLEEP_SECONDS)
+        max_tokens = int(body.get("max_tokens") or 64)
+        limit = min(words or 24, max_tokens)
+        pieces = render.reply_words(prompt, limit=max(words or 24, 1))
+        finish = "length" if len(pieces) > limit else "stop"
+        pieces = pieces[:limit]
+        tools = body.get("tools") or []
+        tool_choice = body.get("tool_choice")
+        last_role = messages[-1].get("role")
+        tool = None
+        if tools and tool_choice != "none" and last_role != "tool":
+            tool = tools[0]
+            if isinstance(tool_choice, dict):
+                wanted = (tool_choice.get("function") or {}).get("name")
+                tool = next(
+                    (t for t in tools if t.get("function", {}).get("name") == wanted),
+                    tool,
+                )
+        prompt_tokens = _prompt_tokens(messages)
+        completion_id = f"chatcmpl-demo-{uuid.uuid4().hex[:12]}"
+        created = int(time.time())
+        model = body.get("model") or "flowmatik-demo"
+
+        if not stream:
+            message: dict[str, Any] = {"role": "assistant", "content": "".join(pieces)}
+            completion_tokens = len(pieces)
+            if tool:
+                arguments = render.tool_arguments(tool, prompt)
+                message = {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": f"call_{completion_id[-8:]}",
+                            "type": "function",
+                            "function": {
+                                "name": tool["function"]["name"],
+                                "arguments": arguments,
+                            },
+                        }
+                    ],
+                }
+                finish = "tool_calls"
+                completion_tokens = render.estimate_tokens(arguments)
+            return JSONResponse(
+                {
+                    "id": completion_id,
+                    "object": "chat.completion",
+                    "created": created,
+                    "model": model,
+                    "choices": [
+                        {"index": 0, "message": message, "finish_reason": finish}
+                    ],
+                    "usage": {
+                        "prompt_tokens": prompt_tokens,
+                        "completion_tokens": completion_tokens,
+                        "total_tokens": prompt_tokens + completion_tokens,
+                    },
+                }
+            )
+
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+
+        def frame(choices: list, usage: dict | None = None) -> bytes:
+            chunk = {
+                "id": completion_id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": choices,
+            }
+            if usage is not None:
+                chunk["usage"] = usage
+            return f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n".encode()
+
+        async def events():
+            sent = 0
+            try:
+                if fault == "empty":
+                    return
+                yield frame(
+                    [
+                        {
+                            "index": 0,
+                            "delta": {"role": "assistant"},
+                            "finish_reason": None,
+                        }
+                    ]
+                )
+                if tool:
+                    arguments = render.tool_arguments(tool, prompt)
+                    half = len(arguments) // 2
+                    call_id = f"call_{completion_id[-8:]}"
+                    yield frame(
+                        [
+                            {
+                                "index": 0,
+                                "delta": {
+                                    "tool_calls": [
+                                        {
+                                            "index": 0,
+                                            "id": call_id,
+                                            "type": "function",
+                                            "function": {
+                                                "name": tool["function"]["name"],
+                                                "arguments": "",
+                                            },
+                                        }
+                                    ]
+                                },
+                                "finish_reason": None,
+                            }
+                        ]
+                    )
+                    for part in (arguments[:half], arguments[half:]):
+                        yield frame(
+                            [
+                                {
+                                    "index": 0,
+                                    "delta": {
+                                        "tool_calls": [
+                                            {
+                                                "index": 0,
+                                                "function": {"arguments": part},
+                                            }
+                                        ]
+                                    },
+                                    "finish_reason": None,
+                                }
+                            ]
+                        )
+                    completion_tokens = render.estimate_tokens(arguments)
+                    final_reason = "tool_calls"
+                else:
+                    for piece in pieces:
+                        if fault == "broken" and sent >= BROKEN_AFTER_CHUNKS:
+                            raise ConnectionAbortedError("demo fault: broken stream")
+                        if delay:
+                            await asyncio.sleep(delay)
+                        yield frame(
+                            [
+                                {
+                                    "index": 0,
+                                    "delta": {"content": piece},
+                                    "finish_reason": None,
+                                }
+                            ]
+                        )
+                        sent += 1
+                    completion_tokens = len(pieces)
+                    final_reason = finish
+                yield frame([{"index": 0, "delta": {}, "finish_reason": final_reason}])
+                if include_usage:
+                    yield frame(
+                        [],
+                        {
+                            "prompt_tokens": prompt_tokens,
+                            "completion_tokens": completion_tokens,
+                            "total_tokens": prompt_tokens + completion_tokens,
+                        },
+                    )
+                yield b"data: [DONE]\n\n"
+                entry["completed"] = True
+            except asyncio.CancelledError:
+                state.disconnects += 1
+                entry["disconnected_after"] = sent
+                raise
+
+        return StreamingResponse(
+            events(),
+            media_type="text/event-stream",
+            headers={"cache-control": "no-cache", "x-siliconcloud-trace-id": "demo"},
+        )
+
+    async def images(request: Request) -> Response:
+        if not _authorised(request):
+            return _error(401, "Missing API key.", "invalid_request_error", "no_key")
+        body = await request.json()
+        prompt = str(body.get("prompt") or "")
+        if not prompt:
+            return _error(400, "prompt is required.", "invalid_request_error", "prompt")
+        fault, _, _ = _fault(request, prompt)
+        state.log.append({"path": "/v1/images/generations", "fault": fault})
+        if fault in ("429", "500", "503"):
+            return _error(int(fault), "demo fault", "server_error", f"demo_{fault}")
+        count = max(1, min(4, int(body.get("batch_size") or 1)))
+        seed = int(body.get("seed") or 42)
+        urls = []
+        for n in range(count):
+            file_id = uuid.uuid4().hex
+            png = render.render_png(
+                f"{prompt} #{n} {seed}", size=str(body.get("image_size") or "512x512")
+            )
+            state.files[file_id] = (png, "image/png")
+            urls.append({"url": f"{str(request.base_url).rstrip('/')}/files/{file_id}"})
+        return JSONResponse(
+            {"images": urls, "timings": {"inference": 0.01}, "seed": seed}
+        )
+
+    async def speech(request: Request) -> Response:
+        if not _authorised(request):
+            return _error(401, "Missing API key.", "invalid_request_error", "no_key")
+        body = await request.json()
+        text = str(body.get("input") or "")
+        if not text:
+            return _error(400, "input is required.", "invalid_request_error", "input")
+        if (body.get("response_format") or "wav") not in ("wav", "pcm"):
+            return _error(
+                400, "The demo speaks WAV only.", "invalid_request_error", "format"
+            )
+        state.log.append({"path": "/v1/audio/speech"})
+        return Response(render.render_wav(text), media_type="audio/wav")
+
+    async def files(request: Request) -> Response:
+        found = state.files.get(request.path_params["file_id"])
+        if not found:
+            return _error(404, "No such file.", "invalid_request_error", "not_found")
+        return Response(found[0], media_type=found[1])
+
+    app = Starlette(
+        routes=[
+            Route("/v1/models", models),
+            Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+            Route("/v1/images/generations", images, methods=["POST"]),
+            Route("/v1/audio/speech", speech, methods=["POST"]),
+            Route("/files/{file_id}", files),
+        ]
+    )
+    app.state.demo = state
+    return app

@@ -1,0 +1,39 @@
+"""Errors of the AI gateway, each with a stable code (rendered by the one handler)."""
+
+from flowmatik.errors import ApplicationError
+
+
+class UnknownModel(ApplicationError):
+    status_code, code, default_message = 400, "unknown_model", "Unknown model."
+
+
+class ModelNotAllowed(ApplicationError):
+    status_code = 403
+    code = "model_not_allowed"
+    default_message = "Your plan does not include this model."
+
+
+class ConversationNotFound(ApplicationError):
+    status_code, code, default_message = 404, "not_found", "Conversation not found."
+
+
+class ProviderError(ApplicationError):
+    """The provider answered with an error or broke its stream (502)."""
+
+    status_code = 502
+    code = "provider_error"
+    default_message = "The AI provider returned an error."
+
+
+class ProviderTimeout(ApplicationError):
+    status_code = 504
+    code = "provider_timeout"
+    default_message = "The AI provider did not answer in time."
+
+
+class ProviderUnavailable(ApplicationError):
+    """Provider not configured, circuit open, unreachable or rate-limiting us (503)."""
+
+    status_code = 503
+    code = "provider_unavailable"
+    default_message = "The AI provider is unavailable, try again later."

@@ -1,0 +1,323 @@
+"""Chat completions through the `openai` SDK, with our retry, breaker and mapping.
+
+Retries (exponential backoff with jitter, at most AI_MAX_RETRIES) happen only before
+the first streamed chunk reached us, on 429, 5xx and connection errors. Errors leave
+as `ProviderError` (502), `ProviderTimeout` (504) or `ProviderUnavailable` (503) with
+our own message: the provider's raw body is logged (truncated, no key) but never sent.
+"""
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx2
+import openai
+from django.conf import settings
+
+from ai.errors import ProviderError, ProviderTimeout, ProviderUnavailable
+from ai.providers.circuit import (
+    circuit_before_call,
+    circuit_record_failure,
+    circuit_record_success,
+)
+from ai.providers.registry import client_for
+from ai.types import ProviderChunk, ProviderCompletion, ProviderConfig
+from flowmatik.errors import ApplicationError
+
+logger = logging.getLogger("flowmatik.ai")
+
+RETRY_BASE_SECONDS = 0.2
+RETRY_MAX_SECONDS = 4.0
+
+
+class _EmptyStream(Exception):
+    """The provider closed the stream before sending anything."""
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    response = getattr(exc, "response", None)
+    if response is None:
+        return None
+    try:
+        return float(response.headers.get("retry-after", ""))
+    except ValueError:
+        return None
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
+        return False
+    if isinstance(exc, openai.APIConnectionError | httpx2.TransportError):
+        return True
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code == 429 or exc.status_code >= 500
+    return isinstance(exc, _EmptyStream)
+
+
+def _backoff(attempt: int, exc: BaseException) -> float:
+    hinted = _retry_after(exc)
+    if hinted is not None:
+        return min(max(hinted, 0.0), RETRY_MAX_SECONDS)
+    base = min(RETRY_BASE_SECONDS * (2**attempt), RETRY_MAX_SECONDS)
+    return base / 2 + random.uniform(0, base / 2)  # noqa: S311 - jitter, not crypto
+
+
+def map_provider_error(exc: BaseException, provider: str) -> ApplicationError:
+    """Our error for an SDK/transport failure; never the provider's body."""
+    details = {"provider": provider}
+    if isinstance(exc, ApplicationError):
+        return exc
+    if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
+        return ProviderTimeout(details=details)
+    if isinstance(exc, openai.APIConnectionError | httpx2.ConnectError):
+        return ProviderUnavailable(
+            "The AI provider could not be reached.", details=details
+        )
+    if isinstance(exc, openai.APIStatusError):
+        details["upstream_status"] = exc.status_code
+        if exc.status_code == 429:
+            return ProviderUnavailable(
+                "The AI provider is rate limiting requests, try again shortly.",
+                details=details,
+                retry_after=_retry_after(exc) or 5,
+            )
+        return ProviderError(details=details)
+    if isinstance(exc, _EmptyStream):
+        return ProviderError("The AI provider sent an empty answer.", details=details)
+    return ProviderError(
+        "The AI provider's answer was cut off.", code="provider_error", details=details
+    )
+
+
+def _counts_against_circuit(exc: BaseException) -> bool:
+    """Provider faults open the circuit; its rate limiting and bad requests do not."""
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code >= 500
+    return not isinstance(exc, ApplicationError)
+
+
+def _log_failure(exc: BaseException, provider: str, request_id: str, attempt: int):
+    body = ""
+    if isinstance(exc, openai.APIStatusError):
+        body = str(getattr(exc, "body", "") or "")[:300]
+    logger.warning(
+        "AI provider call failed",
+        extra={
+            "provider": provider,
+            "errorType": type(exc).__name__,
+            "upstreamStatus": getattr(exc, "status_code", None),
+            "upstreamBody": body,
+            "attempt": attempt,
+            "requestId": request_id,
+        },
+    )
+
+
+def _request_kwargs(
+    *,
+    model: str,
+    messages: list[dict[str, Any]],
+    max_tokens: int,
+    temperature: float | None,
+    tools: list[dict[str, Any]] | None,
+    tool_choice: Any,
+    request_id: str,
+) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {
+        "model": model,
+        "messages": messages,
+        "max_tokens": max_tokens,
+        "extra_headers": {"X-Request-ID": request_id},
+    }
+    if temperature is not None:
+        kwargs["temperature"] = temperature
+    if tools:
+        kwargs["tools"] = tools
+        if tool_choice is not None:
+            kwargs["tool_choice"] = tool_choice
+    return kwargs
+
+
+def _chunk_from_sdk(chunk: Any) -> ProviderChunk:
+    usage = getattr(chunk, "usage", None)
+    content, finish, calls = "", None, []
+    if chunk.choices:
+        choice = chunk.choices[0]
+        delta = choice.delta
+        content = (delta.content or "") if delta else ""
+        finish = choice.finish_reason
+        for call in (delta.tool_calls or []) if delta else []:
+            calls.append(
+                {
+                    "index": call.index,
+                    "id": call.id,
+                    "name": call.function.name if call.function else None,
+                    "arguments": call.function.arguments if call.function else None,
+                }
+            )
+    return ProviderChunk(
+        content=content,
+        finish_reason=finish,
+        prompt_tokens=usage.prompt_tokens if usage else None,
+        completion_tokens=usage.completion_tokens if usage else None,
+        tool_calls=calls,
+    )
+
+
+async def _with_retries(provider: ProviderConfig, request_id: str, attempt_call):
+    """Run `attempt_call()` with our retry policy; returns (result, ticket, started)."""
+    ticket = circuit_before_call(provider.name)
+    started = time.perf_counter()
+    attempt = 0
+    while True:
+        try:
+            return await attempt_call(), ticket, started
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            _log_failure(exc, provider.name, request_id, attempt)
+            if _is_retryable(exc) and attempt < settings.AI_MAX_RETRIES:
+                await asyncio.sleep(_backoff(attempt, exc))
+                attempt += 1
+                continue
+            mapped = map_provider_error(exc, provider.name)
+            latency_ms = int((time.perf_counter() - started) * 1000)
+            if _counts_against_circuit(exc):
+                circuit_record_failure(
+                    ticket, latency_ms=latency_ms, error_code=mapped.code
+                )
+            raise mapped from exc
+
+
+async def chat_stream_upstream(
+    *,
+    provider: ProviderConfig,
+    model: str,
+    messages: list[dict[str, Any]],
+    max_tokens: int,
+    temperature: float | None = None,
+    tools: list[dict[str, Any]] | None = None,
+    tool_choice: Any = None,
+    request_id: str = "",
+) -> AsyncIterator[ProviderChunk]:
+    """Stream a chat from `provider`; always asks for `include_usage`.
+
+    Closing this generator (or cancelling its consumer) closes the upstream HTTP
+    stream at once, which stops the provider generating (and billing) tokens.
+    A failure after the first chunk raises `ProviderError` and is never retried.
+    """
+    client = client_for(provider)
+    kwargs = _request_kwargs(
+        model=model,
+        messages=messages,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        tools=tools,
+        tool_choice=tool_choice,
+        request_id=request_id,
+    )
+
+    async def open_stream():
+        stream = await client.chat.completions.create(
+            **kwargs, stream=True, stream_options={"include_usage": True}
+        )
+        iterator = stream.__aiter__()
+        try:
+            first = await iterator.__anext__()
+        except StopAsyncIteration:
+            await stream.close()
+            raise _EmptyStream() from None
+        except BaseException:
+            await stream.close()
+            raise
+        return stream, iterator, first
+
+    (stream, iterator, first), ticket, started = await _with_retries(
+        provider, request_id, open_stream
+    )
+    finished = False
+    try:
+        chunk = _chunk_from_sdk(first)
+        saw_finish = chunk.finish_reason is not None
+        yield chunk
+        async for raw in iterator:
+            chunk = _chunk_from_sdk(raw)
+            saw_finish = saw_finish or chunk.finish_reason is not None
+            yield chunk
+        if not saw_finish:
+            raise ProviderError("The AI provider's answer was cut off.")
+        finished = True
+    except (GeneratorExit, asyncio.CancelledError):
+        raise
+    except Exception as exc:
+        _log_failure(exc, provider.name, request_id, -1)
+        latency_ms = int((time.perf_counter() - started) * 1000)
+        mapped = map_provider_error(exc, provider.name)
+        if isinstance(exc, ProviderError) or _counts_against_circuit(exc):
+            circuit_record_failure(
+                ticket, latency_ms=latency_ms, error_code=mapped.code
+            )
+        raise mapped from exc
+    finally:
+        await asyncio.shield(stream.close())
+        if finished:
+            circuit_record_success(
+                ticket, latency_ms=int((time.perf_counter() - started) * 1000)
+            )
+
+
+async def chat_complete_upstream(
+    *,
+    provider: ProviderConfig,
+    model: str,
+    messages: list[dict[str, Any]],
+    max_tokens: int,
+    temperature: float | None = None,
+    tools: list[dict[str, Any]] | None = None,
+    tool_choice: Any = None,
+    request_id: str = "",
+) -> ProviderCompletion:
+    """A non-streamed chat from `provider`."""
+    client = client_for(provider)
+    kwargs = _request_kwargs(
+        model=model,
+        messages=messages,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        tools=tools,
+        tool_choice=tool_choice,
+        request_id=request_id,
+    )
+
+    async def call():
+        return await client.chat.completions.create(**kwargs)
+
+    completion, ticket, started = await _with_retries(provider, request_id, call)
+    circuit_record_success(
+        ticket, latency_ms=int((time.perf_counter() - started) * 1000)
+    )
+    choice = completion.choices[0] if completion.choices else None
+    message = choice.message if choice else None
+    usage = completion.usage
+    calls = [
+        {
+            "id": call.id,
+            "type": "function",
+            "function": {
+                "name": call.function.name,
+                "arguments": call.function.arguments,
+            },
+        }
+        for call in (message.tool_calls or [] if message else [])
+        if getattr(call, "function", None)
+    ]
+    return ProviderCompletion(
+        content=(message.content or "") if message else "",
+        finish_reason=(choice.finish_reason if choice else None) or "stop",
+        prompt_tokens=usage.prompt_tokens if usage else None,
+        completion_tokens=usage.completion_tokens if usage else None,
+        tool_calls=calls,
+    )

@@ -1,0 +1,258 @@
+"""Reads of the ai app: the cached model catalogue, conversations, provider status."""
+
+import time
+import uuid
+from dataclasses import dataclass
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import QuerySet
+
+from ai.errors import (
+    ConversationNotFound,
+    ModelNotAllowed,
+    ProviderUnavailable,
+    UnknownModel,
+)
+from ai.models import AIModel, AIProvider, Conversation, Message, Modality
+from ai.providers.circuit import circuit_status
+from ai.providers.registry import known_provider_names, providers_from_settings
+from ai.types import ModelInfo, ProviderConfig
+
+CATALOGUE_VERSION_KEY = "ai:catalogue:version"
+CATALOGUE_LOCAL_SECONDS = 60
+HISTORY_MAX_MESSAGES = 200
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """Enabled models, admin provider rows and plan ranks, held per process.
+
+    A version token in the shared cache invalidates every process's copy at once
+    when staff edit a model or provider (`catalogue_invalidate`); the copy is also
+    refreshed every CATALOGUE_LOCAL_SECONDS. A request costs one cache read.
+    """
+
+    version: str
+    loaded_at: float
+    models: dict[str, ModelInfo]
+    admin_providers: tuple[ProviderConfig, ...]
+    plan_rank: dict[str, int]
+
+    @property
+    def providers(self) -> dict[str, ProviderConfig]:
+        return providers_from_settings(list(self.admin_providers))
+
+
+_local: dict[str, Catalogue] = {}
+
+
+def model_info(row: AIModel) -> ModelInfo:
+    return ModelInfo(
+        model_id=row.model_id,
+        provider=row.provider,
+        upstream_model=row.upstream_model,
+        display_name=row.display_name,
+        description=row.description,
+        modality=row.modality,
+        context_window=row.context_window,
+        max_output_tokens=row.max_output_tokens,
+        supports_streaming_usage=row.supports_streaming_usage,
+        supports_tools=row.supports_tools,
+        supports_reasoning=row.supports_reasoning,
+        price_unit=row.price_unit,
+        input_price=row.input_price,
+        output_price=row.output_price,
+        currency=row.currency,
+        min_plan=row.min_plan,
+        fallback=row.fallback.model_id if row.fallback_id else None,
+        sort_order=row.sort_order,
+    )
+
+
+def _current_version() -> str:
+    version = cache.get(CATALOGUE_VERSION_KEY)
+    if version is None:
+        cache.add(CATALOGUE_VERSION_KEY, uuid.uuid4().hex, None)
+        version = cache.get(CATALOGUE_VERSION_KEY) or ""
+    return version
+
+
+def _load(version: str) -> Catalogue:
+    from billing.selectors import plan_list
+
+    rows = AIModel.objects.filter(enabled=True).select_related("fallback")
+    catalogue = Catalogue(
+        version=version,
+        loaded_at=time.monotonic(),
+        models={row.model_id: model_info(row) for row in rows},
+        admin_providers=tuple(
+            ProviderConfig(p.name, p.kind, p.base_url, p.api_key, "admin")
+            for p in AIProvider.objects.filter(enabled=True)
+        ),
+        plan_rank={p.slug: p.sort_order for p in plan_list(active_only=False)},
+    )
+    _local["catalogue"] = catalogue
+    return catalogue
+
+
+def _fresh(version: str) -> Catalogue | None:
+    local = _local.get("catalogue")
+    if (
+        local is not None
+        and local.version == version
+        and time.monotonic() - local.loaded_at < CATALOGUE_LOCAL_SECONDS
+    ):
+        return local
+    return None
+
+
+def catalogue_get() -> Catalogue:
+    version = _current_version()
+    return _fresh(version) or _load(version)
+
+
+async def acatalogue_get() -> Catalogue:
+    """The catalogue from an async caller: no thread hop unless it must load."""
+    version = _current_version()
+    return _fresh(version) or await sync_to_async(_load)(version)
+
+
+def catalogue_invalidate() -> None:
+    """Call after staff change models or providers: every process reloads."""
+    cache.set(CATALOGUE_VERSION_KEY, uuid.uuid4().hex, None)
+    _local.pop("catalogue", None)
+
+
+def plan_allows(catalogue: Catalogue, *, plan_slug: str, plan_rank: int, model) -> bool:
+    required = catalogue.plan_rank.get(model.min_plan)
+    if required is None:  # a plan slug that does not exist: nobody qualifies
+        return False
+    return plan_slug == model.min_plan or plan_rank >= required
+
+
+def model_resolve(
+    catalogue: Catalogue,
+    *,
+    model_id: str | None,
+    plan_slug: str,
+    plan_rank: int,
+    modality: str = Modality.CHAT,
+) -> ModelInfo:
+    """The model a request may use: 400 unknown, 403 not in plan, 503 unserved."""
+    providers = catalogue.providers
+    if not model_id:
+        return model_default(
+            catalogue, plan_slug=plan_slug, plan_rank=plan_rank, modality=modality
+        )
+    info = catalogue.models.get(model_id)
+    if info is None or info.modality != modality:
+        raise UnknownModel(f"Unknown {modality} model.", details={"model": model_id})
+    if not plan_allows(catalogue, plan_slug=plan_slug, plan_rank=plan_rank, model=info):
+        raise ModelNotAllowed(details={"model": model_id, "min_plan": info.min_plan})
+    if info.provider not in providers:
+        raise ProviderUnavailable(
+            "This model's provider is not configured.",
+            details={"model": model_id, "provider": info.provider},
+        )
+    return info
+
+
+def models_for_plan(
+    catalogue: Catalogue, *, plan_slug: str, plan_rank: int, modality: str | None = None
+) -> list[ModelInfo]:
+    """Enabled models whose provider is configured and the plan allows, in order."""
+    providers = catalogue.providers
+    found = [
+        m
+        for m in catalogue.models.values()
+        if m.provider in providers
+        and (modality is None or m.modality == modality)
+        and plan_allows(catalogue, plan_slug=plan_slug, plan_rank=plan_rank, model=m)
+    ]
+    return sorted(found, key=lambda m: (m.sort_order, m.model_id))
+
+
+def model_default(
+    catalogue: Catalogue, *, plan_slug: str, plan_rank: int, modality: str
+) -> ModelInfo:
+    """AI_DEFAULT_MODEL when the plan may use it, else the plan's first model."""
+    usable = models_for_plan(
+        catalogue, plan_slug=plan_slug, plan_rank=plan_rank, modality=modality
+    )
+    if not usable:
+        raise ProviderUnavailable("No AI model is available right now.")
+    wanted = settings.AI_DEFAULT_MODEL
+    return next((m for m in usable if m.model_id == wanted), usable[0])
+
+
+def fallback_for(
+    catalogue: Catalogue, *, model: ModelInfo, plan_slug: str, plan_rank: int
+) -> ModelInfo | None:
+    if not model.fallback:
+        return None
+    info = catalogue.models.get(model.fallback)
+    if (
+        info is None
+        or info.provider not in catalogue.providers
+        or not plan_allows(
+            catalogue, plan_slug=plan_slug, plan_rank=plan_rank, model=info
+        )
+    ):
+        return None
+    return info
+
+
+def conversation_list(*, user_id: int, search: str = "") -> QuerySet[Conversation]:
+    conversations = Conversation.objects.filter(user_id=user_id)
+    if search:
+        conversations = conversations.filter(title__icontains=search)
+    return conversations.order_by("-updated_at", "-id")
+
+
+def conversation_get(*, user_id: int, conversation_id: int) -> Conversation:
+    """The user's conversation; another user's is 404, like a missing one."""
+    conversation = Conversation.objects.filter(
+        pk=conversation_id, user_id=user_id
+    ).first()
+    if conversation is None:
+        raise ConversationNotFound()
+    return conversation
+
+
+def conversation_messages(*, conversation: Conversation) -> QuerySet[Message]:
+    return conversation.messages.order_by("created_at", "id")
+
+
+def conversation_history(*, user_id: int, conversation_id: int) -> list[dict]:
+    """The last turns of a conversation as chat messages (404 if not the user's)."""
+    conversation_get(user_id=user_id, conversation_id=conversation_id)
+    rows = list(
+        Message.objects.filter(conversation_id=conversation_id)
+        .exclude(content="")
+        .order_by("-id")
+        .values_list("role", "content")[:HISTORY_MAX_MESSAGES]
+    )
+    return [{"role": role, "content": content} for role, content in reversed(rows)]
+
+
+def provider_status() -> list[dict]:
+    """Per provider: configured, circuit, last success/failure, latency, errors."""
+    catalogue = catalogue_get()
+    configured = catalogue.providers
+    result = []
+    for name in known_provider_names(configured):
+        config = configured.get(name)
+        result.append(
+            {
+                "provider": name,
+                "configured": config is not None,
+                "kind": config.kind if config else name,
+                "models": sorted(
+                    m.model_id for m in catalogue.models.values() if m.provider == name
+                ),
+                **circuit_status(name),
+            }
+        )
+    return result
