@@ -362,6 +362,21 @@ LEMONSQUEEZY_TEST_MODE = env.bool(
 
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=512 * 1024)
 WEBHOOK_MAX_RETRIES = env.int("WEBHOOK_MAX_RETRIES", default=5)
+# Retry n waits a random 0..min(max, base * 2**n) seconds (exponential, full jitter)
+WEBHOOK_RETRY_BACKOFF_SECONDS = env.int("WEBHOOK_RETRY_BACKOFF_SECONDS", default=30)
+WEBHOOK_RETRY_BACKOFF_MAX_SECONDS = env.int(
+    "WEBHOOK_RETRY_BACKOFF_MAX_SECONDS", default=3600
+)
+# How often Celery beat re-reads live subscriptions from each configured provider
+SUBSCRIPTION_RECONCILE_INTERVAL_SECONDS = env.int(
+    "SUBSCRIPTION_RECONCILE_INTERVAL_SECONDS", default=3600
+)
+CELERY_BEAT_SCHEDULE = {
+    "webhooks-reconcile-subscriptions": {
+        "task": "webhooks.reconcile_subscriptions",
+        "schedule": SUBSCRIPTION_RECONCILE_INTERVAL_SECONDS,
+    },
+}
 
 # --- AI providers ---
 SILICONFLOW_API_KEY = env.str("SILICONFLOW_API_KEY", default="")

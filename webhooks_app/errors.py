@@ -1,0 +1,48 @@
+"""The webhooks app's errors: stable codes for rejected deliveries."""
+
+from flowmatik.errors import ApplicationError
+
+
+class WebhookRejected(ApplicationError):
+    """A delivery refused before anything is stored (only a counter moves)."""
+
+    reason = "rejected"
+
+
+class InvalidSignature(WebhookRejected):
+    status_code, code = 400, "invalid_signature"
+    default_message = "The webhook signature is missing or invalid."
+    reason = "bad_signature"
+
+
+class PayloadTooLarge(WebhookRejected):
+    status_code, code = 413, "payload_too_large"
+    default_message = "The webhook body is too large."
+    reason = "too_large"
+
+
+class UnsupportedMediaType(WebhookRejected):
+    status_code, code = 415, "unsupported_media_type"
+    default_message = "Webhook bodies must be application/json."
+    reason = "wrong_content_type"
+
+
+class InvalidPayload(WebhookRejected):
+    status_code, code = 400, "invalid_payload"
+    default_message = "The webhook body is not a valid event."
+    reason = "invalid_payload"
+
+
+class TestModeRefused(WebhookRejected):
+    status_code, code = 400, "test_mode_refused"
+    default_message = "Test-mode events are not accepted by this environment."
+    reason = "test_mode"
+
+
+class PaymentsNotConfigured(ApplicationError):
+    status_code, code = 503, "payments_not_configured"
+    default_message = "This payment provider is not configured."
+
+
+class EventProcessingError(Exception):
+    """A handler could not apply an event; the task retries it."""

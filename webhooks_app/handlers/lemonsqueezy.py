@@ -1,0 +1,188 @@
+"""LemonSqueezy event handlers. Subscription events carry the whole subscription
+(billing's sync upserts it by `data.id`, ignoring older `updated_at`); payment events
+carry an invoice, so the subscription is re-read from the API first."""
+
+import logging
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth import get_user_model
+
+from billing import selectors as billing_selectors
+from billing import services as billing
+from webhooks_app import notifications
+from webhooks_app.handlers import Handler, Payload
+from webhooks_app.handlers.state import subscription_state
+from webhooks_app.providers import lemonsqueezy as ls_provider
+
+logger = logging.getLogger("flowmatik.webhooks_app")
+
+PROVIDER = "lemonsqueezy"
+
+
+def _attributes(payload: Payload) -> dict[str, Any]:
+    return payload["data"].get("attributes") or {}
+
+
+def _custom_data(payload: Payload) -> dict[str, Any] | None:
+    custom = (payload.get("meta") or {}).get("custom_data")
+    return custom if isinstance(custom, dict) else None
+
+
+def _dt(value: Any) -> datetime | None:
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _money(cents: Any) -> Decimal:
+    return (Decimal(int(cents or 0)) / 100).quantize(Decimal("0.01"))
+
+
+def _sync(data: dict[str, Any], custom_data: dict[str, Any] | None):
+    before = subscription_state(provider=PROVIDER, external_id=str(data["id"]))
+    subscription = billing.subscription_sync_from_lemonsqueezy(
+        data=data, custom_data=custom_data
+    )
+    notifications.subscription_changed_notify(
+        user=subscription.user,
+        before=before,
+        status=subscription.status,
+        plan_name=subscription.plan.name,
+    )
+    return subscription
+
+
+def _apply_subscription(payload: Payload, prepared: Any) -> None:
+    _sync(payload["data"], _custom_data(payload))
+
+
+def _prepare_invoice(payload: Payload) -> dict[str, Any] | None:
+    return ls_provider.subscription_current(
+        subscription_id=str(_attributes(payload).get("subscription_id") or "")
+    )
+
+
+def _invoice_subscription(payload: Payload, prepared: dict[str, Any] | None):
+    if prepared is None:
+        logger.info(
+            "Subscription invoice without a readable subscription",
+            extra={"invoice_id": payload["data"].get("id")},
+        )
+        return None
+    return _sync(prepared, _custom_data(payload))
+
+
+def _apply_payment_success(payload: Payload, prepared: Any) -> None:
+    subscription = _invoice_subscription(payload, prepared)
+    if subscription is None:
+        return
+    invoice = _attributes(payload)
+    if invoice.get("billing_reason") == "initial":
+        return  # the first charge is the order: `order_created` records it
+    amount = _money(invoice.get("total"))
+    currency = str(invoice.get("currency") or "USD")
+    billing.payment_record(
+        provider=PROVIDER,
+        external_id=f"invoice:{payload['data']['id']}",
+        user=subscription.user,
+        plan=subscription.plan,
+        amount=amount,
+        currency=currency.upper(),
+        paid_at=_dt(invoice.get("created_at")) or _dt(invoice.get("updated_at")),
+    )
+    notifications.payment_succeeded_notify(
+        user=subscription.user,
+        amount=amount,
+        currency=currency,
+        plan_name=subscription.plan.name,
+        reference=str(payload["data"]["id"]),
+    )
+
+
+def _apply_payment_failed(payload: Payload, prepared: Any) -> None:
+    subscription = _invoice_subscription(payload, prepared)
+    if subscription is None:
+        return
+    invoice = _attributes(payload)
+    invoice_id = str(payload["data"]["id"])
+    notifications.payment_failed_notify(
+        user=subscription.user,
+        amount=_money(invoice.get("total")),
+        currency=str(invoice.get("currency") or "USD"),
+        reference=invoice_id,
+        attempt_key=f"lemonsqueezy:{invoice_id}:{invoice.get('updated_at') or ''}",
+        action_url=str((invoice.get("urls") or {}).get("invoice_url") or ""),
+    )
+
+
+def _apply_payment_recovered(payload: Payload, prepared: Any) -> None:
+    # Always sent alongside `subscription_payment_success`, which records and
+    # notifies the payment; here only the subscription's state is refreshed.
+    _invoice_subscription(payload, prepared)
+
+
+def _order_user(payload: Payload):
+    user_id = str((_custom_data(payload) or {}).get("user_id") or "")
+    if not user_id.isdigit():
+        return None
+    return get_user_model().objects.filter(pk=int(user_id)).first()
+
+
+def _apply_order_created(payload: Payload, prepared: Any) -> None:
+    order = _attributes(payload)
+    if order.get("status") != "paid":
+        return
+    user = _order_user(payload)
+    variant_id = str((order.get("first_order_item") or {}).get("variant_id") or "")
+    plan = (
+        billing_selectors.plan_list(active_only=False)
+        .filter(lemonsqueezy_variant_id=variant_id)
+        .first()
+        if variant_id
+        else None
+    )
+    amount = _money(order.get("total"))
+    currency = str(order.get("currency") or "USD")
+    billing.payment_record(
+        provider=PROVIDER,
+        external_id=f"order:{payload['data']['id']}",
+        user=user,
+        plan=plan,
+        amount=amount,
+        currency=currency.upper(),
+        paid_at=_dt(order.get("created_at")) or _dt(order.get("updated_at")),
+    )
+    if user is not None:
+        notifications.payment_succeeded_notify(
+            user=user,
+            amount=amount,
+            currency=currency,
+            plan_name=plan.name if plan else "your order",
+            reference=str(payload["data"]["id"]),
+        )
+
+
+_subscription = Handler(apply=_apply_subscription)
+
+HANDLERS: dict[str, Handler] = {
+    "subscription_created": _subscription,
+    "subscription_updated": _subscription,
+    "subscription_cancelled": _subscription,
+    "subscription_resumed": _subscription,
+    "subscription_expired": _subscription,
+    "subscription_paused": _subscription,
+    "subscription_unpaused": _subscription,
+    "subscription_payment_success": Handler(
+        prepare=_prepare_invoice, apply=_apply_payment_success
+    ),
+    "subscription_payment_failed": Handler(
+        prepare=_prepare_invoice, apply=_apply_payment_failed
+    ),
+    "subscription_payment_recovered": Handler(
+        prepare=_prepare_invoice, apply=_apply_payment_recovered
+    ),
+    "order_created": Handler(apply=_apply_order_created),
+}
