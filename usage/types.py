@@ -28,6 +28,9 @@ class QuotaState:
     limit_tokens: int | None
     remaining_tokens: int | None
     reset_at: datetime  # next 00:00 UTC
+    requests_used: int = 0
+    tokens_used: int = 0
+    tokens_reserved: int = 0  # held by calls still running
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,9 @@ class Reservation:
     max_tokens: int  # the caller's max_tokens, clamped to what the allowance leaves
     quota: QuotaState
     backend: str  # "redis" or "database"
+    prompt_tokens: int = 0
+    endpoint: str = ""
+    api_key_id: int | None = None
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,6 @@ PORT = env.int("PORT", default=8000)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 FRONTEND_URL = env.str("FRONTEND_URL", default=f"http://localhost:{PORT}")
-SERVICE_NAME = env.str("SERVICE_NAME", default="flowmatik")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -147,7 +146,7 @@ if REDIS_URL:
     }
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "flowmatik.realtime.CountingRedisChannelLayer",
             "CONFIG": {
                 "hosts": [REDIS_URL],
                 "prefix": env.str("CHANNELS_PREFIX", default="fmk-asgi"),
@@ -169,10 +168,21 @@ else:
     }
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "BACKEND": "flowmatik.realtime.CountingInMemoryChannelLayer",
             "CONFIG": {"capacity": env.int("CHANNELS_CAPACITY", default=500)},
         }
     }
+
+# --- WebSockets (flowmatik/realtime.py) ---
+# Each process counts its open sockets under its own Redis key, refreshed by a
+# heartbeat; a dead process's key expires after the TTL.
+WS_CONNECTIONS_KEY_PREFIX = env.str("WS_CONNECTIONS_KEY_PREFIX", default="fmk:ws:conn")
+WS_CONNECTION_TTL_SECONDS = env.int("WS_CONNECTION_TTL_SECONDS", default=90)
+WS_CONNECTION_HEARTBEAT_SECONDS = env.float(
+    "WS_CONNECTION_HEARTBEAT_SECONDS", default=30.0
+)
+# Chat deltas are coalesced into one frame per this many milliseconds
+WS_CHAT_COALESCE_MS = env.int("WS_CHAT_COALESCE_MS", default=50)
 
 # --- Celery ---
 CELERY_DATA_DIR = VAR_DIR / "celery"
@@ -230,7 +240,15 @@ SIMPLE_JWT = {
     "USER_ID_FIELD": "id",
     "USER_ID_CLAIM": "user_id",
     "LEEWAY": env.int("JWT_LEEWAY_SECONDS", default=0),
+    # Tokens carry a fingerprint of the password hash: a password change kills them.
+    "CHECK_REVOKE_TOKEN": True,
 }
+# Seconds an authenticated identity (JWT user / API key) is cached on the hot path
+IDENTITY_CACHE_SECONDS = env.int("IDENTITY_CACHE_SECONDS", default=30)
+# An API key's last_used_at is written at most once per this many seconds
+API_KEY_LAST_USED_INTERVAL_SECONDS = env.int(
+    "API_KEY_LAST_USED_INTERVAL_SECONDS", default=60
+)
 
 # Brute-force lockout (django-axes): keyed on e-mail + IP, with a cool-off.
 AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
@@ -240,6 +258,7 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_USERNAME_FORM_FIELD = "email"
 AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
 AXES_IPWARE_META_PRECEDENCE_ORDER = env.list(
     "AXES_IP_META_KEYS", default=["REMOTE_ADDR"]
 )
@@ -257,8 +276,9 @@ RATELIMIT_AI_PER_IP = env.str("RATELIMIT_AI_PER_IP", default="300/m")
 # --- DRF / OpenAPI ---
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        "accounts.authentication.ApiKeyAuthentication",
+        "accounts.authentication.JwtAuthentication",
+        "accounts.authentication.BoundSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -359,6 +379,34 @@ LEMONSQUEEZY_TIMEOUT_SECONDS = env.float("LEMONSQUEEZY_TIMEOUT_SECONDS", default
 LEMONSQUEEZY_TEST_MODE = env.bool(
     "LEMONSQUEEZY_TEST_MODE", default=ENVIRONMENT != "production"
 )
+LEMONSQUEEZY_MAX_RETRIES = env.int("LEMONSQUEEZY_MAX_RETRIES", default=3)
+LEMONSQUEEZY_RETRY_BACKOFF_SECONDS = env.float(
+    "LEMONSQUEEZY_RETRY_BACKOFF_SECONDS", default=1.0
+)
+STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
+# Per-plan Stripe price ids / LemonSqueezy variant ids (a value set in the admin wins)
+BILLING_STRIPE_PRICE_IDS = {
+    slug: env.str(f"STRIPE_PRICE_{slug.upper()}", default="")
+    for slug in ("starter", "pro", "business")
+}
+BILLING_LEMONSQUEEZY_VARIANT_IDS = {
+    slug: env.str(f"LEMONSQUEEZY_VARIANT_{slug.upper()}", default="")
+    for slug in ("starter", "pro", "business")
+}
+# Where providers send the user back after checkout / the customer portal
+BILLING_SUCCESS_URL = env.str(
+    "BILLING_SUCCESS_URL", default=f"{FRONTEND_URL}/billing/?checkout=success"
+)
+BILLING_CANCEL_URL = env.str(
+    "BILLING_CANCEL_URL", default=f"{FRONTEND_URL}/billing/?checkout=cancelled"
+)
+BILLING_PORTAL_RETURN_URL = env.str(
+    "BILLING_PORTAL_RETURN_URL", default=f"{FRONTEND_URL}/billing/"
+)
+# How often cancelled subscriptions past their period end drop users to Free
+SUBSCRIPTION_EXPIRE_INTERVAL_SECONDS = env.int(
+    "SUBSCRIPTION_EXPIRE_INTERVAL_SECONDS", default=300
+)
 
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=512 * 1024)
 WEBHOOK_MAX_RETRIES = env.int("WEBHOOK_MAX_RETRIES", default=5)
@@ -375,6 +423,10 @@ CELERY_BEAT_SCHEDULE = {
     "webhooks-reconcile-subscriptions": {
         "task": "webhooks.reconcile_subscriptions",
         "schedule": SUBSCRIPTION_RECONCILE_INTERVAL_SECONDS,
+    },
+    "billing-expire-due-subscriptions": {
+        "task": "billing.expire_due_subscriptions",
+        "schedule": SUBSCRIPTION_EXPIRE_INTERVAL_SECONDS,
     },
 }
 
@@ -408,6 +460,23 @@ AI_DEFAULT_MAX_TOKENS = env.int("AI_DEFAULT_MAX_TOKENS", default=1024)
 PLAN_CACHE_SECONDS = env.int("PLAN_CACHE_SECONDS", default=300)
 QUOTA_ENFORCEMENT = env.bool("QUOTA_ENFORCEMENT", default=True)
 QUOTA_RESERVATION_TTL_SECONDS = env.int("QUOTA_RESERVATION_TTL_SECONDS", default=900)
+# Redis key prefix of quota counters, reservations and the usage-event buffer
+QUOTA_REDIS_PREFIX = env.str("QUOTA_REDIS_PREFIX", default="fmk:q")
+# Socket timeout of quota Redis calls; past it the database fallback takes over
+QUOTA_REDIS_TIMEOUT_SECONDS = env.float("QUOTA_REDIS_TIMEOUT_SECONDS", default=0.5)
+# After a Redis failure, use the database fallback for this long before retrying
+QUOTA_REDIS_RETRY_SECONDS = env.float("QUOTA_REDIS_RETRY_SECONDS", default=5.0)
+# How often beat drains buffered usage events into the database / sweeps reservations
+USAGE_DRAIN_INTERVAL_SECONDS = env.float("USAGE_DRAIN_INTERVAL_SECONDS", default=5.0)
+QUOTA_SWEEP_INTERVAL_SECONDS = env.float("QUOTA_SWEEP_INTERVAL_SECONDS", default=60.0)
+CELERY_BEAT_SCHEDULE["usage-drain-events"] = {
+    "task": "usage.drain_events",
+    "schedule": USAGE_DRAIN_INTERVAL_SECONDS,
+}
+CELERY_BEAT_SCHEDULE["usage-sweep-reservations"] = {
+    "task": "usage.sweep_reservations",
+    "schedule": QUOTA_SWEEP_INTERVAL_SECONDS,
+}
 
 # --- Logging: JSON lines on stdout ---
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

@@ -1,0 +1,95 @@
+"""Input and output serializers of the usage API."""
+
+from datetime import timedelta
+
+from rest_framework import serializers
+
+from usage.limits import utc_today
+from usage.selectors import GROUP_BY_FIELDS
+
+MAX_RANGE_DAYS = 366
+
+
+class UsageQuerySerializer(serializers.Serializer):
+    """`?from=&to=&group_by=&user_id=` (dates are UTC days, both inclusive)."""
+
+    date_from = serializers.DateField(required=False)
+    date_to = serializers.DateField(required=False)
+    group_by = serializers.ChoiceField(
+        choices=sorted(GROUP_BY_FIELDS), required=False, default="day"
+    )
+    user_id = serializers.IntegerField(required=False, min_value=1)
+
+    def to_internal_value(self, data):
+        data = data.copy()
+        for public, internal in (("from", "date_from"), ("to", "date_to")):
+            if public in data:
+                data[internal] = data.pop(public)
+                if isinstance(data[internal], list):
+                    data[internal] = data[internal][0]
+        return super().to_internal_value(data)
+
+    def validate(self, attrs):
+        date_to = attrs.get("date_to") or utc_today()
+        date_from = attrs.get("date_from") or date_to - timedelta(days=29)
+        if date_from > date_to:
+            raise serializers.ValidationError({"from": "Must not be after `to`."})
+        if (date_to - date_from).days >= MAX_RANGE_DAYS:
+            raise serializers.ValidationError(
+                {"from": f"The range may span at most {MAX_RANGE_DAYS} days."}
+            )
+        attrs["date_from"], attrs["date_to"] = date_from, date_to
+        return attrs
+
+
+class UserQuerySerializer(serializers.Serializer):
+    user_id = serializers.IntegerField(required=False, min_value=1)
+
+
+class UsageTotalsSerializer(serializers.Serializer):
+    currency = serializers.CharField()
+    requests = serializers.IntegerField()
+    failed_requests = serializers.IntegerField()
+    prompt_tokens = serializers.IntegerField()
+    completion_tokens = serializers.IntegerField()
+    total_tokens = serializers.IntegerField()
+    cost = serializers.DecimalField(max_digits=16, decimal_places=6)
+
+
+class UsageGroupSerializer(UsageTotalsSerializer):
+    key = serializers.CharField(help_text="The day (YYYY-MM-DD), model or endpoint.")
+
+
+class UsageReportSerializer(serializers.Serializer):
+    user_id = serializers.IntegerField()
+    date_from = serializers.DateField()
+    date_to = serializers.DateField()
+    group_by = serializers.CharField()
+    results = UsageGroupSerializer(many=True)
+    totals = UsageTotalsSerializer(many=True)
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data["from"] = data.pop("date_from")
+        data["to"] = data.pop("date_to")
+        return data
+
+
+class QuotaStateSerializer(serializers.Serializer):
+    """Limits are null when unlimited."""
+
+    limit_requests = serializers.IntegerField(allow_null=True)
+    remaining_requests = serializers.IntegerField(allow_null=True)
+    requests_used = serializers.IntegerField()
+    limit_tokens = serializers.IntegerField(allow_null=True)
+    remaining_tokens = serializers.IntegerField(allow_null=True)
+    tokens_used = serializers.IntegerField()
+    tokens_reserved = serializers.IntegerField()
+    reset_at = serializers.DateTimeField()
+
+
+class UsageTodaySerializer(serializers.Serializer):
+    user_id = serializers.IntegerField()
+    day = serializers.DateField()
+    quota = QuotaStateSerializer()
+    totals = UsageTotalsSerializer(many=True)

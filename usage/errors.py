@@ -1,0 +1,18 @@
+"""Errors of the usage app: daily quota exhausted, per-minute rate limit hit."""
+
+from flowmatik.errors import ApplicationError
+from flowmatik.errors import RateLimited as BaseRateLimited
+
+
+class QuotaExceeded(ApplicationError):
+    """429 with which limit (`requests`|`tokens`), the limit, what is used, reset."""
+
+    status_code = 429
+    code = "quota_exceeded"
+    default_message = "Daily quota exceeded."
+
+
+class RateLimited(BaseRateLimited):
+    """429 `rate_limited`: too many AI calls per minute from this user or IP."""
+
+    default_message = "Too many AI requests, slow down."

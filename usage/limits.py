@@ -1,0 +1,157 @@
+"""What a user may use today: plan limits plus staff overrides, UTC day boundaries.
+
+Read on the hot path, so both halves are cached: the plan by billing (invalidated on
+every subscription write), the override here (invalidated by `quota_override_set`).
+A boost's end date is checked at read time, so its expiry needs no invalidation.
+"""
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.utils import timezone
+
+from billing.selectors import plan_info_for_user_id
+from usage.models import QuotaOverride
+from usage.types import QuotaState
+
+# Keys outlive the UTC day by this much, so a call spanning midnight still settles.
+DAY_KEY_MARGIN_SECONDS = 3 * 3600
+
+
+@dataclass(frozen=True)
+class Limits:
+    requests_per_day: int | None  # None = unlimited
+    tokens_per_day: int | None
+
+
+@dataclass(frozen=True)
+class _OverrideInfo:
+    requests_per_day: int | None
+    tokens_per_day: int | None
+    unlimited: bool
+    boost_requests: int
+    boost_tokens: int
+    boost_until: datetime | None
+
+
+def utc_now() -> datetime:
+    return timezone.now().astimezone(UTC)
+
+
+def utc_today() -> date:
+    return utc_now().date()
+
+
+def day_reset_at(day: date) -> datetime:
+    """The 00:00 UTC that ends `day`."""
+    return datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC)
+
+
+def seconds_until_reset(day: date, now: datetime | None = None) -> int:
+    now = now or utc_now()
+    return max(1, int((day_reset_at(day) - now).total_seconds() + 0.999))
+
+
+def day_key_ttl(day: date, now: datetime | None = None) -> int:
+    """Seconds a per-day key lives: to the end of its UTC day plus a margin."""
+    return seconds_until_reset(day, now) + DAY_KEY_MARGIN_SECONDS
+
+
+def _override_cache_key(user_id: int) -> str:
+    return f"usage:override:{user_id}"
+
+
+def override_cache_invalidate(*, user_id: int) -> None:
+    cache.delete(_override_cache_key(user_id))
+
+
+def _override_for(user_id: int) -> _OverrideInfo | None:
+    key = _override_cache_key(user_id)
+    cached = cache.get(key)
+    if cached is not None:
+        return cached or None
+    row = QuotaOverride.objects.filter(user_id=user_id).first()
+    info = (
+        _OverrideInfo(
+            requests_per_day=row.requests_per_day,
+            tokens_per_day=row.tokens_per_day,
+            unlimited=row.unlimited,
+            boost_requests=row.boost_requests,
+            boost_tokens=row.boost_tokens,
+            boost_until=row.boost_until,
+        )
+        if row
+        else None
+    )
+    cache.set(key, info or False, settings.PLAN_CACHE_SECONDS)
+    return info
+
+
+def limits_for_user_id(*, user_id: int, now: datetime | None = None) -> Limits:
+    """The limits that apply to `user_id` right now (plan, override, live boost)."""
+    if not settings.QUOTA_ENFORCEMENT:
+        return Limits(None, None)
+    plan = plan_info_for_user_id(user_id=user_id)
+    requests, tokens = plan.requests_per_day, plan.tokens_per_day
+    override = _override_for(user_id)
+    if override is None:
+        return Limits(requests, tokens)
+    if override.unlimited:
+        return Limits(None, None)
+    if override.requests_per_day is not None:
+        requests = override.requests_per_day
+    if override.tokens_per_day is not None:
+        tokens = override.tokens_per_day
+    now = now or utc_now()
+    if override.boost_until is not None and now < override.boost_until:
+        if requests is not None:
+            requests += override.boost_requests
+        if tokens is not None:
+            tokens += override.boost_tokens
+    return Limits(requests, tokens)
+
+
+@dataclass(frozen=True)
+class RateSpec:
+    count: int
+    seconds: int
+
+
+_RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smhd])\w*\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_rate(value: str) -> RateSpec | None:
+    """django-ratelimit's "count/period" ("120/m", "10/5m"); empty or 0 = no limit."""
+    if not value or not value.strip():
+        return None
+    match = _RATE_RE.match(value)
+    if not match:
+        raise ValueError(f"Invalid rate {value!r}: use e.g. 120/m or 10/5m")
+    count = int(match.group(1))
+    if count <= 0:
+        return None
+    seconds = int(match.group(2) or 1) * _UNIT_SECONDS[match.group(3)]
+    return RateSpec(count=count, seconds=seconds)
+
+
+def quota_state(
+    *, limits: Limits, day: date, requests: int, tokens_used: int, tokens_reserved: int
+) -> QuotaState:
+    """What is left of `limits` given the day's counters (never below zero)."""
+    lreq, ltok = limits.requests_per_day, limits.tokens_per_day
+    return QuotaState(
+        limit_requests=lreq,
+        remaining_requests=None if lreq is None else max(0, lreq - requests),
+        limit_tokens=ltok,
+        remaining_tokens=(
+            None if ltok is None else max(0, ltok - tokens_used - tokens_reserved)
+        ),
+        reset_at=day_reset_at(day),
+        requests_used=requests,
+        tokens_used=tokens_used,
+        tokens_reserved=tokens_reserved,
+    )

@@ -1,0 +1,249 @@
+"""Quota enforcement on Redis: one Lua script per admission, one per settlement.
+
+Layout (prefix `QUOTA_REDIS_PREFIX`, per user and UTC day, TTL = end of day + margin):
+  {p}:{u<id>}:<YYYYMMDD>          hash  req / used / res (requests, tokens, reserved)
+  {p}:{u<id>}:<YYYYMMDD>:alerts   hash  80 / 100 -> 1 once the alert fired that day
+  {p}:r:<reservation id>          hash  tokens / uid / day (TTL: reservation TTL + 1d)
+  {p}:reservations                zset  reservation ids scored by expiry (the sweeper)
+  {p}:events                      list  usage events + alerts waiting for the drain task
+  {p}:rl:u:<id>:<window> / {p}:rl:ip:<ip>:<window>   fixed-window rate-limit counters
+
+The settle script pushes the usage event onto `{p}:events` in the same round trip, so
+the response path writes nothing to the database and a web-process restart loses
+nothing (Redis holds it until the drain task has committed it).
+"""
+
+import asyncio
+import json
+import logging
+import threading
+import time
+import weakref
+from dataclasses import dataclass
+from datetime import date
+
+import redis
+import redis.asyncio as aredis
+from django.conf import settings
+
+logger = logging.getLogger("flowmatik.usage")
+
+REDIS_ERRORS = (redis.RedisError, OSError, asyncio.TimeoutError)
+
+ADMIT_LUA = """
+-- KEYS: 1 quota hash, 2 reservation hash, 3 reservation zset, 4 user rl, 5 ip rl
+-- ARGV: 1 limit_req 2 limit_tok (-1 = unlimited) 3 prompt 4 max_tokens 5 rid
+--       6 reservation expiry score 7 day ttl 8 reservation ttl 9 user rl limit
+--       10 user rl ttl 11 ip rl limit 12 ip rl ttl 13 user id 14 day
+local function over(key, limit, ttl)
+  if limit <= 0 then return false end
+  local c = redis.call('INCR', key)
+  if c == 1 then redis.call('EXPIRE', key, ttl) end
+  return c > limit
+end
+if over(KEYS[4], tonumber(ARGV[9]), ARGV[10]) then return {'rate_user', 0, 0, 0, 0} end
+if over(KEYS[5], tonumber(ARGV[11]), ARGV[12]) then return {'rate_ip', 0, 0, 0, 0} end
+local q = redis.call('HMGET', KEYS[1], 'req', 'used', 'res')
+local req = tonumber(q[1] or '0')
+local used = tonumber(q[2] or '0')
+local res = tonumber(q[3] or '0')
+local lreq = tonumber(ARGV[1])
+local ltok = tonumber(ARGV[2])
+local prompt = tonumber(ARGV[3])
+local grant = tonumber(ARGV[4])
+if lreq >= 0 and req >= lreq then return {'requests', req, used, res, 0} end
+if ltok >= 0 then
+  local avail = ltok - used - res - prompt
+  local need = 0
+  if grant > 0 then need = 1 end
+  if avail < need then return {'tokens', req, used, res, 0} end
+  if grant > avail then grant = avail end
+end
+local tokens = prompt + grant
+req = redis.call('HINCRBY', KEYS[1], 'req', 1)
+res = redis.call('HINCRBY', KEYS[1], 'res', tokens)
+redis.call('EXPIRE', KEYS[1], ARGV[7])
+redis.call('HSET', KEYS[2], 'tokens', tokens, 'uid', ARGV[13], 'day', ARGV[14])
+redis.call('EXPIRE', KEYS[2], ARGV[8])
+redis.call('ZADD', KEYS[3], ARGV[6], ARGV[5])
+return {'ok', req, used, res, grant}
+"""
+
+SETTLE_LUA = """
+-- KEYS: 1 quota hash, 2 reservation hash, 3 reservation zset, 4 events, 5 alerts
+-- ARGV: 1 rid 2 outcome (ok|error|release) 3 actual tokens 4 limit_req 5 limit_tok
+--       6 event json ('' = none) 7 day ttl 8 user id 9 day (YYYY-MM-DD)
+local t = redis.call('HGET', KEYS[2], 'tokens')
+redis.call('ZREM', KEYS[3], ARGV[1])
+local fresh = 0
+local alert = ''
+if t then
+  fresh = 1
+  redis.call('DEL', KEYS[2])
+  redis.call('HINCRBY', KEYS[1], 'res', -tonumber(t))
+  if ARGV[2] == 'error' then
+    redis.call('HINCRBY', KEYS[1], 'req', -1)
+  elseif ARGV[2] == 'ok' then
+    redis.call('HINCRBY', KEYS[1], 'used', tonumber(ARGV[3]))
+  end
+  if ARGV[6] ~= '' then redis.call('RPUSH', KEYS[4], ARGV[6]) end
+end
+local q = redis.call('HMGET', KEYS[1], 'req', 'used', 'res')
+local req = tonumber(q[1] or '0')
+local used = tonumber(q[2] or '0')
+local res = tonumber(q[3] or '0')
+if fresh == 1 and ARGV[2] == 'ok' then
+  local lreq = tonumber(ARGV[4])
+  local ltok = tonumber(ARGV[5])
+  -- the fuller of the two limits, as a fraction compared in integers
+  local kind, num, den = '', 0, 1
+  if lreq > 0 and req * den > num * lreq then kind, num, den = 'requests', req, lreq end
+  if ltok > 0 and used * den > num * ltok then kind, num, den = 'tokens', used, ltok end
+  if kind ~= '' then
+    local level = 0
+    if num >= den then level = 100 elseif num * 100 >= den * 80 then level = 80 end
+    if level > 0 and redis.call('HSETNX', KEYS[5], tostring(level), 1) == 1 then
+      if level == 100 then redis.call('HSETNX', KEYS[5], '80', 1) end
+      redis.call('EXPIRE', KEYS[5], ARGV[7])
+      alert = cjson.encode({kind='alert', user_id=tonumber(ARGV[8]), day=ARGV[9],
+                            level=level, limit=kind, limit_value=den, used=num})
+      redis.call('RPUSH', KEYS[4], alert)
+    end
+  end
+end
+return {fresh, req, used, res, alert}
+"""
+
+# Move up to N events to the processing list atomically (the drain's first step).
+TAKE_LUA = """
+local items = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
+if #items > 0 then
+  redis.call('RPUSH', KEYS[2], unpack(items))
+  redis.call('LTRIM', KEYS[1], #items, -1)
+end
+return items
+"""
+
+
+def prefix() -> str:
+    return settings.QUOTA_REDIS_PREFIX
+
+
+def quota_key(user_id: int, day: date) -> str:
+    return f"{prefix()}:{{u{user_id}}}:{day:%Y%m%d}"
+
+
+def alerts_key(user_id: int, day: date) -> str:
+    return f"{quota_key(user_id, day)}:alerts"
+
+
+def reservation_key(rid: str) -> str:
+    return f"{prefix()}:r:{rid}"
+
+
+def reservations_key() -> str:
+    return f"{prefix()}:reservations"
+
+
+def events_key() -> str:
+    return f"{prefix()}:events"
+
+
+def processing_key() -> str:
+    return f"{prefix()}:events:processing"
+
+
+def drain_lock_key() -> str:
+    return f"{prefix()}:events:lock"
+
+
+def rate_key(scope: str, ident: str, seconds: int, now: float) -> str:
+    return f"{prefix()}:rl:{scope}:{ident}:{seconds}:{int(now // seconds)}"
+
+
+# --- clients: async ones per event loop (redis.asyncio pools are loop-bound) ---
+
+_async_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict]" = (
+    weakref.WeakKeyDictionary()
+)
+_sync_clients: dict[str, redis.Redis] = {}
+_lock = threading.Lock()
+_down_until: dict[str, float] = {}
+
+
+@dataclass
+class _AsyncHandle:
+    client: aredis.Redis
+    admit: object
+    settle: object
+
+
+def _client_kwargs() -> dict:
+    timeout = settings.QUOTA_REDIS_TIMEOUT_SECONDS
+    return {
+        "socket_connect_timeout": timeout,
+        "socket_timeout": timeout,
+        "decode_responses": True,
+        "health_check_interval": 30,
+    }
+
+
+def enabled() -> bool:
+    """Redis is configured and not inside its back-off window after a failure."""
+    url = settings.REDIS_URL
+    if not url:
+        return False
+    return time.monotonic() >= _down_until.get(url, 0.0)
+
+
+def mark_down(exc: BaseException) -> None:
+    """Skip Redis for `QUOTA_REDIS_RETRY_SECONDS`: calls then need not wait out a
+    timeout each."""
+    url = settings.REDIS_URL
+    _down_until[url] = time.monotonic() + settings.QUOTA_REDIS_RETRY_SECONDS
+    logger.warning(
+        "Quota Redis unreachable; using the database fallback",
+        extra={"error": type(exc).__name__},
+    )
+
+
+def reset_state() -> None:
+    """Forget clients and back-off (tests switch REDIS_URL)."""
+    with _lock:
+        _down_until.clear()
+        for client in _sync_clients.values():
+            client.close()
+        _sync_clients.clear()
+    _async_clients.clear()
+
+
+def async_handle() -> _AsyncHandle:
+    loop = asyncio.get_running_loop()
+    url = settings.REDIS_URL
+    per_loop = _async_clients.setdefault(loop, {})
+    handle = per_loop.get(url)
+    if handle is None:
+        client = aredis.Redis.from_url(url, **_client_kwargs())
+        handle = _AsyncHandle(
+            client=client,
+            admit=client.register_script(ADMIT_LUA),
+            settle=client.register_script(SETTLE_LUA),
+        )
+        per_loop[url] = handle
+    return handle
+
+
+def sync_client() -> redis.Redis:
+    url = settings.REDIS_URL
+    client = _sync_clients.get(url)
+    if client is None:
+        with _lock:
+            client = _sync_clients.get(url)
+            if client is None:
+                client = redis.Redis.from_url(url, **_client_kwargs())
+                _sync_clients[url] = client
+    return client
+
+
+def event_json(payload: dict) -> str:
+    return json.dumps(payload, separators=(",", ":"), default=str)

@@ -1,0 +1,132 @@
+"""Usage reads: today's quota state, analytics from the rollups, AI cost per user.
+
+Analytics read `UsageDaily` / `UsageMonthly` (a few rows per user and day), never
+the raw `UsageRecord` table.
+"""
+
+from datetime import date
+from decimal import Decimal
+
+from django.db.models import Count, QuerySet, Sum
+
+from usage import quota_db, quota_redis
+from usage.limits import limits_for_user_id, quota_state, utc_today
+from usage.models import UsageDaily, UsageMonthly, UsageRecord
+from usage.types import QuotaState
+
+GROUP_BY_FIELDS = {"day": "day", "model": "model", "endpoint": "endpoint"}
+_SUMS = {
+    "requests": Sum("requests"),
+    "failed_requests": Sum("failed_requests"),
+    "prompt_tokens": Sum("prompt_tokens"),
+    "completion_tokens": Sum("completion_tokens"),
+    "total_tokens": Sum("total_tokens"),
+    "cost": Sum("cost"),
+}
+
+
+def _counters(user_id: int, day: date) -> tuple[int, int, int]:
+    if quota_redis.enabled():
+        try:
+            values = quota_redis.sync_client().hmget(
+                quota_redis.quota_key(user_id, day), "req", "used", "res"
+            )
+            return tuple(int(v or 0) for v in values)
+        except quota_redis.REDIS_ERRORS as exc:
+            quota_redis.mark_down(exc)
+    counters = quota_db.counters_for(user_id=user_id, day=day)
+    return counters.requests, counters.tokens_used, counters.tokens_reserved
+
+
+def quota_state_for_user(*, user_id: int) -> QuotaState:
+    """Today's limits and what is left of them (for /api/auth/me and usage/today)."""
+    day = utc_today()
+    requests, used, reserved = _counters(user_id, day)
+    return quota_state(
+        limits=limits_for_user_id(user_id=user_id),
+        day=day,
+        requests=requests,
+        tokens_used=used,
+        tokens_reserved=reserved,
+    )
+
+
+def _clean(row: dict) -> dict:
+    for name in _SUMS:
+        if name == "cost":
+            row[name] = row[name] if row[name] is not None else Decimal("0")
+        else:
+            row[name] = row[name] or 0
+    return row
+
+
+def usage_summary(
+    *, user_id: int, date_from: date, date_to: date, group_by: str
+) -> list[dict]:
+    """Requests, tokens and cost per day|model|endpoint (and currency), oldest first."""
+    field = GROUP_BY_FIELDS[group_by]
+    rows = (
+        UsageDaily.objects.filter(user_id=user_id, day__gte=date_from, day__lte=date_to)
+        .values(field, "currency")
+        .annotate(**_SUMS)
+        .order_by(field, "currency")
+    )
+    return [_clean({"key": row.pop(field), **row}) for row in rows]
+
+
+def usage_totals(*, user_id: int, date_from: date, date_to: date) -> list[dict]:
+    """Totals over the range, one row per currency."""
+    rows = (
+        UsageDaily.objects.filter(user_id=user_id, day__gte=date_from, day__lte=date_to)
+        .values("currency")
+        .annotate(**_SUMS)
+        .order_by("currency")
+    )
+    return [_clean(dict(row)) for row in rows]
+
+
+def usage_today(*, user_id: int) -> dict:
+    """Today's quota state and recorded totals (records lag the counters by the
+    drain interval when Redis buffers them)."""
+    day = utc_today()
+    return {
+        "day": day,
+        "quota": quota_state_for_user(user_id=user_id),
+        "totals": usage_totals(user_id=user_id, date_from=day, date_to=day),
+    }
+
+
+def usage_monthly_for_user(*, user_id: int, month: date) -> QuerySet[UsageMonthly]:
+    """The month's summary per model (for invoices and analytics)."""
+    return UsageMonthly.objects.filter(user_id=user_id, month=month.replace(day=1))
+
+
+def ai_cost_by_user(
+    *, date_from: date, date_to: date, limit: int = 50
+) -> list[dict[str, object]]:
+    """AI cost per user over the range, most expensive first (admin dashboard)."""
+    rows = (
+        UsageDaily.objects.filter(day__gte=date_from, day__lte=date_to)
+        .values("user_id", "user__email", "currency")
+        .annotate(**_SUMS)
+        .order_by("-cost", "user_id")[:limit]
+    )
+    return [_clean(dict(row)) for row in rows]
+
+
+def ai_cost_for_user(*, user_id: int, date_from: date, date_to: date) -> list[dict]:
+    return usage_totals(user_id=user_id, date_from=date_from, date_to=date_to)
+
+
+def usage_records_for_user(*, user_id: int) -> QuerySet[UsageRecord]:
+    """Raw records of one user, newest first (admin/debugging, paginated by callers)."""
+    return UsageRecord.objects.filter(user_id=user_id)
+
+
+def usage_record_count_by_status(*, user_id: int, day: date) -> dict[str, int]:
+    rows = (
+        UsageRecord.objects.filter(user_id=user_id, created_at__date=day)
+        .values("status")
+        .annotate(n=Count("id"))
+    )
+    return {row["status"]: row["n"] for row in rows}

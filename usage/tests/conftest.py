@@ -1,0 +1,84 @@
+"""Fixtures of the usage tests: run the quota engine on Redis and on the database."""
+
+import uuid
+
+import pytest
+from asgiref.sync import async_to_sync
+
+from usage import quota_redis, services
+from usage.types import CallStatus, UsageEvent
+
+
+@pytest.fixture(autouse=True)
+def _fresh_quota_state(settings):
+    """Own Redis key prefix per test; no client or back-off carried over."""
+    settings.QUOTA_REDIS_PREFIX = f"fmk:qtest:{uuid.uuid4().hex[:12]}"
+    quota_redis.reset_state()
+    yield
+    quota_redis.reset_state()
+
+
+@pytest.fixture
+def plans(db):
+    """The four plans (data migrations' rows do not survive transactional tests)."""
+    from billing.models import Plan
+    from billing.seed_data import PLANS
+
+    for data in PLANS:
+        Plan.objects.update_or_create(slug=data["slug"], defaults=data)
+
+
+@pytest.fixture
+def user(plans):
+    from accounts.tests.factories import UserFactory
+
+    return UserFactory()
+
+
+@pytest.fixture
+def other_user(plans):
+    from accounts.tests.factories import UserFactory
+
+    return UserFactory()
+
+
+@pytest.fixture(params=["database", "redis"])
+def backend(request, settings) -> str:
+    """Each test using it runs on the database fallback and (with REDIS_URL) Redis."""
+    if request.param == "redis":
+        settings.REDIS_URL = request.getfixturevalue("redis_url")
+    else:
+        settings.REDIS_URL = ""
+    return request.param
+
+
+def admit(user_id: int, *, prompt: int = 10, max_tokens: int = 20, ip=None, **kw):
+    return async_to_sync(services.usage_admit)(
+        user_id=user_id,
+        ip=ip,
+        prompt_tokens=prompt,
+        max_tokens=max_tokens,
+        endpoint=kw.pop("endpoint", "chat"),
+        **kw,
+    )
+
+
+def make_event(
+    reservation, *, status=CallStatus.SUCCESS, prompt=10, completion=5, **kw
+):
+    return UsageEvent(
+        request_id=kw.pop("request_id", f"req-{reservation.id[:8]}"),
+        user_id=reservation.user_id,
+        endpoint=kw.pop("endpoint", "chat"),
+        model=kw.pop("model", "demo-small"),
+        provider=kw.pop("provider", "demo"),
+        status=status,
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        **kw,
+    )
+
+
+def settle(reservation, event=None, **kw):
+    event = event or make_event(reservation, **kw)
+    return async_to_sync(services.usage_settle)(reservation=reservation, event=event)
