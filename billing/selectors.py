@@ -1,12 +1,25 @@
-"""Billing reads other apps use: plans, a user's plan, feature gates."""
+"""Billing reads other apps use: plans, a user's plan and subscription, feature gates,
+invoices and payment methods (read from the provider that owns them), revenue."""
 
 from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Sum
+from django.utils import timezone
 
-from billing.models import Plan
+from billing.models import (
+    GRANTING_STATUSES,
+    LIVE_STATUSES,
+    Payment,
+    PaymentStatus,
+    Plan,
+    Provider,
+    Subscription,
+)
+from billing.providers import ProviderInvoice, ProviderPaymentMethod, provider_module
 
 FREE_PLAN_SLUG = "free"
 
@@ -37,8 +50,69 @@ def plan_get_free() -> Plan:
     return Plan.objects.get(slug=FREE_PLAN_SLUG)
 
 
+def plan_price_ref(*, plan: Plan, provider: str) -> str:
+    """The plan's Stripe price id / LemonSqueezy variant id: admin value, else env."""
+    if provider == Provider.STRIPE:
+        return plan.stripe_price_id or settings.BILLING_STRIPE_PRICE_IDS.get(
+            plan.slug, ""
+        )
+    if provider == Provider.LEMONSQUEEZY:
+        return plan.lemonsqueezy_variant_id or (
+            settings.BILLING_LEMONSQUEEZY_VARIANT_IDS.get(plan.slug, "")
+        )
+    return ""
+
+
+def plan_for_price_ref(*, provider: str, price_ref: str) -> Plan | None:
+    """The plan sold at `price_ref` through `provider` (admin values, then env)."""
+    if not price_ref:
+        return None
+    for plan in Plan.objects.all():
+        if plan_price_ref(plan=plan, provider=provider) == str(price_ref):
+            return plan
+    return None
+
+
+def plan_providers(*, plan: Plan) -> list[str]:
+    """Providers that can sell `plan` now: configured, with a price for it."""
+    if plan.is_free:
+        return []
+    return [
+        provider
+        for provider in Provider.values
+        if provider_module(provider).is_configured()
+        and plan_price_ref(plan=plan, provider=provider)
+    ]
+
+
+def subscription_get_live(*, user_id: int) -> Subscription | None:
+    """The user's one live subscription (not ended), if any."""
+    return Subscription.objects.select_related("plan").filter(live_user=user_id).first()
+
+
+def subscription_grants_access(
+    *, subscription: Subscription, now: datetime | None = None
+) -> bool:
+    """Whether the subscription's plan applies now (provider state only)."""
+    if subscription.status not in GRANTING_STATUSES:
+        return False
+    if subscription.provider_status == "unpaid":
+        return False
+    now = now or timezone.now()
+    return not (
+        subscription.cancel_at_period_end
+        and subscription.current_period_end is not None
+        and subscription.current_period_end <= now
+    )
+
+
 def plan_get_for_user(*, user) -> Plan:
     """The plan whose limits and features apply to `user` now (Free if none)."""
+    subscription = subscription_get_live(user_id=user.pk)
+    if subscription is not None and subscription_grants_access(
+        subscription=subscription
+    ):
+        return subscription.plan
     return plan_get_free()
 
 
@@ -86,3 +160,84 @@ def plan_info_for_user_id(*, user_id: int) -> PlanInfo:
 def plan_cache_invalidate(*, user_id: int) -> None:
     """Call after anything that changes a user's plan (subscription writes)."""
     cache.delete(_plan_cache_key(user_id))
+
+
+# --- what the user's provider knows: invoices, payment methods ---
+
+
+def _customer_subscriptions(*, user_id: int) -> QuerySet[Subscription]:
+    """The user's subscriptions, newest first (one customer id per provider)."""
+    return Subscription.objects.filter(user_id=user_id).order_by("-created_at", "-id")
+
+
+def invoice_list_for_user(*, user_id: int) -> list[ProviderInvoice]:
+    """The user's invoices from every provider they have used, newest first."""
+    invoices: list[ProviderInvoice] = []
+    stripe_customers: set[str] = set()
+    for sub in _customer_subscriptions(user_id=user_id):
+        module = provider_module(sub.provider)
+        if not module.is_configured():
+            continue
+        if sub.provider == Provider.STRIPE:
+            if sub.external_customer_id and (
+                sub.external_customer_id not in stripe_customers
+            ):
+                stripe_customers.add(sub.external_customer_id)
+                invoices += module.invoice_list(customer_id=sub.external_customer_id)
+        else:
+            invoices += module.invoice_list(subscription_id=sub.external_id)
+    unique = {(i.provider, i.external_id): i for i in invoices}
+    return sorted(unique.values(), key=lambda i: i.created_at, reverse=True)
+
+
+def payment_method_list_for_user(*, user_id: int) -> list[ProviderPaymentMethod]:
+    """Cards on file with the provider of the user's live (else latest) subscription."""
+    sub = subscription_get_live(user_id=user_id) or (
+        _customer_subscriptions(user_id=user_id).first()
+    )
+    if sub is None:
+        return []
+    module = provider_module(sub.provider)
+    if not module.is_configured():
+        return []
+    if sub.provider == Provider.STRIPE:
+        if not sub.external_customer_id:
+            return []
+        return module.payment_method_list(customer_id=sub.external_customer_id)
+    return module.payment_method_list(external_id=sub.external_id)
+
+
+# --- revenue (admin dashboard) ---
+
+
+def revenue_total(
+    *, since: datetime | None = None, until: datetime | None = None
+) -> dict[str, Decimal]:
+    """Paid revenue per currency in [since, until)."""
+    payments = Payment.objects.filter(status=PaymentStatus.PAID)
+    if since is not None:
+        payments = payments.filter(paid_at__gte=since)
+    if until is not None:
+        payments = payments.filter(paid_at__lt=until)
+    rows = payments.values("currency").annotate(total=Sum("amount"))
+    return {row["currency"]: row["total"] for row in rows.order_by("currency")}
+
+
+def mrr() -> dict[str, Decimal]:
+    """Monthly recurring revenue per currency: live, paying subscriptions' plans."""
+    rows = (
+        Subscription.objects.filter(
+            status__in=[s.value for s in GRANTING_STATUSES], cancel_at_period_end=False
+        )
+        .exclude(plan__price=0)
+        .values("plan__currency")
+        .annotate(total=Sum("plan__price"))
+        .order_by("plan__currency")
+    )
+    return {row["plan__currency"]: row["total"] for row in rows}
+
+
+def subscription_count_live() -> int:
+    return Subscription.objects.filter(
+        status__in=[s.value for s in LIVE_STATUSES]
+    ).count()

@@ -1,4 +1,4 @@
-"""Billing writes: plans (seeding)."""
+"""Plan writes: seeding the default plans."""
 
 from django.db import transaction
 
