@@ -1,17 +1,52 @@
-"""Django admin for users."""
+"""Django admin for users and API keys: search, role filter, deactivate, revoke."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
-from accounts.models import User
+from accounts import services
+from accounts.models import ApiKey, User
+from billing import selectors as billing_selectors
+
+
+class RoleFilter(admin.SimpleListFilter):
+    """admin = staff; premium/user = billing's answer for non-staff users.
+
+    Premium is billing's to decide, so it is read through the (cached) plan
+    selector per user rather than by joining billing's tables.
+    """
+
+    title = "role"
+    parameter_name = "role"
+
+    def lookups(self, request, model_admin):
+        return [("admin", "Admin"), ("premium", "Premium"), ("user", "User")]
+
+    def queryset(self, request, queryset: QuerySet[User]):
+        value = self.value()
+        if value == "admin":
+            return queryset.filter(is_staff=True)
+        if value in ("premium", "user"):
+            members = queryset.filter(is_staff=False)
+            want_paid = value == "premium"
+            ids = [
+                pk
+                for pk in members.values_list("pk", flat=True)
+                if (not billing_selectors.plan_info_for_user_id(user_id=pk).is_free)
+                == want_paid
+            ]
+            return queryset.filter(pk__in=ids)
+        return queryset
 
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     ordering = ("-date_joined",)
-    list_display = ("email", "name", "is_active", "is_staff", "date_joined")
-    list_filter = ("is_staff", "is_active", "date_joined")
+    list_display = ("email", "name", "role", "is_active", "is_staff", "date_joined")
+    list_filter = (RoleFilter, "is_active", "is_staff", "date_joined")
     search_fields = ("email", "name", "company")
+    actions = ["deactivate_users"]
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         (
@@ -28,3 +63,73 @@ class UserAdmin(DjangoUserAdmin):
     add_fieldsets = (
         (None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),
     )
+
+    @admin.display(description="role")
+    def role(self, obj: User) -> str:
+        if obj.is_staff:
+            return "admin"
+        return (
+            "user"
+            if billing_selectors.plan_info_for_user_id(user_id=obj.pk).is_free
+            else "premium"
+        )
+
+    @admin.action(description="Deactivate selected users (signs them out everywhere)")
+    def deactivate_users(self, request: HttpRequest, queryset: QuerySet[User]):
+        count = 0
+        for user in queryset.filter(is_active=True):
+            services.user_deactivate(user=user)
+            count += 1
+        self.message_user(request, f"{count} user(s) deactivated.", messages.SUCCESS)
+
+    def save_model(self, request, obj: User, form, change) -> None:
+        deactivating = change and "is_active" in form.changed_data and not obj.is_active
+        super().save_model(request, obj, form, change)
+        if deactivating:
+            services.user_deactivate(user=obj)
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "user",
+        "display_prefix",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    )
+    list_filter = (
+        ("revoked_at", admin.EmptyFieldListFilter),
+        ("expires_at", admin.EmptyFieldListFilter),
+        "created_at",
+    )
+    search_fields = ("user__email", "name", "prefix")
+    list_select_related = ("user",)
+    readonly_fields = (
+        "user",
+        "name",
+        "prefix",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+        "created_at",
+    )
+    exclude = ("hashed_key",)
+    actions = ["revoke_keys"]
+
+    @admin.display(description="prefix")
+    def display_prefix(self, obj: ApiKey) -> str:
+        return f"fmk_{obj.prefix}…"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # keys are created by their owner, who sees the secret once
+
+    @admin.action(description="Revoke selected API keys")
+    def revoke_keys(self, request: HttpRequest, queryset: QuerySet[ApiKey]):
+        count = 0
+        for api_key in queryset.filter(revoked_at__isnull=True):
+            services.api_key_revoke(api_key=api_key)
+            count += 1
+        self.message_user(request, f"{count} key(s) revoked.", messages.SUCCESS)

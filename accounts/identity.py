@@ -1,8 +1,10 @@
 """Who is calling: resolve a JWT access token or an API key to an `Identity`, fast.
 
 This is the AI hot path's authentication (async views, WebSocket consumers): results
-are cached briefly so a request normally costs no database query. Revoking a key or
-deactivating a user calls `identity_cache_invalidate` so the cache never outlives it.
+are cached briefly so a request normally costs no database query. Revoking a key,
+deactivating a user or changing a password calls `identity_cache_invalidate` (after
+commit) so the cache never outlives them. A key's `last_used_at` is written at most
+once per `API_KEY_LAST_USED_INTERVAL_SECONDS`.
 """
 
 import hashlib
@@ -14,10 +16,13 @@ from django.core.cache import cache
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
+from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from accounts.models import ApiKey, User
+from billing import selectors as billing_selectors
 
 API_KEY_PREFIX = "fmk_"
+API_FEATURE = "api"
 IDENTITY_CACHE_SECONDS = getattr(settings, "IDENTITY_CACHE_SECONDS", 30)
 
 
@@ -51,23 +56,41 @@ def identity_cache_invalidate(
         cache.delete(_key_cache_key(hashed_key))
 
 
-def _identity_for_user_id(user_id: int) -> Identity | None:
+def _user_entry(user_id: int) -> tuple[Identity, str] | None:
+    """(identity, password fingerprint) of an active user, cached; None otherwise."""
     key = _user_cache_key(user_id)
     cached = cache.get(key)
     if cached is not None:
         return cached or None
     user = (
         User.objects.filter(pk=user_id, is_active=True)
-        .only("email", "is_staff")
+        .only("email", "is_staff", "password")
         .first()
     )
-    identity = Identity(user.pk, user.email, user.is_staff) if user else None
-    cache.set(key, identity or False, IDENTITY_CACHE_SECONDS)
-    return identity
+    entry = (
+        (Identity(user.pk, user.email, user.is_staff), _fingerprint(user.password))
+        if user
+        else None
+    )
+    cache.set(key, entry or False, IDENTITY_CACHE_SECONDS)
+    return entry
+
+
+def _fingerprint(password_hash: str) -> str:
+    return get_md5_hash_password(password_hash)
+
+
+def _identity_for_user_id(user_id: int) -> Identity | None:
+    entry = _user_entry(user_id)
+    return entry[0] if entry else None
 
 
 def identity_from_jwt(token: str) -> Identity | None:
-    """An active user's identity from a valid access token, else None."""
+    """An active user's identity from a valid access token, else None.
+
+    A token minted before the user's last password change is refused: it carries
+    the fingerprint of the old password hash (simplejwt's `CHECK_REVOKE_TOKEN`).
+    """
     try:
         access = AccessToken(token)
     except TokenError:
@@ -75,7 +98,18 @@ def identity_from_jwt(token: str) -> Identity | None:
     user_id = access.get(settings.SIMPLE_JWT["USER_ID_CLAIM"])
     if user_id is None:
         return None
-    return _identity_for_user_id(int(user_id))
+    try:
+        entry = _user_entry(int(user_id))
+    except (TypeError, ValueError):
+        return None
+    if entry is None:
+        return None
+    identity, fingerprint = entry
+    if settings.SIMPLE_JWT.get("CHECK_REVOKE_TOKEN"):
+        claim = settings.SIMPLE_JWT.get("REVOKE_TOKEN_CLAIM", "hash_password")
+        if access.get(claim) != fingerprint:
+            return None
+    return identity
 
 
 def identity_from_api_key(raw_key: str) -> Identity | None:
@@ -108,6 +142,15 @@ def identity_from_api_key(raw_key: str) -> Identity | None:
     key_id, user_id, email, is_staff, expires_at = cached
     if expires_at is not None and expires_at <= timezone.now():
         return None
+    # API access is a plan feature: a downgraded owner's keys stop working (cached).
+    if (
+        API_FEATURE
+        not in billing_selectors.plan_info_for_user_id(user_id=user_id).features
+    ):
+        return None
+    from accounts.services import api_key_mark_used
+
+    api_key_mark_used(api_key_id=key_id)
     return Identity(user_id, email, is_staff, api_key_id=key_id)
 
 

@@ -18,5 +18,6 @@ urlpatterns = [
     path("api/payments/", include("billing.api.urls")),
     path("api/webhooks/", include("webhooks_app.api.urls")),
     path("api/notifications", include("dashboard.api.urls")),
+    path("", include("accounts.urls")),
     path("", include("dashboard.urls")),
 ]

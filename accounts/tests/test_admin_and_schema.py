@@ -1,0 +1,84 @@
+"""Django admin for users and keys; the OpenAPI schema lists every endpoint."""
+
+import pytest
+from django.test import Client
+
+from accounts.identity import identity_from_api_key
+from accounts.models import ApiKey, User
+from accounts.services import api_key_create
+from accounts.tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client(db) -> Client:
+    client = Client()
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    return client
+
+
+def test_user_admin_searches_by_email_and_filters_by_role(admin_client, paid_users):
+    alice = UserFactory(email="alice@example.com")
+    paid = UserFactory(email="paid@example.com")
+    paid_users.add(paid.pk)
+    found = admin_client.get("/admin/accounts/user/", {"q": "alice@"})
+    assert found.status_code == 200
+    assert b"alice@example.com" in found.content
+    assert b"paid@example.com" not in found.content
+    premium = admin_client.get("/admin/accounts/user/", {"role": "premium"})
+    assert b"paid@example.com" in premium.content
+    assert b"alice@example.com" not in premium.content
+    admins = admin_client.get("/admin/accounts/user/", {"role": "admin"})
+    assert b"alice@example.com" not in admins.content
+    assert alice.pk
+
+
+def test_user_admin_action_deactivates_users(admin_client):
+    target = UserFactory()
+    response = admin_client.post(
+        "/admin/accounts/user/",
+        {"action": "deactivate_users", "_selected_action": [target.pk]},
+    )
+    assert response.status_code == 302
+    target.refresh_from_db()
+    assert target.is_active is False
+
+
+def test_key_admin_action_revokes_keys(admin_client, paid_users):
+    owner = UserFactory()
+    paid_users.add(owner.pk)
+    created = api_key_create(user=owner, name="k")
+    assert identity_from_api_key(created.raw_key) is not None
+    listing = admin_client.get("/admin/accounts/apikey/", {"q": owner.email})
+    assert listing.status_code == 200
+    assert created.api_key.prefix.encode() in listing.content
+    response = admin_client.post(
+        "/admin/accounts/apikey/",
+        {"action": "revoke_keys", "_selected_action": [created.api_key.pk]},
+    )
+    assert response.status_code == 302
+    assert ApiKey.objects.get(pk=created.api_key.pk).revoked_at is not None
+    assert identity_from_api_key(created.raw_key) is None
+
+
+def test_schema_lists_every_auth_endpoint(admin_client):
+    response = admin_client.get("/api/schema/", {"format": "json"})
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    expected = {
+        "/api/auth/register": {"post"},
+        "/api/auth/login": {"post"},
+        "/api/auth/refresh": {"post"},
+        "/api/auth/logout": {"post"},
+        "/api/auth/me": {"get"},
+        "/api/auth/profile": {"put", "patch"},
+        "/api/auth/change-password": {"post"},
+        "/api/auth/forgot-password": {"post"},
+        "/api/auth/reset-password": {"post"},
+        "/api/auth/api-keys": {"get", "post"},
+        "/api/auth/api-keys/{api_key_id}": {"delete"},
+    }
+    for path, methods in expected.items():
+        assert methods <= set(paths[path]), path
+    assert User.objects.count() >= 1

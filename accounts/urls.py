@@ -1,0 +1,18 @@
+"""Portal routes for accounts (server-rendered, Django sessions)."""
+
+from django.urls import path
+
+from accounts import views
+
+app_name = "accounts"
+urlpatterns = [
+    path("login/", views.login_view, name="login"),
+    path("signup/", views.signup_view, name="signup"),
+    path("logout/", views.logout_view, name="logout"),
+    path("password/forgot/", views.password_forgot_view, name="password_forgot"),
+    path(
+        "password/reset/<uidb64>/<token>/",
+        views.password_reset_confirm_view,
+        name="password_reset_confirm",
+    ),
+]
