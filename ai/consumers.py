@@ -36,6 +36,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 
+from ai.services import chat_prepare, chat_stream
 from flowmatik import realtime
 from flowmatik.errors import ApplicationError
 from flowmatik.request_context import new_request_id, request_id_var, user_id_var
@@ -154,8 +155,6 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     _current: tuple[str | None, int | None] = (None, None)
 
     async def _generate(self, request: dict[str, Any]) -> None:
-        from ai.services import chat_prepare, chat_stream
-
         identity = self.scope["identity"]
         request_id_var.set(request["request_id"])
         user_id_var.set(str(identity.user_id))

@@ -30,6 +30,9 @@ class Notification(models.Model):
     body = models.TextField(blank=True)
     data = models.JSONField(default=dict, blank=True)
     read_at = models.DateTimeField(null=True, blank=True)
+    # Set by senders that may run twice (Celery retries, webhook redelivery): a
+    # second send with the same key stores and pushes nothing.
+    dedupe_key = models.CharField(max_length=191, null=True, blank=True, unique=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -40,3 +43,28 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.title}"
+
+
+class BroadcastReceipt(models.Model):
+    """A user has read a broadcast (`Notification.user` is None, so its own
+    `read_at` cannot say who read it)."""
+
+    notification = models.ForeignKey(
+        Notification, on_delete=models.CASCADE, related_name="receipts"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="broadcast_receipts",
+    )
+    read_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["notification", "user"], name="broadcast_receipt_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} read {self.notification_id}"

@@ -11,6 +11,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from flowmatik.websocket_routing import websocket_urlpatterns  # noqa: E402
+from flowmatik.ws_auth import TokenAuthMiddleware  # noqa: E402
 
 
 async def lifespan_app(scope, receive, send):
@@ -24,10 +25,17 @@ async def lifespan_app(scope, receive, send):
             return
 
 
+def websocket_application():
+    """Origin check against ALLOWED_HOSTS, then token auth, then the routes."""
+    return AllowedHostsOriginValidator(
+        TokenAuthMiddleware(URLRouter(websocket_urlpatterns))
+    )
+
+
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
+        "websocket": websocket_application(),
         "lifespan": lifespan_app,
     }
 )

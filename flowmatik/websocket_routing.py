@@ -1,3 +1,11 @@
 """WebSocket routes of every app, collected in one list for `asgi.py`."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from ai.consumers import ChatConsumer
+from dashboard.consumers import NotificationConsumer
+
+websocket_urlpatterns: list = [
+    path("ws/chat/", ChatConsumer.as_asgi()),
+    path("ws/notifications/", NotificationConsumer.as_asgi()),
+]

@@ -1,0 +1,59 @@
+"""`/ws/notifications/`: relays the user's and the broadcast events to the socket.
+
+Server → client frames are the stored notifications as serialized by
+`dashboard.services.notification_serialize` (``{"type": "notification", "id",
+"kind", "title", "body", "data", "created_at"}``). Client → server: ``{"type":
+"ping"}`` is answered with ``{"type": "pong"}``; anything else with ``{"type":
+"error", "code": "invalid_message", "message"}``. Nothing else is pushed from here:
+events arrive from `flowmatik.realtime` after their transaction commits. A client
+that reconnects fetches what it missed with ``GET /api/notifications?since=``.
+"""
+
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from flowmatik import realtime
+
+
+class NotificationConsumer(AsyncJsonWebsocketConsumer):
+    groups_joined: tuple[str, ...] = ()
+    counted = False
+
+    async def connect(self) -> None:
+        identity = self.scope["identity"]
+        self.groups_joined = (
+            realtime.user_group(identity.user_id),
+            realtime.BROADCAST_GROUP,
+        )
+        for group in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+        await self.accept(subprotocol=self.scope.get("auth_subprotocol"))
+        await realtime.connection_opened()
+        self.counted = True
+
+    async def disconnect(self, code: int) -> None:
+        for group in self.groups_joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        if self.counted:
+            self.counted = False
+            await realtime.connection_closed()
+
+    async def receive_json(self, content, **kwargs) -> None:
+        if isinstance(content, dict) and content.get("type") == "ping":
+            await self.send_json({"type": "pong"})
+            return
+        await self.send_json(
+            {
+                "type": "error",
+                "code": "invalid_message",
+                "message": 'Only {"type": "ping"} is accepted on this socket.',
+            }
+        )
+
+    async def decode_json(self, text_data):
+        try:
+            return await super().decode_json(text_data)
+        except ValueError:
+            return None
+
+    async def notify_event(self, message) -> None:
+        await self.send_json(message["event"])
