@@ -1,6 +1,8 @@
 # Flowmatik: `make run` starts the platform on the embedded default; `make test` runs the suite.
 SHELL := /bin/bash
-PYTHON ?= $(shell command -v python3.13 || command -v python3.12 || command -v python3.11 || command -v python3)
+# The first interpreter that really runs and is 3.11+ (pyenv shims may exist but fail).
+PYTHON ?= $(shell for c in python3.11 python3.12 python3.13 python3; do \
+	$$c -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1 && { command -v $$c; break; }; done)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
