@@ -1,8 +1,21 @@
-"""Billing test fixtures: plan prices, and (re-exported) fake provider servers."""
+"""Billing test fixtures: plan prices, seeded plans and the fake provider servers."""
 
 import pytest
 
-from billing.tests.factories import LS_VARIANTS, STRIPE_PRICES
+from billing.testing.fixtures import (  # noqa: F401 (fixtures)
+    LS_VARIANTS,
+    STRIPE_PRICES,
+    fake_lemonsqueezy,
+    fake_stripe,
+)
+
+
+@pytest.fixture(autouse=True)
+def _plans(db):
+    """The four plans (the data migration seeds them; `--nomigrations` does not)."""
+    from billing.services import plan_seed_defaults
+
+    plan_seed_defaults()
 
 
 @pytest.fixture

@@ -5,13 +5,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from billing.models import Plan, Provider, Subscription, SubscriptionStatus
+from billing.testing.fixtures import LS_VARIANTS, STRIPE_PRICES
 
-STRIPE_PRICES = {
-    "starter": "price_starter_test",
-    "pro": "price_pro_test",
-    "business": "price_business_test",
-}
-LS_VARIANTS = {"starter": "101", "pro": "102", "business": "103"}
+__all__ = ["LS_VARIANTS", "STRIPE_PRICES"]
 
 _ids = itertools.count(1)
 
