@@ -1,8 +1,11 @@
-"""Django admin for plans."""
+"""Django admin for plans (prices, limits, features, provider price ids),
+subscriptions (read-only provider state) and payments (revenue records)."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 
-from billing.models import Plan
+from billing import services
+from billing.errors import BillingError
+from billing.models import Payment, Plan, Subscription
 
 
 @admin.register(Plan)
@@ -11,9 +14,86 @@ class PlanAdmin(admin.ModelAdmin):
         "name",
         "slug",
         "price",
+        "currency",
         "requests_per_day",
         "tokens_per_day",
+        "stripe_price_id",
+        "lemonsqueezy_variant_id",
         "is_active",
     )
     list_editable = ("is_active",)
     ordering = ("sort_order",)
+    fieldsets = (
+        (None, {"fields": ("slug", "name", "description", "is_active", "sort_order")}),
+        ("Price", {"fields": ("price", "currency", "interval")}),
+        (
+            "Limits and features",
+            {"fields": ("requests_per_day", "tokens_per_day", "features")},
+        ),
+        (
+            "Providers",
+            {
+                "fields": ("stripe_price_id", "lemonsqueezy_variant_id"),
+                "description": "Empty = taken from STRIPE_PRICE_<SLUG> / "
+                "LEMONSQUEEZY_VARIANT_<SLUG> in the environment.",
+            },
+        ),
+    )
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(admin.ModelAdmin):
+    list_display = (
+        "user",
+        "plan",
+        "provider",
+        "status",
+        "cancel_at_period_end",
+        "current_period_end",
+        "updated_at",
+    )
+    list_filter = ("provider", "status", "plan", "cancel_at_period_end")
+    search_fields = ("user__email", "external_id", "external_customer_id")
+    list_select_related = ("user", "plan")
+    date_hierarchy = "created_at"
+    actions = ["refresh_from_provider"]
+    # Provider state is written only by the sync services (webhooks, API reads).
+    readonly_fields = [f.name for f in Subscription._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.action(description="Re-read from the provider")
+    def refresh_from_provider(self, request, queryset):
+        done = 0
+        for sub in queryset:
+            try:
+                services.subscription_refresh(subscription_id=sub.pk)
+                done += 1
+            except BillingError as exc:
+                self.message_user(
+                    request, f"{sub.external_id}: {exc.message}", messages.ERROR
+                )
+        self.message_user(request, f"Re-read {done} subscription(s).")
+
+
+@admin.register(Payment)
+class PaymentAdmin(admin.ModelAdmin):
+    list_display = (
+        "paid_at",
+        "user",
+        "plan",
+        "provider",
+        "amount",
+        "currency",
+        "status",
+        "external_id",
+    )
+    list_filter = ("provider", "status", "currency", "plan")
+    search_fields = ("user__email", "external_id")
+    list_select_related = ("user", "plan")
+    date_hierarchy = "paid_at"
+    readonly_fields = [f.name for f in Payment._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False

@@ -19,5 +19,6 @@ urlpatterns = [
     path("api/webhooks/", include("webhooks_app.api.urls")),
     path("api/notifications", include("dashboard.api.urls")),
     path("", include("accounts.urls")),
+    path("billing/", include("billing.urls")),
     path("", include("dashboard.urls")),
 ]

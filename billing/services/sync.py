@@ -349,6 +349,14 @@ def checkout_session_completed_stripe(*, session: dict[str, Any]) -> None:
         after_commit_plan_changed(user_id=user_id)
 
 
+def subscription_refresh(*, subscription_id: int) -> Subscription:
+    """Re-read one subscription from its provider and apply it (staff action)."""
+    sub = Subscription.objects.get(pk=subscription_id)
+    module = provider_module(sub.provider)
+    remote = module.subscription_get(external_id=sub.external_id)
+    return subscription_sync_remote(remote=remote)[0]
+
+
 def subscription_reconcile(*, provider: str) -> int:
     """Re-read subscriptions from the provider's API and fix drift; count fixed.
 

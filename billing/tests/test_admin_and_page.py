@@ -1,0 +1,161 @@
+"""Staff admin for billing, the /billing/ portal page, the periodic task, schema."""
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+
+from accounts.tests.factories import UserFactory
+from billing.models import Payment, Subscription
+from billing.selectors import mrr, plan_get_for_user, revenue_total
+from billing.services import payment_record, subscription_sync_from_stripe
+from billing.tasks import subscription_expire_due_task
+from billing.testing.fixtures import STRIPE_PRICES
+from billing.tests.factories import subscription_row
+
+
+@pytest.fixture
+def admin_client(db):
+    admin = UserFactory(is_staff=True, is_superuser=True)
+    client = Client()
+    client.force_login(admin)
+    return client
+
+
+@pytest.fixture
+def browser(user):
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_admin_lists_plans_subscriptions_and_payments(admin_client, user):
+    subscription_row(user=user, plan="pro")
+    payment_record(
+        provider="stripe",
+        external_id="in_adm",
+        user=user,
+        plan=None,
+        amount=Decimal("39.00"),
+        currency="USD",
+        paid_at=datetime.now(tz=UTC),
+    )
+    for model in ("plan", "subscription", "payment"):
+        response = admin_client.get(f"/admin/billing/{model}/")
+        assert response.status_code == 200, model
+    page = admin_client.get("/admin/billing/subscription/").content.decode()
+    assert user.email in page
+
+
+def test_admin_refresh_action_rereads_the_provider(admin_client, user, fake_stripe):
+    remote = fake_stripe.add_subscription(
+        price_id=STRIPE_PRICES["starter"], metadata={"user_id": str(user.pk)}
+    )
+    sub = subscription_sync_from_stripe(stripe_subscription=remote)
+    fake_stripe.set_subscription(remote["id"], status="past_due")
+    response = admin_client.post(
+        "/admin/billing/subscription/",
+        {"action": "refresh_from_provider", "_selected_action": [sub.pk]},
+    )
+    assert response.status_code == 302
+    sub.refresh_from_db()
+    assert sub.status == "past_due"
+
+
+def test_billing_page_shows_plans_and_subscribe_buttons(browser, fake_stripe):
+    page = browser.get("/billing/").content.decode()
+    assert "Your plan: Free" in page
+    assert "Subscribe with Stripe" in page
+    assert "Subscribe with LemonSqueezy" not in page
+
+
+def test_billing_page_subscribe_redirects_to_the_provider_checkout(
+    browser, fake_stripe
+):
+    response = browser.post("/billing/subscribe/stripe/", {"plan": "pro"})
+    assert response.status_code == 302
+    assert response["Location"].startswith(f"{fake_stripe.url}/c/pay/")
+
+
+def test_billing_page_reports_provider_errors(browser, fake_stripe):
+    fake_stripe.fail_next(500)
+    response = browser.post("/billing/subscribe/stripe/", {"plan": "pro"}, follow=True)
+    assert "payment provider failed" in response.content.decode()
+
+
+def test_billing_page_needs_login(db):
+    assert Client().get("/billing/").status_code == 302
+
+
+def test_expire_task_drops_cancelled_subscriptions_to_free(user):
+    subscription_row(
+        user=user,
+        plan="business",
+        cancel_at_period_end=True,
+        period_end=datetime.now(tz=UTC) - timedelta(minutes=1),
+    )
+    assert subscription_expire_due_task.apply().get() == 1
+    assert plan_get_for_user(user=user).slug == "free"
+    assert Subscription.objects.get(user=user).status == "canceled"
+
+
+def test_expire_task_is_on_the_beat_schedule(settings):
+    tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert "billing.expire_due_subscriptions" in tasks
+
+
+def test_revenue_and_mrr_come_from_payments_and_live_subscriptions(db):
+    alice, bob, carol = UserFactory(), UserFactory(), UserFactory()
+    subscription_row(user=alice, plan="pro")
+    subscription_row(user=bob, plan="starter")
+    subscription_row(user=carol, plan="business", cancel_at_period_end=True)
+    now = datetime.now(tz=UTC)
+    for i, amount in enumerate(["39.00", "19.00"]):
+        payment_record(
+            provider="stripe",
+            external_id=f"in_rev{i}",
+            user=alice,
+            plan=None,
+            amount=Decimal(amount),
+            currency="usd",
+            paid_at=now,
+        )
+    payment_record(
+        provider="stripe",
+        external_id="in_failed",
+        user=bob,
+        plan=None,
+        amount=Decimal("19.00"),
+        currency="USD",
+        paid_at=now,
+        status="failed",
+    )
+    assert revenue_total() == {"USD": Decimal("58.00")}
+    assert revenue_total(since=now + timedelta(seconds=1)) == {}
+    assert mrr() == {"USD": Decimal("58.00")}
+    assert Payment.objects.count() == 3
+
+
+def test_schema_describes_the_payments_endpoints(api_client):
+    schema = api_client.get("/api/schema/", HTTP_ACCEPT="application/json")
+    assert schema.status_code == 200
+    paths = schema.json()["paths"]
+    for path in (
+        "plans",
+        "subscription",
+        "subscribe/stripe",
+        "subscribe/lemonsqueezy",
+        "subscription/cancel",
+        "subscription/resume",
+        "subscription/change-plan",
+        "invoices",
+        "payment-methods",
+        "portal",
+    ):
+        assert f"/api/payments/{path}" in paths, path
+    post = paths["/api/payments/subscribe/stripe"]["post"]
+    ref = post["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    component = schema.json()["components"]["schemas"][ref.rsplit("/", 1)[1]]
+    assert "checkout_url" in component["properties"]
+    assert paths["/api/payments/plans"]["get"].get("security") in (None, [], [{}])
