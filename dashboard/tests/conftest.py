@@ -21,6 +21,10 @@ from accounts.identity import api_key_hash
 from accounts.models import ApiKey
 from accounts.tests.factories import UserFactory
 
+# The AI tests' demo model (OpenAI-compatible, uvicorn on 127.0.0.1) and their
+# settings fixture: the chat socket runs the real gateway against it.
+from ai.tests.conftest import _ai_settings, catalogue_tx, demo_server  # noqa: F401
+
 ORIGIN_HEADERS = [(b"origin", b"http://localhost"), (b"host", b"localhost")]
 
 
@@ -102,7 +106,8 @@ class LiveAsgiServer:
             port=0,
             lifespan="off",
             log_level="warning",
-            ws="websockets",
+            ws="websockets-sansio",
+            timeout_graceful_shutdown=2,
         )
         self.server = uvicorn.Server(config)
         self.loop: asyncio.AbstractEventLoop | None = None
