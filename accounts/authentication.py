@@ -16,6 +16,7 @@ from accounts.identity import (
     identity_from_api_key,
 )
 from accounts.models import User
+from accounts.tokens import access_token_is_revoked
 from flowmatik.request_context import bind_user
 
 
@@ -31,6 +32,10 @@ class JwtAuthentication(JWTAuthentication):
             return None  # an API key: ApiKeyAuthentication's business
         result = super().authenticate(request)
         if result is not None:
+            if access_token_is_revoked(jti=str(result[1].get("jti", ""))):
+                raise exceptions.AuthenticationFailed(
+                    _("The token was revoked by a log-out."), code="token_revoked"
+                )
             bind_user(result[0].pk)
         return result
 

@@ -56,10 +56,16 @@ def identity_cache_invalidate(
         cache.delete(_key_cache_key(hashed_key))
 
 
-def _user_entry(user_id: int) -> tuple[Identity, str] | None:
+def access_denied_cache_key(jti: str) -> str:
+    """Where a logged-out access token's id is kept until the token expires."""
+    return f"identity:jwt-denied:{jti}"
+
+
+def _user_entry(user_id: int, *, cached: object = None) -> tuple[Identity, str] | None:
     """(identity, password fingerprint) of an active user, cached; None otherwise."""
     key = _user_cache_key(user_id)
-    cached = cache.get(key)
+    if cached is None:
+        cached = cache.get(key)
     if cached is not None:
         return cached or None
     user = (
@@ -96,12 +102,16 @@ def identity_from_jwt(token: str) -> Identity | None:
     except TokenError:
         return None
     user_id = access.get(settings.SIMPLE_JWT["USER_ID_CLAIM"])
-    if user_id is None:
-        return None
     try:
-        entry = _user_entry(int(user_id))
+        user_id = int(user_id)
     except (TypeError, ValueError):
         return None
+    # One cache round trip: the user's entry and the logout denylist together.
+    denied_key = access_denied_cache_key(str(access.get("jti", "")))
+    found = cache.get_many([_user_cache_key(user_id), denied_key])
+    if found.get(denied_key):
+        return None
+    entry = _user_entry(user_id, cached=found.get(_user_cache_key(user_id)))
     if entry is None:
         return None
     identity, fingerprint = entry

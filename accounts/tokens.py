@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
@@ -17,10 +18,11 @@ from rest_framework_simplejwt.token_blacklist.models import (
     BlacklistedToken,
     OutstandingToken,
 )
-from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 from rest_framework_simplejwt.utils import datetime_from_epoch, get_md5_hash_password
 
 from accounts.errors import InvalidToken
+from accounts.identity import access_denied_cache_key
 from accounts.models import User
 
 logger = logging.getLogger("flowmatik.accounts")
@@ -111,6 +113,26 @@ def token_revoke(*, refresh: str) -> None:
     with transaction.atomic():
         outstanding = _outstanding_for(token, user)
         BlacklistedToken.objects.get_or_create(token=outstanding)
+
+
+def access_token_revoke(*, access: str) -> bool:
+    """Deny a still-valid access token until it expires (logout).
+
+    simplejwt never checks access tokens against the blacklist; the denylist lives
+    in the cache only as long as the token could still be used.
+    """
+    try:
+        token = AccessToken(access)
+    except TokenError:
+        return False
+    leeway = int(settings.SIMPLE_JWT.get("LEEWAY", 0) or 0)
+    ttl = int(token["exp"] - timezone.now().timestamp()) + leeway + 1
+    cache.set(access_denied_cache_key(str(token["jti"])), 1, max(1, ttl))
+    return True
+
+
+def access_token_is_revoked(*, jti: str) -> bool:
+    return bool(cache.get(access_denied_cache_key(jti)))
 
 
 def refresh_tokens_revoke_all(*, user: User) -> int:

@@ -254,3 +254,20 @@ def test_profile_rejects_invalid_values(auth_client, payload):
 
 def test_profile_needs_authentication(api_client):
     assert api_client.patch("/api/auth/profile", {}, format="json").status_code == 401
+
+
+def test_logout_with_the_access_token_revokes_it_at_once(api_client, user):
+    from accounts.identity import identity_from_jwt
+
+    pair = jwt_login(api_client, user.email)
+    other = jwt_login(api_client, user.email)
+    client = bearer(pair["access"])
+    assert client.get("/api/auth/me").status_code == 200
+    assert identity_from_jwt(pair["access"]) is not None
+    out = client.post("/api/auth/logout", {"refresh": pair["refresh"]}, format="json")
+    assert out.status_code == 204
+    assert client.get("/api/auth/me").status_code == 401
+    assert identity_from_jwt(pair["access"]) is None
+    # Another session of the same user is untouched.
+    assert bearer(other["access"]).get("/api/auth/me").status_code == 200
+    assert identity_from_jwt(other["access"]) is not None

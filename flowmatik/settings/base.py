@@ -260,7 +260,6 @@ AXES_USERNAME_FORM_FIELD = "email"
 AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
 AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
 AXES_USERNAME_CALLABLE = "accounts.lockout.axes_username"
-AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
 AXES_IPWARE_META_PRECEDENCE_ORDER = env.list(
     "AXES_IP_META_KEYS", default=["REMOTE_ADDR"]
 )
