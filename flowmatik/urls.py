@@ -20,6 +20,5 @@ urlpatterns = [
     path("api/notifications", include("dashboard.api.urls")),
     path("", include("accounts.urls")),
     path("billing/", include("billing.urls")),
-    path("", include("accounts.urls")),
     path("", include("dashboard.urls")),
 ]
