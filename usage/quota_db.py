@@ -90,10 +90,20 @@ def admit(
     max_tokens: int,
     reservation_id: str,
     now: datetime | None = None,
+    floor: tuple[int, int] | None = None,
 ) -> AdmitResult:
     """Count one request and reserve prompt + (clamped) max_tokens, or refuse."""
     now = now or utc_now()
     row_id = counter_row_id(user_id=user_id, day=day)
+    if floor is not None:
+        # Redis just failed: what this process last saw there is a lower bound of
+        # the day's usage, so the fallback does not start the user from zero.
+        QuotaCounter.objects.filter(pk=row_id, requests__lt=floor[0]).update(
+            requests=floor[0]
+        )
+        QuotaCounter.objects.filter(pk=row_id, tokens_used__lt=floor[1]).update(
+            tokens_used=floor[1]
+        )
     lreq, ltok = limits.requests_per_day, limits.tokens_per_day
     for _ in range(MAX_ATTEMPTS):
         current = _read(row_id)

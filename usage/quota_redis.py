@@ -215,6 +215,9 @@ def reset_state() -> None:
             client.close()
         _sync_clients.clear()
     _async_clients.clear()
+    from usage import services
+
+    services._last_seen.clear()
 
 
 def async_handle() -> _AsyncHandle:

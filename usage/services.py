@@ -13,6 +13,7 @@ while it is unreachable, the database enforces the same quotas exactly
 import json
 import logging
 import uuid
+from collections import OrderedDict
 from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
@@ -124,6 +125,19 @@ def _rate_limit_local(*, user_id: int, ip: str | None, now: float) -> None:
             raise _rate_limited(scope, spec, now)
 
 
+# Per process: the counters Redis last reported per (user, day). If Redis then
+# fails, the database fallback starts from at least these (see quota_db.admit).
+_LAST_SEEN_MAX = 10_000
+_last_seen: "OrderedDict[tuple[int, date], tuple[int, int]]" = OrderedDict()
+
+
+def _remember(user_id: int, day: date, requests: int, tokens: int) -> None:
+    _last_seen[(user_id, day)] = (requests, tokens)
+    _last_seen.move_to_end((user_id, day))
+    while len(_last_seen) > _LAST_SEEN_MAX:
+        _last_seen.popitem(last=False)
+
+
 def _limit_arg(value: int | None) -> int:
     return -1 if value is None else value
 
@@ -187,6 +201,7 @@ async def _redis_admit(
             reserved=int(reserved),
         )
     grant = int(grant)
+    _remember(user_id, day, int(requests), int(used) + int(reserved))
     return Reservation(
         id=rid,
         user_id=user_id,
@@ -229,6 +244,7 @@ def _db_admit(
         max_tokens=max_tokens,
         reservation_id=rid,
         now=now,
+        floor=_last_seen.get((user_id, day)) if settings.REDIS_URL else None,
     )
     counters = result.counters
     if result.outcome != "ok":
@@ -438,6 +454,9 @@ async def usage_settle(*, reservation: Reservation, event: UsageEvent) -> QuotaS
         quota_redis.mark_down(exc)
         await sync_to_async(usage_record_store)(payload=payload)
         return reservation.quota
+    _remember(
+        reservation.user_id, reservation.day, int(requests), int(used) + int(reserved)
+    )
     return quota_state(
         limits=limits,
         day=reservation.day,

@@ -464,7 +464,7 @@ QUOTA_RESERVATION_TTL_SECONDS = env.int("QUOTA_RESERVATION_TTL_SECONDS", default
 # Redis key prefix of quota counters, reservations and the usage-event buffer
 QUOTA_REDIS_PREFIX = env.str("QUOTA_REDIS_PREFIX", default="fmk:q")
 # Socket timeout of quota Redis calls; past it the database fallback takes over
-QUOTA_REDIS_TIMEOUT_SECONDS = env.float("QUOTA_REDIS_TIMEOUT_SECONDS", default=0.5)
+QUOTA_REDIS_TIMEOUT_SECONDS = env.float("QUOTA_REDIS_TIMEOUT_SECONDS", default=1.0)
 # After a Redis failure, use the database fallback for this long before retrying
 QUOTA_REDIS_RETRY_SECONDS = env.float("QUOTA_REDIS_RETRY_SECONDS", default=5.0)
 # How often beat drains buffered usage events into the database / sweeps reservations

@@ -82,3 +82,55 @@ def make_event(
 def settle(reservation, event=None, **kw):
     event = event or make_event(reservation, **kw)
     return async_to_sync(services.usage_settle)(reservation=reservation, event=event)
+
+
+def preload(user_id: int, *, requests: int = 0, tokens: int = 0, day=None) -> None:
+    """Put the day's counters where a test needs them, on the active backend."""
+    from django.conf import settings
+
+    from usage.limits import utc_today
+    from usage.models import QuotaCounter
+
+    day = day or utc_today()
+    if settings.REDIS_URL:
+        quota_redis.sync_client().hset(
+            quota_redis.quota_key(user_id, day),
+            mapping={"req": requests, "used": tokens, "res": 0},
+        )
+    else:
+        QuotaCounter.objects.update_or_create(
+            user_id=user_id,
+            day=day,
+            defaults={"requests": requests, "tokens_used": tokens},
+        )
+
+
+def drain() -> int:
+    """Store what the Redis settle path buffered (no-op on the database path)."""
+    return services.usage_events_drain()
+
+
+def run_in_threads(count: int, target) -> list:
+    """Start `count` threads at once (barrier); each returns target()'s outcome."""
+    import threading
+
+    from django.db import connection
+
+    barrier = threading.Barrier(count)
+    results: list = [None] * count
+
+    def worker(index: int) -> None:
+        try:
+            barrier.wait()
+            results[index] = target()
+        except Exception as exc:  # the outcome under test: admitted or refused
+            results[index] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results

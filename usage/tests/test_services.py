@@ -1,0 +1,343 @@
+"""Admission, settlement, limits, reset, fallback, sweeping: on both backends."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django.conf import settings
+
+from usage import quota_redis, services
+from usage.errors import QuotaExceeded, RateLimited
+from usage.limits import utc_today
+from usage.models import QuotaCounter, UsageRecord
+from usage.selectors import quota_state_for_user
+from usage.services import quota_headers, quota_override_set
+from usage.tests.conftest import admit, drain, make_event, preload, settle
+from usage.types import CallStatus
+
+pytestmark = pytest.mark.django_db
+
+
+def test_admission_counts_a_request_and_reserves_prompt_plus_max_tokens(user, backend):
+    reservation = admit(user.pk, prompt=100, max_tokens=400)
+
+    assert reservation.backend == backend
+    assert reservation.tokens_reserved == 500
+    assert reservation.max_tokens == 400
+    assert reservation.quota.limit_requests == 100
+    assert reservation.quota.remaining_requests == 99
+    assert reservation.quota.remaining_tokens == 50_000 - 500
+    assert reservation.quota.reset_at == datetime.combine(
+        utc_today() + timedelta(days=1), datetime.min.time(), tzinfo=UTC
+    )
+
+
+def test_settlement_returns_the_unused_reservation(user, backend):
+    reservation = admit(user.pk, prompt=100, max_tokens=400)
+
+    state = settle(reservation, prompt=100, completion=50)
+
+    assert state.tokens_used == 150
+    assert state.tokens_reserved == 0
+    assert state.remaining_tokens == 50_000 - 150
+    assert state.requests_used == 1
+    assert quota_state_for_user(user_id=user.pk) == state
+
+
+def test_partial_stream_counts_the_tokens_it_produced(user, backend):
+    reservation = admit(user.pk, prompt=100, max_tokens=400)
+
+    state = settle(reservation, status=CallStatus.PARTIAL, prompt=100, completion=30)
+
+    assert state.tokens_used == 130
+    assert state.requests_used == 1
+
+
+def test_failed_call_consumes_no_tokens_and_no_request(user, backend):
+    reservation = admit(user.pk, prompt=100, max_tokens=400)
+
+    state = settle(reservation, status=CallStatus.ERROR, prompt=0, completion=0)
+
+    assert state.requests_used == 0
+    assert state.remaining_requests == 100
+    assert state.tokens_used == 0
+    assert state.remaining_tokens == 50_000
+    drain()
+    record = UsageRecord.objects.get(event_key=reservation.id)
+    assert record.status == "error"
+
+
+def test_settling_twice_changes_nothing_the_second_time(user, backend):
+    reservation = admit(user.pk, prompt=10, max_tokens=90)
+    first = settle(reservation, prompt=10, completion=20)
+
+    second = settle(reservation, prompt=10, completion=20)
+    late_error = settle(reservation, status=CallStatus.ERROR, prompt=0, completion=0)
+
+    assert first.tokens_used == second.tokens_used == late_error.tokens_used == 30
+    assert late_error.requests_used == 1
+    drain()
+    assert UsageRecord.objects.filter(event_key=reservation.id).count() == 1
+
+
+def test_max_tokens_is_clamped_to_what_the_allowance_leaves(user, backend):
+    preload(user.pk, tokens=49_000)
+
+    reservation = admit(user.pk, prompt=600, max_tokens=4_000)
+
+    assert reservation.max_tokens == 400
+    assert reservation.tokens_reserved == 1_000
+    assert reservation.quota.remaining_tokens == 0
+
+
+def test_prompt_that_does_not_fit_is_refused_with_the_token_limit(user, backend):
+    preload(user.pk, tokens=49_500)
+
+    with pytest.raises(QuotaExceeded) as info:
+        admit(user.pk, prompt=500, max_tokens=100)
+
+    error = info.value
+    assert error.status_code == 429
+    assert error.code == "quota_exceeded"
+    assert error.details["limit_type"] == "tokens"
+    assert error.details["limit"] == 50_000
+    assert error.details["used"] == 49_500
+    assert int(error.headers()["Retry-After"]) == error.details["retry_after"]
+    assert quota_state_for_user(user_id=user.pk).requests_used == 0
+
+
+def test_request_limit_refusal_says_which_limit_and_when_it_resets(user, backend):
+    preload(user.pk, requests=100)
+
+    with time_machine.travel(datetime(2026, 3, 1, 23, 0, tzinfo=UTC), tick=False):
+        preload(user.pk, requests=100)
+        with pytest.raises(QuotaExceeded) as info:
+            admit(user.pk)
+
+    assert info.value.details == {
+        "limit_type": "requests",
+        "limit": 100,
+        "used": 100,
+        "retry_after": 3600,
+        "reset_at": "2026-03-02T00:00:00+00:00",
+    }
+    assert info.value.headers() == {"Retry-After": "3600"}
+
+
+def test_quota_resets_at_midnight_utc(user, backend):
+    quota_override_set(user_id=user.pk, requests_per_day=2)
+    with time_machine.travel(datetime(2026, 3, 1, 23, 59, 30, tzinfo=UTC)) as clock:
+        admit(user.pk)
+        admit(user.pk)
+        with pytest.raises(QuotaExceeded) as info:
+            admit(user.pk)
+        assert 1 <= info.value.retry_after <= 30
+
+        clock.move_to(datetime(2026, 3, 2, 0, 0, 1, tzinfo=UTC))
+        reservation = admit(user.pk)
+
+    assert reservation.day.isoformat() == "2026-03-02"
+    assert reservation.quota.remaining_requests == 1
+
+
+def test_staff_override_raises_the_limit(user, backend):
+    preload(user.pk, requests=100)
+    with pytest.raises(QuotaExceeded):
+        admit(user.pk)
+
+    quota_override_set(user_id=user.pk, requests_per_day=150, tokens_per_day=80_000)
+    reservation = admit(user.pk)
+
+    assert reservation.quota.limit_requests == 150
+    assert reservation.quota.remaining_requests == 49
+    assert reservation.quota.limit_tokens == 80_000
+
+
+def test_temporary_boost_applies_until_its_end_date(user, backend):
+    start = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+    with time_machine.travel(start, tick=False) as clock:
+        preload(user.pk, requests=100)
+        quota_override_set(
+            user_id=user.pk,
+            boost_requests=2,
+            boost_tokens=1_000,
+            boost_until=start + timedelta(hours=1),
+        )
+        assert admit(user.pk).quota.limit_requests == 102
+        assert quota_state_for_user(user_id=user.pk).limit_tokens == 51_000
+
+        clock.move_to(start + timedelta(hours=1, seconds=1))
+        with pytest.raises(QuotaExceeded) as info:
+            admit(user.pk)
+        assert info.value.details["limit"] == 100
+
+
+def test_unlimited_override_admits_past_the_plan_and_says_unlimited(user, backend):
+    preload(user.pk, requests=100, tokens=50_000)
+    quota_override_set(user_id=user.pk, unlimited=True)
+
+    reservation = admit(user.pk, prompt=10, max_tokens=1_000_000)
+
+    assert reservation.max_tokens == 1_000_000
+    headers = quota_headers(reservation.quota)
+    assert headers["X-RateLimit-Limit-Requests"] == "unlimited"
+    assert headers["X-RateLimit-Remaining-Tokens"] == "unlimited"
+
+
+def test_quota_headers_show_limits_remaining_and_the_reset_epoch(user, backend):
+    reservation = admit(user.pk, prompt=10, max_tokens=90)
+
+    headers = quota_headers(reservation.quota)
+
+    assert headers == {
+        "X-RateLimit-Limit-Requests": "100",
+        "X-RateLimit-Remaining-Requests": "99",
+        "X-RateLimit-Limit-Tokens": "50000",
+        "X-RateLimit-Remaining-Tokens": "49900",
+        "X-RateLimit-Reset": str(int(reservation.quota.reset_at.timestamp())),
+    }
+
+
+def test_per_user_rate_limit_answers_429_with_retry_after(user, backend, settings):
+    settings.RATELIMIT_AI_PER_USER = "3/m"
+    for _ in range(3):
+        admit(user.pk)
+
+    with pytest.raises(RateLimited) as info:
+        admit(user.pk)
+
+    assert info.value.code == "rate_limited"
+    assert info.value.status_code == 429
+    assert info.value.details["scope"] == "user"
+    assert 1 <= int(info.value.headers()["Retry-After"]) <= 60
+    assert quota_state_for_user(user_id=user.pk).requests_used == 3
+
+
+def test_per_ip_rate_limit_spans_users(user, other_user, backend, settings):
+    settings.RATELIMIT_AI_PER_IP = "2/m"
+    admit(user.pk, ip="203.0.113.9")
+    admit(other_user.pk, ip="203.0.113.9")
+
+    with pytest.raises(RateLimited) as info:
+        admit(other_user.pk, ip="203.0.113.9")
+    assert info.value.details["scope"] == "ip"
+    admit(other_user.pk, ip="198.51.100.7")
+
+
+def test_unreachable_redis_uses_the_database_and_stays_exact(user, settings):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    quota_override_set(user_id=user.pk, requests_per_day=2)
+
+    first = admit(user.pk, prompt=10, max_tokens=10)
+    admit(user.pk, prompt=10, max_tokens=10)
+    with pytest.raises(QuotaExceeded):
+        admit(user.pk)
+
+    assert first.backend == "database"
+    assert QuotaCounter.objects.get(user=user).requests == 2
+    state = settle(first, prompt=10, completion=3)
+    assert state.tokens_used == 13
+    assert quota_state_for_user(user_id=user.pk).tokens_used == 13
+    assert UsageRecord.objects.filter(event_key=first.id).exists()
+
+
+def test_database_fallback_starts_from_usage_already_recorded_today(user, settings):
+    settings.REDIS_URL = ""
+    reservation = admit(user.pk)
+    settle(reservation, prompt=10, completion=5)
+    QuotaCounter.objects.all().delete()  # as if the day began on Redis
+
+    fresh = admit(user.pk)
+
+    assert fresh.quota.requests_used == 2
+    assert fresh.quota.tokens_used == 15
+
+
+def test_redis_going_down_before_settlement_still_records_the_call(
+    user, settings, redis_url
+):
+    settings.REDIS_URL = redis_url
+    reservation = admit(user.pk, prompt=10, max_tokens=10)
+    assert reservation.backend == "redis"
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    quota_redis.reset_state()
+
+    state = settle(reservation, prompt=10, completion=2)
+
+    assert state == reservation.quota
+    assert UsageRecord.objects.get(event_key=reservation.id).total_tokens == 12
+
+
+def test_sweeper_frees_tokens_of_a_call_that_died(user, backend):
+    start = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
+    with time_machine.travel(start, tick=False) as clock:
+        reservation = admit(user.pk, prompt=100, max_tokens=900)
+        assert services.usage_reservations_sweep() == 0
+
+        clock.move_to(
+            start + timedelta(seconds=settings.QUOTA_RESERVATION_TTL_SECONDS + 1)
+        )
+        assert services.usage_reservations_sweep() == 1
+        state = quota_state_for_user(user_id=user.pk)
+        assert state.tokens_reserved == 0
+        assert state.remaining_tokens == 50_000
+        assert state.requests_used == 1  # the admitted request still counts
+
+        late = settle(reservation, prompt=100, completion=50)
+        assert late.tokens_used == 0  # settled already by the sweeper
+        assert services.usage_reservations_sweep() == 0
+
+
+def test_settlement_records_every_field_of_the_event(user, backend):
+    from decimal import Decimal
+
+    reservation = admit(user.pk, prompt=10, max_tokens=90, endpoint="chat.stream")
+    event = make_event(
+        reservation,
+        prompt=10,
+        completion=7,
+        endpoint="chat.stream",
+        model="gpt-x",
+        provider="openai",
+        cost=Decimal("0.001234"),
+        latency_ms=321,
+        request_id="req-abc",
+        estimated=True,
+    )
+    settle(reservation, event)
+    drain()
+
+    record = UsageRecord.objects.get(event_key=reservation.id)
+    assert record.user_id == user.pk
+    assert (record.endpoint, record.model, record.provider) == (
+        "chat.stream",
+        "gpt-x",
+        "openai",
+    )
+    assert (record.prompt_tokens, record.completion_tokens, record.total_tokens) == (
+        10,
+        7,
+        17,
+    )
+    assert record.cost == Decimal("0.001234")
+    assert record.currency == "USD"
+    assert record.latency_ms == 321
+    assert record.request_id == "req-abc"
+    assert record.status == "success"
+    assert record.estimated is True
+
+
+def test_fallback_starts_from_what_redis_last_reported(user, settings, redis_url):
+    settings.REDIS_URL = redis_url
+    quota_override_set(user_id=user.pk, requests_per_day=3)
+    settle(admit(user.pk, prompt=10, max_tokens=10), prompt=10, completion=10)
+    admit(user.pk, prompt=10, max_tokens=10)  # 2 of 3 used on Redis, not drained
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # Redis goes away
+
+    fallback = admit(user.pk)
+    with pytest.raises(QuotaExceeded):
+        admit(user.pk)
+
+    assert fallback.backend == "database"
+    assert fallback.quota.requests_used == 3
+    assert fallback.quota.tokens_used == 20 + 20  # used + still reserved on Redis
