@@ -6,6 +6,37 @@ from rest_framework.test import APIClient
 from accounts.tests.factories import UserFactory
 
 
+def _uses_transactional_db(request) -> bool:
+    marker = request.node.get_closest_marker("django_db")
+    wants_transaction = bool(marker and marker.kwargs.get("transaction"))
+    return wants_transaction or bool(
+        {"transactional_db", "live_server"} & set(request.fixturenames)
+    )
+
+
+@pytest.fixture(autouse=True)
+def _seed_data(request):
+    """Seed rows (plans, AI models) exist in every test that touches the database.
+
+    Data migrations create them once, but a `transactional_db` test truncates every
+    table when it ends; the seeders are idempotent, so this puts them back.
+    """
+    names = set(request.fixturenames)
+    if not (request.node.get_closest_marker("django_db") or {"db"} & names) and not (
+        _uses_transactional_db(request)
+    ):
+        return
+    request.getfixturevalue(
+        "transactional_db" if _uses_transactional_db(request) else "db"
+    )
+    from billing.models import Plan
+
+    if not Plan.objects.exists():
+        from django.core.management import call_command
+
+        call_command("seed", verbosity=0)
+
+
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()
