@@ -9,6 +9,8 @@ events arrive from `flowmatik.realtime` after their transaction commits. A clien
 that reconnects fetches what it missed with ``GET /api/notifications?since=``.
 """
 
+import asyncio
+
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from flowmatik import realtime
@@ -17,6 +19,8 @@ from flowmatik import realtime
 class NotificationConsumer(AsyncJsonWebsocketConsumer):
     groups_joined: tuple[str, ...] = ()
     counted = False
+    closed = False
+    _refresh: asyncio.TimerHandle | None = None
 
     async def connect(self) -> None:
         identity = self.scope["identity"]
@@ -24,13 +28,33 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
             realtime.user_group(identity.user_id),
             realtime.BROADCAST_GROUP,
         )
-        for group in self.groups_joined:
-            await self.channel_layer.group_add(group, self.channel_name)
+        await self._join_groups()
         await self.accept(subprotocol=self.scope.get("auth_subprotocol"))
         await realtime.connection_opened()
         self.counted = True
 
+    async def _join_groups(self) -> None:
+        """Join (again): the layer forgets a membership after `group_expiry`, so a
+        socket open for longer re-joins at half that period (a timer, not a task,
+        to keep idle sockets small)."""
+        for group in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+        if self.closed:  # disconnected meanwhile: leave again, no timer
+            for group in self.groups_joined:
+                await self.channel_layer.group_discard(group, self.channel_name)
+            return
+        expiry = getattr(self.channel_layer, "group_expiry", 86400)
+        self._refresh = asyncio.get_running_loop().call_later(
+            max(1.0, expiry / 2), self._schedule_rejoin
+        )
+
+    def _schedule_rejoin(self) -> None:
+        self._rejoin_task = asyncio.ensure_future(self._join_groups())
+
     async def disconnect(self, code: int) -> None:
+        self.closed = True
+        if self._refresh is not None:
+            self._refresh.cancel()
         for group in self.groups_joined:
             await self.channel_layer.group_discard(group, self.channel_name)
         if self.counted:

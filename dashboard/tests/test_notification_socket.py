@@ -1,5 +1,7 @@
 """`/ws/notifications/` consumer logic (WebsocketCommunicator, in-memory or Redis)."""
 
+import asyncio
+
 import pytest
 from asgiref.sync import sync_to_async
 
@@ -135,3 +137,37 @@ async def test_a_client_too_slow_loses_live_pushes_counted_but_never_the_stored_
     assert (await layer.receive(stalled))["event"]["title"] == "step 0"
     stored = await sync_to_async(user.notifications.count)()
     assert stored == 5
+
+
+async def test_a_socket_open_longer_than_group_expiry_keeps_receiving(user, settings):
+    config = {**settings.CHANNEL_LAYERS["default"]}
+    config["CONFIG"] = {**config["CONFIG"], "group_expiry": 2}
+    settings.CHANNEL_LAYERS = {"default": config}
+    comm = await connected(user)
+
+    assert await comm.receive_nothing(timeout=2.6)  # past the group expiry
+    await sync_to_async(notification_send)(
+        user=user, kind=NotificationKind.JOB_COMPLETED, title="still here"
+    )
+
+    assert (await comm.receive_json_from(timeout=2))["title"] == "still here"
+    await comm.disconnect()
+
+
+async def test_connection_count_key_expires_and_heartbeat_heals_drift(
+    user, settings, redis_url
+):
+    import redis.asyncio as aioredis
+
+    settings.WS_CONNECTION_HEARTBEAT_SECONDS = 0.1
+    client = aioredis.Redis.from_url(redis_url)
+    key = realtime._process_key()
+    comm = await connected(user)
+    ttl = await client.ttl(key)
+    assert 0 < ttl <= settings.WS_CONNECTION_TTL_SECONDS  # a dead process expires
+
+    await client.set(key, 99)  # drift (e.g. a lost DECR)
+    await asyncio.sleep(0.3)
+    assert int(await client.get(key)) == realtime._local_connections
+    await comm.disconnect()
+    await client.aclose()
