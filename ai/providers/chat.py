@@ -255,7 +255,13 @@ async def chat_stream_upstream(
     except Exception as exc:
         _log_failure(exc, provider.name, request_id, -1)
         latency_ms = int((time.perf_counter() - started) * 1000)
-        mapped = map_provider_error(exc, provider.name)
+        if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
+            mapped = ProviderTimeout(details={"provider": provider.name})
+        else:  # output had begun: whatever broke, the answer was cut off
+            mapped = ProviderError(
+                "The AI provider's answer was cut off.",
+                details={"provider": provider.name},
+            )
         if isinstance(exc, ProviderError) or _counts_against_circuit(exc):
             circuit_record_failure(
                 ticket, latency_ms=latency_ms, error_code=mapped.code
