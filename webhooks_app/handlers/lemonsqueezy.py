@@ -8,12 +8,12 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from billing import selectors as billing_selectors
 from billing import services as billing
 from webhooks_app import notifications
 from webhooks_app.handlers import Handler, Payload
-from webhooks_app.handlers.state import subscription_state
 from webhooks_app.providers import lemonsqueezy as ls_provider
 
 logger = logging.getLogger("flowmatik.webhooks_app")
@@ -42,17 +42,11 @@ def _money(cents: Any) -> Decimal:
 
 
 def _sync(data: dict[str, Any], custom_data: dict[str, Any] | None):
-    before = subscription_state(provider=PROVIDER, external_id=str(data["id"]))
-    subscription = billing.subscription_sync_from_lemonsqueezy(
+    """Billing upserts by `data.id`, ignores an older `updated_at`, and notifies
+    the user (after commit) when the plan or status changed."""
+    return billing.subscription_sync_from_lemonsqueezy(
         data=data, custom_data=custom_data
     )
-    notifications.subscription_changed_notify(
-        user=subscription.user,
-        before=before,
-        status=subscription.status,
-        plan_name=subscription.plan.name,
-    )
-    return subscription
 
 
 def _apply_subscription(payload: Payload, prepared: Any) -> None:
@@ -75,45 +69,42 @@ def _invoice_subscription(payload: Payload, prepared: dict[str, Any] | None):
     return _sync(prepared, _custom_data(payload))
 
 
-def _apply_payment_success(payload: Payload, prepared: Any) -> None:
-    subscription = _invoice_subscription(payload, prepared)
-    if subscription is None:
-        return
+def _record_invoice(payload: Payload, subscription, *, status: str) -> None:
     invoice = _attributes(payload)
-    if invoice.get("billing_reason") == "initial":
-        return  # the first charge is the order: `order_created` records it
-    amount = _money(invoice.get("total"))
-    currency = str(invoice.get("currency") or "USD")
     billing.payment_record(
         provider=PROVIDER,
         external_id=f"invoice:{payload['data']['id']}",
         user=subscription.user,
         plan=subscription.plan,
-        amount=amount,
-        currency=currency.upper(),
-        paid_at=_dt(invoice.get("created_at")) or _dt(invoice.get("updated_at")),
+        amount=_money(invoice.get("total")),
+        currency=str(invoice.get("currency") or "USD").upper(),
+        paid_at=_dt(invoice.get("created_at"))
+        or _dt(invoice.get("updated_at"))
+        or timezone.now(),
+        status=status,
     )
-    notifications.payment_succeeded_notify(
-        user=subscription.user,
-        amount=amount,
-        currency=currency,
-        plan_name=subscription.plan.name,
-        reference=str(payload["data"]["id"]),
-    )
+
+
+def _apply_payment_success(payload: Payload, prepared: Any) -> None:
+    subscription = _invoice_subscription(payload, prepared)
+    if subscription is None:
+        return
+    if _attributes(payload).get("billing_reason") == "initial":
+        return  # the first charge is the order: `order_created` records it
+    _record_invoice(payload, subscription, status="paid")
 
 
 def _apply_payment_failed(payload: Payload, prepared: Any) -> None:
     subscription = _invoice_subscription(payload, prepared)
     if subscription is None:
         return
+    _record_invoice(payload, subscription, status="failed")
     invoice = _attributes(payload)
-    invoice_id = str(payload["data"]["id"])
-    notifications.payment_failed_notify(
+    notifications.payment_failed_email_after_commit(
         user=subscription.user,
-        amount=_money(invoice.get("total")),
-        currency=str(invoice.get("currency") or "USD"),
-        reference=invoice_id,
-        attempt_key=f"lemonsqueezy:{invoice_id}:{invoice.get('updated_at') or ''}",
+        attempt_key=(
+            f"lemonsqueezy:{payload['data']['id']}:{invoice.get('updated_at') or ''}"
+        ),
         action_url=str((invoice.get("urls") or {}).get("invoice_url") or ""),
     )
 
@@ -138,31 +129,21 @@ def _apply_order_created(payload: Payload, prepared: Any) -> None:
     user = _order_user(payload)
     variant_id = str((order.get("first_order_item") or {}).get("variant_id") or "")
     plan = (
-        billing_selectors.plan_list(active_only=False)
-        .filter(lemonsqueezy_variant_id=variant_id)
-        .first()
+        billing_selectors.plan_for_price_ref(provider=PROVIDER, price_ref=variant_id)
         if variant_id
         else None
     )
-    amount = _money(order.get("total"))
-    currency = str(order.get("currency") or "USD")
     billing.payment_record(
         provider=PROVIDER,
         external_id=f"order:{payload['data']['id']}",
         user=user,
         plan=plan,
-        amount=amount,
-        currency=currency.upper(),
-        paid_at=_dt(order.get("created_at")) or _dt(order.get("updated_at")),
+        amount=_money(order.get("total")),
+        currency=str(order.get("currency") or "USD").upper(),
+        paid_at=_dt(order.get("created_at"))
+        or _dt(order.get("updated_at"))
+        or timezone.now(),
     )
-    if user is not None:
-        notifications.payment_succeeded_notify(
-            user=user,
-            amount=amount,
-            currency=currency,
-            plan_name=plan.name if plan else "your order",
-            reference=str(payload["data"]["id"]),
-        )
 
 
 _subscription = Handler(apply=_apply_subscription)

@@ -9,7 +9,6 @@ from typing import Any
 from billing import services as billing
 from webhooks_app import notifications
 from webhooks_app.handlers import Handler, Payload
-from webhooks_app.handlers.state import subscription_state
 from webhooks_app.providers import stripe as stripe_provider
 
 logger = logging.getLogger("flowmatik.webhooks_app")
@@ -52,19 +51,11 @@ def _invoice_subscription_id(invoice: dict[str, Any]) -> str:
 
 
 def _sync(stripe_subscription: dict[str, Any], event_created: datetime | None):
-    before = subscription_state(
-        provider=PROVIDER, external_id=str(stripe_subscription["id"])
-    )
-    subscription = billing.subscription_sync_from_stripe(
+    """Billing upserts it, ignores data older than what it stored, and notifies
+    the user (after commit) when the plan or status changed."""
+    return billing.subscription_sync_from_stripe(
         stripe_subscription=stripe_subscription, event_created=event_created
     )
-    notifications.subscription_changed_notify(
-        user=subscription.user,
-        before=before,
-        status=subscription.status,
-        plan_name=subscription.plan.name,
-    )
-    return subscription
 
 
 # --- prepare: provider calls, outside the transaction ---
@@ -75,8 +66,11 @@ def _prepare_event(payload: Payload) -> None:
 
 
 def _prepare_invoice(payload: Payload) -> dict[str, Any] | None:
-    """Sync the event, then read the invoice's subscription as Stripe has it now."""
-    stripe_provider.event_sync(payload=payload)
+    """Read the invoice's subscription as Stripe has it now (dj-stripe stores it).
+
+    The invoice itself is not handed to dj-stripe: its invoice sync pulls the whole
+    object graph (lines, tax, payment intents) that we do not use.
+    """
     return stripe_provider.subscription_current(
         subscription_id=_invoice_subscription_id(_object(payload))
     )
@@ -105,59 +99,69 @@ def _invoice_subscription(payload: Payload, prepared: dict[str, Any] | None):
     return _sync(prepared, None)
 
 
-def _apply_invoice_paid(payload: Payload, prepared: Any) -> None:
-    subscription = _invoice_subscription(payload, prepared)
-    if subscription is None:
-        return
-    invoice = _object(payload)
-    currency = str(invoice.get("currency") or "usd")
-    amount = _money(invoice.get("amount_paid"), currency)
-    paid_at = (
+def _paid_at(invoice: dict[str, Any], payload: Payload) -> datetime:
+    return (
         _ts((invoice.get("status_transitions") or {}).get("paid_at"))
         or _ts(invoice.get("created"))
         or _ts(payload.get("created"))
+        or datetime.now(tz=UTC)
     )
+
+
+def _record(payload: Payload, subscription, *, status: str, amount_field: str):
+    invoice = _object(payload)
+    currency = str(invoice.get("currency") or "usd")
+    # billing notifies the user after commit (payment received / failed).
     billing.payment_record(
         provider=PROVIDER,
         external_id=str(invoice["id"]),
         user=subscription.user,
         plan=subscription.plan,
-        amount=amount,
+        amount=_money(invoice.get(amount_field), currency),
         currency=currency.upper(),
-        paid_at=paid_at,
-    )
-    notifications.payment_succeeded_notify(
-        user=subscription.user,
-        amount=amount,
-        currency=currency,
-        plan_name=subscription.plan.name,
-        reference=str(invoice["id"]),
+        paid_at=_paid_at(invoice, payload),
+        status=status,
     )
 
 
-def _apply_invoice_failed(payload: Payload, prepared: Any, *, action: bool) -> None:
+def _apply_invoice_paid(payload: Payload, prepared: Any) -> None:
+    subscription = _invoice_subscription(payload, prepared)
+    if subscription is not None:
+        _record(payload, subscription, status="paid", amount_field="amount_paid")
+
+
+def _attempt_key(invoice: dict[str, Any]) -> str:
+    return f"stripe:{invoice['id']}:{invoice.get('attempt_count') or 0}"
+
+
+def _apply_invoice_payment_failed(payload: Payload, prepared: Any) -> None:
     subscription = _invoice_subscription(payload, prepared)
     if subscription is None:
         return
     invoice = _object(payload)
-    currency = str(invoice.get("currency") or "usd")
-    notifications.payment_failed_notify(
+    _record(payload, subscription, status="failed", amount_field="amount_due")
+    notifications.payment_failed_email_after_commit(
         user=subscription.user,
-        amount=_money(invoice.get("amount_due"), currency),
-        currency=currency,
-        reference=str(invoice["id"]),
-        attempt_key=f"stripe:{invoice['id']}:{invoice.get('attempt_count') or 0}",
+        attempt_key=_attempt_key(invoice),
         action_url=str(invoice.get("hosted_invoice_url") or ""),
-        action_required=action,
     )
 
 
-def _apply_invoice_payment_failed(payload: Payload, prepared: Any) -> None:
-    _apply_invoice_failed(payload, prepared, action=False)
-
-
 def _apply_invoice_action_required(payload: Payload, prepared: Any) -> None:
-    _apply_invoice_failed(payload, prepared, action=True)
+    subscription = _invoice_subscription(payload, prepared)
+    if subscription is None:
+        return
+    invoice = _object(payload)
+    action_url = str(invoice.get("hosted_invoice_url") or "")
+    notifications.payment_action_required_notify(
+        user=subscription.user, reference=str(invoice["id"]), action_url=action_url
+    )
+    notifications.payment_failed_email_after_commit(
+        user=subscription.user,
+        attempt_key=_attempt_key(invoice) + ":action",
+        action_url=action_url,
+        action_required=True,
+    )
 
 
 _subscription = Handler(prepare=_prepare_event, apply=_apply_subscription)

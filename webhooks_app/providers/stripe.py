@@ -60,8 +60,8 @@ def subscription_current(*, subscription_id: str) -> dict[str, Any] | None:
             api_key=api_key,
             stripe_version=settings.STRIPE_API_VERSION,
         )
+        DjstripeSubscription.sync_from_stripe_data(obj, api_key=api_key)
         data = obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
-        DjstripeSubscription.sync_from_stripe_data(data, api_key=api_key)
     except stripe.InvalidRequestError as exc:
         if exc.http_status == 404:
             return None

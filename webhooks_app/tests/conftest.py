@@ -18,3 +18,38 @@ def webhook_secrets(settings):
 @pytest.fixture
 def client() -> Client:
     return Client()
+
+
+@pytest.fixture
+def prices(settings):
+    from billing.tests.factories import LS_VARIANTS, STRIPE_PRICES
+
+    settings.BILLING_STRIPE_PRICE_IDS = dict(STRIPE_PRICES)
+    settings.BILLING_LEMONSQUEEZY_VARIANT_IDS = dict(LS_VARIANTS)
+    return settings
+
+
+@pytest.fixture
+def fake_stripe(settings, webhook_secrets, prices):
+    from webhooks_app.tests.fakes import FakeStripe
+
+    fake = FakeStripe()
+    settings.STRIPE_API_BASE = fake.base_url
+    settings.STRIPE_SECRET_KEY = "sk_test_" + "x" * 30
+    settings.STRIPE_MAX_NETWORK_RETRIES = 0
+    settings.STRIPE_TIMEOUT_SECONDS = 5
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def fake_lemonsqueezy(settings, webhook_secrets, prices):
+    from webhooks_app.tests.fakes import FakeLemonSqueezy
+
+    fake = FakeLemonSqueezy()
+    settings.LEMONSQUEEZY_API_BASE = fake.base_url + "/v1"
+    settings.LEMONSQUEEZY_API_KEY = "ls-test-api-key"
+    settings.LEMONSQUEEZY_STORE_ID = "1"
+    settings.LEMONSQUEEZY_MAX_RETRIES = 0
+    yield fake
+    fake.close()
