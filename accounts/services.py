@@ -370,10 +370,13 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
 def api_key_mark_used(*, api_key_id: int) -> bool:
     """Record `last_used_at`, at most once per API_KEY_LAST_USED_INTERVAL_SECONDS.
 
-    The cache admits one writer per interval, so busy keys cost no write per request.
+    Time is cut into buckets of that length and the cache admits one writer per key
+    and bucket (atomic `add`), so a busy key costs no write per request.
     """
-    interval = settings.API_KEY_LAST_USED_INTERVAL_SECONDS
-    if not cache.add(f"accounts:apikey-used:{api_key_id}", 1, interval):
+    interval = max(1, settings.API_KEY_LAST_USED_INTERVAL_SECONDS)
+    now = timezone.now()
+    bucket = int(now.timestamp()) // interval
+    if not cache.add(f"accounts:apikey-used:{api_key_id}:{bucket}", 1, interval * 2):
         return False
-    ApiKey.objects.filter(pk=api_key_id).update(last_used_at=timezone.now())
+    ApiKey.objects.filter(pk=api_key_id).update(last_used_at=now)
     return True
