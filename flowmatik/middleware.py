@@ -91,9 +91,12 @@ class RequestContextMiddleware(_HybridMiddleware):
                     "userId": _user_id(request),
                 },
             )
-        request_token, user_token = request._context_tokens
-        user_id_var.reset(user_token)
-        request_id_var.reset(request_token)
+        if not response.streaming:
+            # A streamed body is produced after this returns and still logs with the
+            # request's ids; under ASGI each request runs in its own context anyway.
+            request_token, user_token = request._context_tokens
+            user_id_var.reset(user_token)
+            request_id_var.reset(request_token)
         return response
 
 
