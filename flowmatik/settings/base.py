@@ -425,6 +425,21 @@ CELERY_BEAT_SCHEDULE = {
         "task": "webhooks.reconcile_subscriptions",
         "schedule": SUBSCRIPTION_RECONCILE_INTERVAL_SECONDS,
     },
+}
+# Retry n waits a random 0..min(max, base * 2**n) seconds (exponential, full jitter)
+WEBHOOK_RETRY_BACKOFF_SECONDS = env.int("WEBHOOK_RETRY_BACKOFF_SECONDS", default=30)
+WEBHOOK_RETRY_BACKOFF_MAX_SECONDS = env.int(
+    "WEBHOOK_RETRY_BACKOFF_MAX_SECONDS", default=3600
+)
+# How often Celery beat re-reads live subscriptions from each configured provider
+SUBSCRIPTION_RECONCILE_INTERVAL_SECONDS = env.int(
+    "SUBSCRIPTION_RECONCILE_INTERVAL_SECONDS", default=3600
+)
+CELERY_BEAT_SCHEDULE = {
+    "webhooks-reconcile-subscriptions": {
+        "task": "webhooks.reconcile_subscriptions",
+        "schedule": SUBSCRIPTION_RECONCILE_INTERVAL_SECONDS,
+    },
     "billing-expire-due-subscriptions": {
         "task": "billing.expire_due_subscriptions",
         "schedule": SUBSCRIPTION_EXPIRE_INTERVAL_SECONDS,
