@@ -14,7 +14,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from billing.errors import BillingError
+from billing.errors import BillingError, PaymentProviderRejected
 from billing.models import (
     LIVE_STATUSES,
     Plan,
@@ -156,6 +156,8 @@ def _after_change(sub: Subscription, before: "_Snapshot | None") -> None:
     after_commit_plan_changed(user_id=sub.user_id)
     if before is not None and before == _Snapshot.of(sub):
         return
+    if before is None and sub.status not in LIVE_STATUSES:
+        return  # first seen already ended (reconciling history): nothing to tell
     from dashboard.models import NotificationKind
 
     if sub.status in LIVE_STATUSES and sub.cancel_at_period_end:
@@ -369,6 +371,12 @@ def subscription_reconcile(*, provider: str) -> int:
     fixed, seen = 0, set()
     for remote in module.subscription_list():
         seen.add(remote.external_id)
+        if remote.status not in LIVE_STATUSES and not (
+            Subscription.objects.filter(
+                provider=provider, external_id=remote.external_id
+            ).exists()
+        ):
+            continue  # history we never knew: nothing to fix
         try:
             _, changed = subscription_sync_remote(remote=remote)
         except (SubscriberUnknown, SubscriptionPlanUnknown) as exc:
@@ -389,7 +397,19 @@ def subscription_reconcile(*, provider: str) -> int:
         .values_list("external_id", flat=True)
     )
     for external_id in list(ours):
-        remote = module.subscription_get(external_id=external_id)
+        try:
+            remote = module.subscription_get(external_id=external_id)
+        except PaymentProviderRejected as exc:
+            # Unknown at the provider (wrong key or mode?): report, never guess.
+            logger.error(
+                "Live subscription unknown at its provider",
+                extra={
+                    "provider": provider,
+                    "subscription": external_id,
+                    "details": exc.details,
+                },
+            )
+            continue
         _, changed = subscription_sync_remote(remote=remote)
         fixed += int(changed)
     logger.info(

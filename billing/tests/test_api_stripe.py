@@ -346,3 +346,29 @@ def test_reconcile_repairs_drift_from_stripe(auth_client, user, fake_stripe):
     assert plan_get_for_user(user=user).slug == "free"
     assert Subscription.objects.get(external_id=stray["id"]).user == other
     assert subscription_reconcile(provider="stripe") == 0
+
+
+def test_reconcile_skips_unknown_history_and_survives_missing_ones(user, fake_stripe):
+    from billing.tests.factories import subscription_row
+
+    ghost = subscription_row(user=user, external_id="sub_not_at_stripe")
+    fake_stripe.add_subscription(price_id=STRIPE_PRICES["pro"], status="canceled")
+
+    assert subscription_reconcile(provider="stripe") == 0
+    ghost.refresh_from_db()
+    assert ghost.status == SubscriptionStatus.ACTIVE
+    assert Subscription.objects.count() == 1
+    assert fake_stripe.last("GET", "/v1/subscriptions/sub_not_at_stripe")
+
+
+def test_plan_list_costs_one_query(api_client, fake_stripe, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        assert api_client.get("/api/payments/plans").status_code == 200
+
+
+def test_subscription_endpoint_query_count(
+    auth_client, fake_stripe, django_assert_max_num_queries
+):
+    subscribe_and_pay(auth_client, fake_stripe, plan="pro")
+    with django_assert_max_num_queries(3):
+        assert auth_client.get("/api/payments/subscription").status_code == 200
