@@ -4,7 +4,7 @@ from smtplib import SMTPException
 
 from celery import shared_task
 
-from accounts import services
+from accounts import services, tokens
 
 _RETRY = {
     "autoretry_for": (SMTPException, ConnectionError, TimeoutError),
@@ -24,3 +24,9 @@ def password_reset_email_task(self, *, email: str) -> bool:
 @shared_task(name="accounts.password_changed_email", **_RETRY)
 def password_changed_email_task(*, user_id: int) -> bool:
     return services.password_changed_email_send(user_id=user_id)
+
+
+@shared_task(name="accounts.flush_expired_tokens")
+def flush_expired_tokens_task() -> int:
+    """Periodic (beat): drop expired refresh-token records and stale lockouts."""
+    return tokens.tokens_flush_expired()

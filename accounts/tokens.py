@@ -148,3 +148,17 @@ def refresh_tokens_revoke_all(*, user: User) -> int:
         [BlacklistedToken(token_id=pk) for pk in live], ignore_conflicts=True
     )
     return len(live)
+
+
+def tokens_flush_expired() -> int:
+    """Delete expired refresh-token records (and their blacklist rows) and failed
+    log-in records past the cool-off: both tables otherwise only grow."""
+    from axes.helpers import get_cool_off
+    from axes.models import AccessAttempt
+
+    now = timezone.now()
+    deleted, _ = OutstandingToken.objects.filter(expires_at__lte=now).delete()
+    cool_off = get_cool_off()
+    if cool_off is not None:
+        AccessAttempt.objects.filter(attempt_time__lt=now - cool_off).delete()
+    return deleted

@@ -271,3 +271,11 @@ def test_logout_with_the_access_token_revokes_it_at_once(api_client, user):
     # Another session of the same user is untouched.
     assert bearer(other["access"]).get("/api/auth/me").status_code == 200
     assert identity_from_jwt(other["access"]) is not None
+
+
+def test_access_token_of_a_deactivated_user_is_401(api_client, user):
+    from accounts.services import user_deactivate
+
+    pair = jwt_login(api_client, user.email)
+    user_deactivate(user=user)
+    assert bearer(pair["access"]).get("/api/auth/me").status_code == 401

@@ -127,3 +127,22 @@ def test_rate_limits_can_be_switched_off(user):
     client = APIClient()
     for _ in range(3):
         assert _login(client, user.email, DEFAULT_PASSWORD).status_code == 200
+
+
+@override_settings(AXES_FAILURE_LIMIT=2)
+def test_admin_login_lockout_uses_the_same_429_page(user):
+    from django.test import Client
+
+    client = Client()
+    for _ in range(2):
+        response = client.post(
+            "/admin/login/",
+            {"username": user.email.upper(), "password": "wrong-one"},
+            REMOTE_ADDR="5.6.7.8",
+        )
+    assert response.status_code == 429
+    assert int(response["Retry-After"]) > 0
+    assert b"Too many failed log-in attempts" in response.content
+    # Same e-mail + IP on the API: locked too (one counter per normalised e-mail).
+    api = _login(APIClient(), user.email, DEFAULT_PASSWORD, ip="5.6.7.8")
+    assert api.status_code == 429

@@ -494,6 +494,13 @@ CELERY_BEAT_SCHEDULE["usage-sweep-reservations"] = {
     "schedule": QUOTA_SWEEP_INTERVAL_SECONDS,
 }
 
+# Seconds between purges of expired refresh-token records and stale lockouts
+TOKEN_FLUSH_INTERVAL_SECONDS = env.int("TOKEN_FLUSH_INTERVAL_SECONDS", default=86400)
+CELERY_BEAT_SCHEDULE["accounts-flush-expired-tokens"] = {
+    "task": "accounts.flush_expired_tokens",
+    "schedule": TOKEN_FLUSH_INTERVAL_SECONDS,
+}
+
 # --- Logging: JSON lines on stdout ---
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOG_ACCESS = env.bool("LOG_ACCESS", default=True)
