@@ -146,8 +146,10 @@ async def chat_completions_view(request: HttpRequest):
             yield chunk(
                 [{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}]
             )
-            async for event in events:
-                if event.type == "delta":
+            async for event in common.with_keepalive(events):
+                if event is None:
+                    yield common.SSE_PING
+                elif event.type == "delta":
                     yield chunk(
                         [
                             {

@@ -98,8 +98,11 @@ async def chat_view(request: HttpRequest):
     async def frames():
         try:
             yield common.sse_frame(first.type, first.as_dict())
-            async for event in events:
-                yield common.sse_frame(event.type, event.as_dict())
+            async for event in common.with_keepalive(events):
+                if event is None:
+                    yield common.SSE_PING
+                else:
+                    yield common.sse_frame(event.type, event.as_dict())
         finally:
             await events.aclose()
 

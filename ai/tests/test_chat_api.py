@@ -246,3 +246,16 @@ def test_invalid_input_is_400_with_field_errors(client):
     fields = response.json()["error"]["details"]["fields"]
     assert "message" in fields
     assert "temperature" in fields
+
+
+def test_slow_streams_get_keepalive_pings(client, monkeypatch):
+    from ai.api import common
+
+    monkeypatch.setattr(common, "SSE_KEEPALIVE_SECONDS", 0.05)
+    response = client.post(
+        "/api/ai/chat",
+        json={"message": "[[delay:0.3]] [[words:3]] slow", "stream": True},
+    )
+    assert ": ping" in response.text
+    kinds = [name for name, _ in _sse(response.text.splitlines())]
+    assert kinds == ["start", "delta", "delta", "delta", "usage", "done"]

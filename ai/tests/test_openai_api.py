@@ -125,3 +125,16 @@ def test_sdk_sees_provider_failure_as_a_5xx(sdk):
             messages=[{"role": "user", "content": "[[fault:500]] boom"}],
         )
     assert err.value.status_code == 502
+
+
+def test_sdk_ignores_keepalive_pings_in_slow_streams(sdk, monkeypatch):
+    from ai.api import common
+
+    monkeypatch.setattr(common, "SSE_KEEPALIVE_SECONDS", 0.05)
+    stream = sdk.chat.completions.create(
+        model="flowmatik-demo",
+        messages=[{"role": "user", "content": "[[delay:0.3]] [[words:3]] slow"}],
+        stream=True,
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    assert text.startswith("[Local demo model")
