@@ -19,6 +19,7 @@ import logging
 import threading
 import time
 import weakref
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date
 
@@ -215,9 +216,7 @@ def reset_state() -> None:
             client.close()
         _sync_clients.clear()
     _async_clients.clear()
-    from usage import services
-
-    services._last_seen.clear()
+    _last_seen.clear()
 
 
 def async_handle() -> _AsyncHandle:
@@ -246,6 +245,23 @@ def sync_client() -> redis.Redis:
                 client = redis.Redis.from_url(url, **_client_kwargs())
                 _sync_clients[url] = client
     return client
+
+
+# Per process: the counters Redis last reported per (user, day). If Redis then
+# fails, the database fallback starts from at least these (see quota_db.admit).
+_LAST_SEEN_MAX = 10_000
+_last_seen: "OrderedDict[tuple[int, date], tuple[int, int]]" = OrderedDict()
+
+
+def remember_counters(user_id: int, day: date, requests: int, tokens: int) -> None:
+    _last_seen[(user_id, day)] = (requests, tokens)
+    _last_seen.move_to_end((user_id, day))
+    while len(_last_seen) > _LAST_SEEN_MAX:
+        _last_seen.popitem(last=False)
+
+
+def last_seen_counters(user_id: int, day: date) -> tuple[int, int] | None:
+    return _last_seen.get((user_id, day))
 
 
 def event_json(payload: dict) -> str:

@@ -7,7 +7,7 @@ the raw `UsageRecord` table.
 from datetime import date
 from decimal import Decimal
 
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import QuerySet, Sum
 
 from usage import quota_db, quota_redis
 from usage.limits import limits_for_user_id, quota_state, utc_today
@@ -121,12 +121,3 @@ def ai_cost_for_user(*, user_id: int, date_from: date, date_to: date) -> list[di
 def usage_records_for_user(*, user_id: int) -> QuerySet[UsageRecord]:
     """Raw records of one user, newest first (admin/debugging, paginated by callers)."""
     return UsageRecord.objects.filter(user_id=user_id)
-
-
-def usage_record_count_by_status(*, user_id: int, day: date) -> dict[str, int]:
-    rows = (
-        UsageRecord.objects.filter(user_id=user_id, created_at__date=day)
-        .values("status")
-        .annotate(n=Count("id"))
-    )
-    return {row["status"]: row["n"] for row in rows}

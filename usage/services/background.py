@@ -1,0 +1,123 @@
+"""Background work: drain the Redis usage buffer, sweep reservations of dead calls."""
+
+import json
+import logging
+import uuid
+from datetime import date, datetime
+
+from django.conf import settings
+from django.db import transaction
+
+from usage import quota_db, quota_redis
+from usage.limits import (
+    day_key_ttl,
+    utc_now,
+)
+from usage.models import QuotaReservation
+from usage.services.records import quota_alert_fire, usage_record_store
+
+logger = logging.getLogger("flowmatik.usage")
+
+
+def _apply_buffered(item: str) -> None:
+    payload = json.loads(item)
+    if payload.get("kind") == "alert":
+        quota_alert_fire(
+            user_id=payload["user_id"],
+            day=date.fromisoformat(payload["day"]),
+            level=payload["level"],
+            limit=payload["limit"],
+            limit_value=payload["limit_value"],
+            used=payload["used"],
+        )
+    else:
+        usage_record_store(payload=payload)
+
+
+def usage_events_drain(*, batch_size: int = 500, max_batches: int = 20) -> int:
+    """Move buffered events from Redis into the database. Returns how many.
+
+    Restart-safe: a batch is moved to a processing list atomically, stored (each
+    event once, by its unique key), and only then dropped; a batch left behind by
+    a crashed run is stored again by the next run, changing nothing twice.
+    """
+    if not settings.REDIS_URL:
+        return 0
+    client = quota_redis.sync_client()
+    token = uuid.uuid4().hex
+    lock = quota_redis.drain_lock_key()
+    if not client.set(lock, token, nx=True, ex=120):
+        return 0
+    take = client.register_script(quota_redis.TAKE_LUA)
+    done = 0
+    try:
+        leftovers = client.lrange(quota_redis.processing_key(), 0, -1)
+        for _ in range(max_batches):
+            items = leftovers or take(
+                keys=[quota_redis.events_key(), quota_redis.processing_key()],
+                args=[batch_size],
+            )
+            leftovers = []
+            if not items:
+                break
+            for item in items:
+                _apply_buffered(item)
+            client.delete(quota_redis.processing_key())
+            done += len(items)
+    finally:
+        if client.get(lock) == token:
+            client.delete(lock)
+    return done
+
+
+def usage_reservations_sweep(*, now: datetime | None = None) -> int:
+    """Free reservations whose call died (never settled before their expiry).
+
+    The tokens go back to the allowance; the request stays counted (the call was
+    admitted and may have reached the provider). Returns how many were freed.
+    """
+    now = now or utc_now()
+    freed = 0
+    for rid in QuotaReservation.objects.filter(
+        settled_at__isnull=True, expires_at__lte=now
+    ).values_list("pk", flat=True)[:1000]:
+        with transaction.atomic():
+            fresh, _, _ = quota_db.settle(
+                reservation_id=rid, outcome="release", actual_tokens=0, now=now
+            )
+        freed += int(fresh)
+    if settings.REDIS_URL:
+        try:
+            freed += _redis_sweep(now)
+        except quota_redis.REDIS_ERRORS as exc:
+            quota_redis.mark_down(exc)
+    if freed:
+        logger.info("Swept dead quota reservations", extra={"count": freed})
+    return freed
+
+
+def _redis_sweep(now: datetime) -> int:
+    client = quota_redis.sync_client()
+    settle = client.register_script(quota_redis.SETTLE_LUA)
+    freed = 0
+    expired = client.zrangebyscore(
+        quota_redis.reservations_key(), "-inf", now.timestamp(), start=0, num=1000
+    )
+    for rid in expired:
+        uid, day_text = client.hmget(quota_redis.reservation_key(rid), "uid", "day")
+        if uid is None:
+            client.zrem(quota_redis.reservations_key(), rid)
+            continue
+        day = date.fromisoformat(day_text)
+        fresh = settle(
+            keys=[
+                quota_redis.quota_key(int(uid), day),
+                quota_redis.reservation_key(rid),
+                quota_redis.reservations_key(),
+                quota_redis.events_key(),
+                quota_redis.alerts_key(int(uid), day),
+            ],
+            args=[rid, "release", 0, -1, -1, "", day_key_ttl(day, now), uid, day_text],
+        )[0]
+        freed += int(fresh)
+    return freed

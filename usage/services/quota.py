@@ -1,0 +1,392 @@
+"""Admission and settlement of AI calls against the daily quotas (the gateway seam).
+
+`usage_admit` before a provider call, `usage_settle` exactly once after it. With
+`REDIS_URL` set each is ONE Redis round trip (`usage.quota_redis`); without Redis,
+or while it is unreachable, the database enforces the same quotas exactly
+(`usage.quota_db`) and the usage record is written in the settle transaction.
+"""
+
+import logging
+import uuid
+from datetime import UTC, date, datetime
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import transaction
+
+from usage import quota_db, quota_redis
+from usage.limits import (
+    Limits,
+    day_key_ttl,
+    limits_for_user_id,
+    quota_state,
+    utc_now,
+)
+from usage.models import AlertLevel
+from usage.services.ratelimits import (
+    quota_exceeded,
+    rate_limit_local,
+    rate_limited,
+    rate_spec,
+)
+from usage.services.records import quota_alert_fire, usage_record_store
+from usage.types import CallStatus, QuotaState, Reservation, UsageEvent
+
+logger = logging.getLogger("flowmatik.usage")
+
+UNLIMITED = "unlimited"
+
+
+def _limit_arg(value: int | None) -> int:
+    return -1 if value is None else value
+
+
+async def _redis_admit(
+    *,
+    user_id: int,
+    ip: str | None,
+    limits: Limits,
+    day: date,
+    now: datetime,
+    prompt_tokens: int,
+    max_tokens: int,
+    endpoint: str,
+    api_key_id: int | None,
+) -> Reservation:
+    handle = quota_redis.async_handle()
+    rid = uuid.uuid4().hex
+    now_ts = now.timestamp()
+    qkey = quota_redis.quota_key(user_id, day)
+    user_rate = rate_spec(settings.RATELIMIT_AI_PER_USER)
+    ip_rate = rate_spec(settings.RATELIMIT_AI_PER_IP) if ip else None
+    reservation_ttl = settings.QUOTA_RESERVATION_TTL_SECONDS
+    keys = [
+        qkey,
+        quota_redis.reservation_key(rid),
+        quota_redis.reservations_key(),
+        quota_redis.rate_key("u", str(user_id), user_rate.seconds, now_ts)
+        if user_rate
+        else qkey,
+        quota_redis.rate_key("ip", ip, ip_rate.seconds, now_ts) if ip_rate else qkey,
+    ]
+    args = [
+        _limit_arg(limits.requests_per_day),
+        _limit_arg(limits.tokens_per_day),
+        prompt_tokens,
+        max_tokens,
+        rid,
+        now_ts + reservation_ttl,
+        day_key_ttl(day, now),
+        reservation_ttl + 86400,
+        user_rate.count if user_rate else 0,
+        user_rate.seconds + 1 if user_rate else 1,
+        ip_rate.count if ip_rate else 0,
+        ip_rate.seconds + 1 if ip_rate else 1,
+        user_id,
+        day.isoformat(),
+    ]
+    outcome, requests, used, reserved, grant = await handle.admit(keys=keys, args=args)
+    if outcome == "rate_user":
+        raise rate_limited("user", user_rate, now_ts)
+    if outcome == "rate_ip":
+        raise rate_limited("ip", ip_rate, now_ts)
+    if outcome != "ok":
+        raise quota_exceeded(
+            which=outcome,
+            limits=limits,
+            day=day,
+            requests=int(requests),
+            used=int(used),
+            reserved=int(reserved),
+        )
+    grant = int(grant)
+    quota_redis.remember_counters(
+        user_id, day, int(requests), int(used) + int(reserved)
+    )
+    return Reservation(
+        id=rid,
+        user_id=user_id,
+        day=day,
+        tokens_reserved=prompt_tokens + grant,
+        max_tokens=grant,
+        quota=quota_state(
+            limits=limits,
+            day=day,
+            requests=int(requests),
+            tokens_used=int(used),
+            tokens_reserved=int(reserved),
+        ),
+        backend="redis",
+        prompt_tokens=prompt_tokens,
+        endpoint=endpoint,
+        api_key_id=api_key_id,
+    )
+
+
+def _db_admit(
+    *,
+    user_id: int,
+    ip: str | None,
+    limits: Limits,
+    day: date,
+    now: datetime,
+    prompt_tokens: int,
+    max_tokens: int,
+    endpoint: str,
+    api_key_id: int | None,
+) -> Reservation:
+    rate_limit_local(user_id=user_id, ip=ip, now=now.timestamp())
+    rid = uuid.uuid4().hex
+    result = quota_db.admit(
+        user_id=user_id,
+        day=day,
+        limits=limits,
+        prompt_tokens=prompt_tokens,
+        max_tokens=max_tokens,
+        reservation_id=rid,
+        now=now,
+        floor=quota_redis.last_seen_counters(user_id, day)
+        if settings.REDIS_URL
+        else None,
+    )
+    counters = result.counters
+    if result.outcome != "ok":
+        raise quota_exceeded(
+            which=result.outcome,
+            limits=limits,
+            day=day,
+            requests=counters.requests,
+            used=counters.tokens_used,
+            reserved=counters.tokens_reserved,
+        )
+    return Reservation(
+        id=rid,
+        user_id=user_id,
+        day=day,
+        tokens_reserved=prompt_tokens + result.grant,
+        max_tokens=result.grant,
+        quota=quota_state(
+            limits=limits,
+            day=day,
+            requests=counters.requests,
+            tokens_used=counters.tokens_used,
+            tokens_reserved=counters.tokens_reserved,
+        ),
+        backend="database",
+        prompt_tokens=prompt_tokens,
+        endpoint=endpoint,
+        api_key_id=api_key_id,
+    )
+
+
+async def usage_admit(
+    *,
+    user_id: int,
+    ip: str | None,
+    prompt_tokens: int,
+    max_tokens: int,
+    endpoint: str,
+    api_key_id: int | None = None,
+) -> Reservation:
+    """Admit one AI call or raise `RateLimited` / `QuotaExceeded` (both 429).
+
+    Applies the per-minute limits (user, IP), then counts one request and reserves
+    `prompt_tokens + max_tokens` tokens, `max_tokens` clamped to what the day's token
+    allowance leaves (refused when not even the prompt and one output token fit).
+    The caller must pass the returned reservation to `usage_settle` exactly once.
+    """
+    prompt_tokens = max(0, int(prompt_tokens))
+    max_tokens = max(0, int(max_tokens))
+    limits = await sync_to_async(limits_for_user_id)(user_id=user_id)
+    now = utc_now()
+    day = now.date()
+    kwargs = {
+        "user_id": user_id,
+        "ip": ip or None,
+        "limits": limits,
+        "day": day,
+        "now": now,
+        "prompt_tokens": prompt_tokens,
+        "max_tokens": max_tokens,
+        "endpoint": endpoint,
+        "api_key_id": api_key_id,
+    }
+    if quota_redis.enabled():
+        try:
+            return await _redis_admit(**kwargs)
+        except quota_redis.REDIS_ERRORS as exc:
+            quota_redis.mark_down(exc)
+    return await sync_to_async(_db_admit)(**kwargs)
+
+
+def event_payload(*, reservation: Reservation, event: UsageEvent) -> dict:
+    """The JSON-safe form of a usage event as buffered and stored."""
+    created_at = event.created_at or utc_now()
+    if created_at.tzinfo is None:
+        created_at = created_at.replace(tzinfo=UTC)
+    created_at = created_at.astimezone(UTC)
+    return {
+        "kind": "usage",
+        "event_key": reservation.id,
+        "user_id": reservation.user_id,
+        "api_key_id": event.api_key_id or reservation.api_key_id,
+        "endpoint": event.endpoint or reservation.endpoint,
+        "model": event.model,
+        "provider": event.provider,
+        "status": str(event.status),
+        "prompt_tokens": max(0, event.prompt_tokens),
+        "completion_tokens": max(0, event.completion_tokens),
+        "cost": str(event.cost),
+        "currency": event.currency,
+        "latency_ms": max(0, event.latency_ms),
+        "request_id": event.request_id,
+        "error_code": event.error_code,
+        "estimated": event.estimated,
+        "created_at": created_at.isoformat(),
+    }
+
+
+def _outcome(event: UsageEvent) -> tuple[str, int]:
+    if event.status == CallStatus.ERROR:
+        return "error", 0
+    return "ok", max(0, event.total_tokens)
+
+
+def _db_settle(
+    *, reservation: Reservation, payload: dict, limits: Limits
+) -> QuotaState:
+    outcome, actual = _outcome_from_payload(payload)
+    with transaction.atomic():
+        fresh, _, _ = quota_db.settle(
+            reservation_id=reservation.id, outcome=outcome, actual_tokens=actual
+        )
+        if fresh:
+            usage_record_store(payload=payload)
+        counters = quota_db.counters_for(
+            user_id=reservation.user_id, day=reservation.day
+        )
+        if fresh and outcome == "ok":
+            alert = _alert_due(limits=limits, counters=counters)
+            if alert is not None:
+                quota_alert_fire(
+                    user_id=reservation.user_id,
+                    day=reservation.day,
+                    **alert,
+                )
+    return quota_state(
+        limits=limits,
+        day=reservation.day,
+        requests=counters.requests,
+        tokens_used=counters.tokens_used,
+        tokens_reserved=counters.tokens_reserved,
+    )
+
+
+def _outcome_from_payload(payload: dict) -> tuple[str, int]:
+    if payload["status"] == CallStatus.ERROR:
+        return "error", 0
+    return "ok", payload["prompt_tokens"] + payload["completion_tokens"]
+
+
+def _alert_due(*, limits: Limits, counters: quota_db.Counters) -> dict | None:
+    """The fuller limit's level (80/100) if at least 80% is used, else None."""
+    candidates = []
+    if limits.requests_per_day:
+        candidates.append(
+            (counters.requests / limits.requests_per_day, "requests", counters.requests)
+        )
+    if limits.tokens_per_day:
+        candidates.append(
+            (
+                counters.tokens_used / limits.tokens_per_day,
+                "tokens",
+                counters.tokens_used,
+            )
+        )
+    if not candidates:
+        return None
+    ratio, which, used = max(candidates)
+    if ratio < 0.8:
+        return None
+    return {
+        "level": AlertLevel.EXCEEDED if ratio >= 1 else AlertLevel.WARNING,
+        "limit": which,
+        "limit_value": (
+            limits.requests_per_day if which == "requests" else limits.tokens_per_day
+        ),
+        "used": used,
+    }
+
+
+async def usage_settle(*, reservation: Reservation, event: UsageEvent) -> QuotaState:
+    """Settle a reservation once (idempotent per reservation id) and record the call.
+
+    SUCCESS/PARTIAL: the reservation becomes the actual `event.total_tokens`.
+    ERROR: the whole reservation is released and the request un-counted.
+    Returns the quota state after settlement.
+    """
+    payload = event_payload(reservation=reservation, event=event)
+    limits = Limits(reservation.quota.limit_requests, reservation.quota.limit_tokens)
+    if reservation.backend != "redis":
+        return await sync_to_async(_db_settle)(
+            reservation=reservation, payload=payload, limits=limits
+        )
+    outcome, actual = _outcome(event)
+    try:
+        handle = quota_redis.async_handle()
+        fresh, requests, used, reserved, _alert = await handle.settle(
+            keys=[
+                quota_redis.quota_key(reservation.user_id, reservation.day),
+                quota_redis.reservation_key(reservation.id),
+                quota_redis.reservations_key(),
+                quota_redis.events_key(),
+                quota_redis.alerts_key(reservation.user_id, reservation.day),
+            ],
+            args=[
+                reservation.id,
+                outcome,
+                actual,
+                _limit_arg(limits.requests_per_day),
+                _limit_arg(limits.tokens_per_day),
+                quota_redis.event_json(payload),
+                day_key_ttl(reservation.day),
+                reservation.user_id,
+                reservation.day.isoformat(),
+            ],
+        )
+    except quota_redis.REDIS_ERRORS as exc:
+        # The reservation stays in Redis (the sweeper frees it once Redis is back);
+        # the record must not be lost, so it goes straight to the database.
+        quota_redis.mark_down(exc)
+        await sync_to_async(usage_record_store)(payload=payload)
+        return reservation.quota
+    quota_redis.remember_counters(
+        reservation.user_id, reservation.day, int(requests), int(used) + int(reserved)
+    )
+    return quota_state(
+        limits=limits,
+        day=reservation.day,
+        requests=int(requests),
+        tokens_used=int(used),
+        tokens_reserved=int(reserved),
+    )
+
+
+def quota_headers(state: QuotaState) -> dict[str, str]:
+    """`X-RateLimit-*` headers for an AI response.
+
+    Unlimited limits are sent as the literal `unlimited` (both the limit and the
+    remaining header), so every AI response carries all five headers.
+    `X-RateLimit-Reset` is the next 00:00 UTC as Unix epoch seconds.
+    """
+
+    def show(value: int | None) -> str:
+        return UNLIMITED if value is None else str(value)
+
+    return {
+        "X-RateLimit-Limit-Requests": show(state.limit_requests),
+        "X-RateLimit-Remaining-Requests": show(state.remaining_requests),
+        "X-RateLimit-Limit-Tokens": show(state.limit_tokens),
+        "X-RateLimit-Remaining-Tokens": show(state.remaining_tokens),
+        "X-RateLimit-Reset": str(int(state.reset_at.timestamp())),
+    }

@@ -1,0 +1,185 @@
+"""Usage records, daily/monthly rollups, and the 80%/100% quota alerts."""
+
+import logging
+from datetime import date, datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from usage.limits import utc_now
+from usage.models import (
+    AlertLevel,
+    QuotaAlert,
+    UsageDaily,
+    UsageMonthly,
+    UsageRecord,
+)
+from usage.types import CallStatus
+
+logger = logging.getLogger("flowmatik.usage")
+
+
+def _bump(model, lookup: dict, *, currency: str, counts: dict) -> None:
+    row, _ = model.objects.get_or_create(currency=currency, **lookup)
+    model.objects.filter(pk=row.pk).update(
+        **{name: F(name) + value for name, value in counts.items() if value}
+    )
+
+
+def usage_record_store(*, payload: dict) -> bool:
+    """Store one usage event and add it to the daily and monthly rollups, once.
+
+    Returns False when this event (same reservation id) was stored before.
+    """
+    created_at = datetime.fromisoformat(payload["created_at"])
+    counted = payload["status"] != CallStatus.ERROR
+    prompt = payload["prompt_tokens"]
+    completion = payload["completion_tokens"]
+    cost = Decimal(payload["cost"])
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                UsageRecord.objects.create(
+                    event_key=payload["event_key"],
+                    user_id=payload["user_id"],
+                    api_key_id=payload["api_key_id"],
+                    endpoint=payload["endpoint"][:64],
+                    model=payload["model"][:128],
+                    provider=payload["provider"][:64],
+                    status=payload["status"],
+                    prompt_tokens=prompt,
+                    completion_tokens=completion,
+                    total_tokens=prompt + completion,
+                    cost=cost,
+                    currency=payload["currency"],
+                    latency_ms=payload["latency_ms"],
+                    request_id=payload["request_id"][:128],
+                    error_code=payload["error_code"][:64],
+                    estimated=payload["estimated"],
+                    created_at=created_at,
+                )
+        except IntegrityError:
+            if UsageRecord.objects.filter(event_key=payload["event_key"]).exists():
+                return False
+            raise
+        counts = {
+            "requests": 1 if counted else 0,
+            "failed_requests": 0 if counted else 1,
+            "prompt_tokens": prompt if counted else 0,
+            "completion_tokens": completion if counted else 0,
+            "total_tokens": prompt + completion if counted else 0,
+            "cost": cost,
+        }
+        day = created_at.date()
+        _bump(
+            UsageDaily,
+            {
+                "user_id": payload["user_id"],
+                "day": day,
+                "endpoint": payload["endpoint"][:64],
+                "model": payload["model"][:128],
+            },
+            currency=payload["currency"],
+            counts=counts,
+        )
+        _bump(
+            UsageMonthly,
+            {
+                "user_id": payload["user_id"],
+                "month": day.replace(day=1),
+                "model": payload["model"][:128],
+            },
+            currency=payload["currency"],
+            counts=counts,
+        )
+    return True
+
+
+def quota_alert_fire(
+    *, user_id: int, day: date, level: int, limit: str, limit_value: int, used: int
+) -> QuotaAlert | None:
+    """Notify the user that `level`% of a daily limit is used: once per day each.
+
+    Reaching 100% first also marks 80% as sent (one notification, not two). At 100%
+    an e-mail is queued after commit. Returns the alert, or None if already sent.
+    """
+    from accounts.models import User
+    from dashboard.models import NotificationKind
+    from dashboard.services import notification_send
+    from usage.tasks import usage_quota_exceeded_email
+
+    with transaction.atomic():
+        alert, created = QuotaAlert.objects.get_or_create(
+            user_id=user_id,
+            day=day,
+            level=level,
+            defaults={"limit": limit, "limit_value": limit_value, "used": used},
+        )
+        if not created:
+            return None
+        if level == AlertLevel.EXCEEDED:
+            QuotaAlert.objects.get_or_create(
+                user_id=user_id,
+                day=day,
+                level=AlertLevel.WARNING,
+                defaults={"limit": limit, "limit_value": limit_value, "used": used},
+            )
+        user = User.objects.get(pk=user_id)
+        if level == AlertLevel.EXCEEDED:
+            kind = NotificationKind.QUOTA_EXCEEDED
+            title = f"You have used your daily {limit} quota"
+            body = (
+                f"{used} of {limit_value} {limit} used today. The quota resets at "
+                "00:00 UTC; upgrade your plan for more."
+            )
+        else:
+            kind = NotificationKind.QUOTA_WARNING
+            title = f"80% of your daily {limit} quota used"
+            body = f"{used} of {limit_value} {limit} used today."
+        notification_send(
+            user=user,
+            kind=kind,
+            title=title,
+            body=body,
+            data={
+                "level": level,
+                "limit_type": limit,
+                "limit": limit_value,
+                "used": used,
+                "day": day.isoformat(),
+            },
+        )
+        if level == AlertLevel.EXCEEDED:
+            usage_quota_exceeded_email.delay_on_commit(alert.pk)
+    logger.info(
+        "Quota alert", extra={"userId": user_id, "level": level, "limit_type": limit}
+    )
+    return alert
+
+
+def quota_alert_email_send(*, alert_id: int) -> bool:
+    """E-mail the 100% alert once (claimed by a conditional update first)."""
+    claimed = QuotaAlert.objects.filter(pk=alert_id, emailed_at__isnull=True).update(
+        emailed_at=utc_now()
+    )
+    if not claimed:
+        return False
+    alert = QuotaAlert.objects.select_related("user").get(pk=alert_id)
+    try:
+        send_mail(
+            subject=f"Flowmatik: daily {alert.limit} quota reached",
+            message=(
+                f"You have used {alert.used} of {alert.limit_value} {alert.limit} "
+                f"on {alert.day:%Y-%m-%d}. Your quota resets at 00:00 UTC. "
+                f"Upgrade your plan at {settings.FRONTEND_URL} for higher limits."
+            ),
+            from_email=None,
+            recipient_list=[alert.user.email],
+        )
+    except Exception:
+        QuotaAlert.objects.filter(pk=alert_id).update(emailed_at=None)
+        raise
+    return True
