@@ -214,6 +214,9 @@ def password_reset_email_send(*, email: str, dedupe_key: str = "") -> bool:
     sent_key = f"accounts:reset-mail:{dedupe_key}" if dedupe_key else ""
     if sent_key and not cache.add(sent_key, 1, settings.PASSWORD_RESET_TIMEOUT):
         return False
+    if not _reset_mail_allowed(user):
+        logger.warning("Reset e-mails throttled", extra={"userId": str(user.pk)})
+        return False
     minutes = settings.PASSWORD_RESET_TIMEOUT // 60
     try:
         send_mail(
@@ -233,6 +236,21 @@ def password_reset_email_send(*, email: str, dedupe_key: str = "") -> bool:
         raise
     logger.info("Password reset e-mail sent", extra={"userId": str(user.pk)})
     return True
+
+
+def _reset_mail_allowed(user: User) -> bool:
+    """Per-account cap on reset e-mails (no mail-bombing from many addresses)."""
+    limit = settings.PASSWORD_RESET_EMAILS_PER_HOUR
+    if limit <= 0:
+        return True
+    hour = int(timezone.now().timestamp()) // 3600
+    key = f"accounts:reset-mail-count:{user.pk}:{hour}"
+    cache.add(key, 0, 7200)
+    try:
+        return cache.incr(key) <= limit
+    except ValueError:  # expired between add and incr: count this one
+        cache.set(key, 1, 7200)
+        return True
 
 
 def password_changed_email_send(*, user_id: int) -> bool:

@@ -251,3 +251,16 @@ def test_reset_with_weak_password_keeps_the_link_usable(
         format="json",
     )
     assert ok.status_code == 200
+
+
+@override_settings(PASSWORD_RESET_EMAILS_PER_HOUR=2)
+def test_reset_emails_per_account_are_capped_per_hour(user, time_machine):
+    time_machine.move_to("2026-03-01T10:00:00Z", tick=False)
+    sent = [
+        services.password_reset_email_send(email=user.email, dedupe_key=f"t{n}")
+        for n in range(3)
+    ]
+    assert sent == [True, True, False]
+    assert len(mail.outbox) == 2
+    time_machine.move_to("2026-03-01T11:00:00Z", tick=False)
+    assert services.password_reset_email_send(email=user.email, dedupe_key="t9")

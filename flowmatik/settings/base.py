@@ -494,6 +494,8 @@ CELERY_BEAT_SCHEDULE["usage-sweep-reservations"] = {
     "schedule": QUOTA_SWEEP_INTERVAL_SECONDS,
 }
 
+# Reset e-mails one account may receive per hour (0 = no cap)
+PASSWORD_RESET_EMAILS_PER_HOUR = env.int("PASSWORD_RESET_EMAILS_PER_HOUR", default=5)
 # Seconds between purges of expired refresh-token records and stale lockouts
 TOKEN_FLUSH_INTERVAL_SECONDS = env.int("TOKEN_FLUSH_INTERVAL_SECONDS", default=86400)
 CELERY_BEAT_SCHEDULE["accounts-flush-expired-tokens"] = {
