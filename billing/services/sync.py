@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from billing.errors import BillingError, PaymentProviderRejected
@@ -136,6 +136,25 @@ def _claim_live_slot(sub: Subscription) -> None:
     )
 
 
+def _save_holding_slot(sub: Subscription) -> None:
+    """Save; if a concurrent writer took the user's slot first, save unlinked.
+
+    The unique index on `live_user` is the arbiter between concurrent syncs.
+    """
+    try:
+        with transaction.atomic():
+            sub.save()
+    except IntegrityError:
+        if sub.live_user is None:
+            raise
+        logger.error(
+            "Lost the live slot to a concurrent subscription; kept unlinked",
+            extra={"userId": sub.user_id, "subscription": sub.external_id},
+        )
+        sub.live_user = None
+        sub.save()
+
+
 def _promote_waiting(user_id: int) -> None:
     """After the slot is freed, hand it to a live but unlinked subscription."""
     if Subscription.objects.filter(live_user=user_id).exists():
@@ -246,7 +265,7 @@ def subscription_sync_remote(
         elif sub.status in LIVE_STATUSES:
             sub.ended_at = None
         _claim_live_slot(sub)
-        sub.save()
+        _save_holding_slot(sub)
         if was_live and sub.live_user is None:
             _promote_waiting(sub.user_id)
         changed = before is None or before != _Snapshot.of(sub)
@@ -347,7 +366,7 @@ def checkout_session_completed_stripe(*, session: dict[str, Any]) -> None:
             provider_status="incomplete",
         )
         _claim_live_slot(sub)
-        sub.save()
+        _save_holding_slot(sub)
         after_commit_plan_changed(user_id=user_id)
 
 

@@ -289,3 +289,22 @@ def test_failed_payment_notifies_and_a_later_success_moves_it_forward(
         NotificationKind.PAYMENT_FAILED,
         NotificationKind.PAYMENT_SUCCEEDED,
     }
+
+
+def test_losing_the_slot_race_saves_the_subscription_unlinked(user, monkeypatch):
+    from billing.services import sync
+
+    subscription_sync_from_stripe(
+        stripe_subscription=stripe_subscription(user_id=user.pk)
+    )
+
+    def claim_blindly(sub):  # as if the holder check ran before the other commit
+        sub.live_user = sub.user_id
+
+    monkeypatch.setattr(sync, "_claim_live_slot", claim_blindly)
+    second = subscription_sync_from_lemonsqueezy(
+        data=ls_subscription(), custom_data={"user_id": str(user.pk)}
+    )
+    assert second.pk is not None
+    assert second.live_user is None
+    assert Subscription.objects.filter(live_user=user.pk).count() == 1
