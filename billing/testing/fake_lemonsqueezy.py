@@ -111,6 +111,16 @@ class FakeLemonSqueezy(FakeServer):
             attrs["updated_at"] = _iso(self._tick())
             return self._subscription_resource(sub_id)
 
+    @staticmethod
+    def webhook_payload(
+        event_name: str, resource: dict[str, Any], custom_data: dict | None = None
+    ) -> dict[str, Any]:
+        """A webhook body as LemonSqueezy sends it (`meta` + the resource)."""
+        meta: dict[str, Any] = {"event_name": event_name, "test_mode": True}
+        if custom_data is not None:
+            meta["custom_data"] = copy.deepcopy(custom_data)
+        return {"meta": meta, "data": copy.deepcopy(resource)}
+
     # --- protocol ---
 
     def error_body(self, status: int, message: str) -> Any:

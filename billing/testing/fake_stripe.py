@@ -16,12 +16,15 @@ from typing import Any
 from billing.testing.fake_http import FakeServer, RecordedRequest, Reply
 
 DEFAULT_KEY = "sk_test_fake_key"
+API_VERSION = "2026-05-27.dahlia"
 
 
 class FakeStripe(FakeServer):
-    def __init__(self, api_key: str = DEFAULT_KEY) -> None:
+    def __init__(
+        self, api_key: str = DEFAULT_KEY, api_version: str = API_VERSION
+    ) -> None:
         super().__init__()
-        self.api_key = api_key
+        self.api_key, self.api_version = api_key, api_version
         self._ids = itertools.count(1)
         self.prices: dict[str, dict[str, Any]] = {}
         self.customers: dict[str, dict] = {}
@@ -150,6 +153,21 @@ class FakeStripe(FakeServer):
         with self.lock:
             sub = {"id": fields.pop("subscription", None), "customer": customer}
             return copy.deepcopy(self._invoice(sub, self.prices[price_id], **fields))
+
+    def event(
+        self, event_type: str, obj: dict[str, Any], *, created: int | None = None
+    ) -> dict[str, Any]:
+        """A Stripe Event envelope around `obj`, as a webhook delivers it."""
+        return {
+            "id": self.new_id("evt"),
+            "object": "event",
+            "type": event_type,
+            "api_version": self.api_version,
+            "created": created or int(time.time()),
+            "livemode": False,
+            "pending_webhooks": 1,
+            "data": {"object": copy.deepcopy(obj)},
+        }
 
     # --- protocol ---
 

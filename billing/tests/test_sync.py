@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 import time_machine
 
+from accounts.tests.factories import UserFactory
 from billing.models import Payment, Subscription, SubscriptionStatus
 from billing.selectors import (
     plan_get_for_user,
@@ -308,3 +309,29 @@ def test_losing_the_slot_race_saves_the_subscription_unlinked(user, monkeypatch)
     assert second.pk is not None
     assert second.live_user is None
     assert Subscription.objects.filter(live_user=user.pk).count() == 1
+
+
+def test_fake_servers_build_the_webhook_envelopes_the_services_consume(
+    user, fake_stripe, fake_lemonsqueezy
+):
+    remote = fake_stripe.add_subscription(
+        price_id=STRIPE_PRICES["pro"], metadata={"user_id": str(user.pk)}
+    )
+    event = fake_stripe.event("customer.subscription.updated", remote)
+    assert event["data"]["object"]["id"] == remote["id"]
+    sub = subscription_sync_from_stripe(
+        stripe_subscription=event["data"]["object"],
+        event_created=datetime.fromtimestamp(event["created"], tz=UTC),
+    )
+    assert sub.plan.slug == "pro"
+
+    other = UserFactory()
+    payload = fake_lemonsqueezy.webhook_payload(
+        "subscription_created",
+        ls_subscription(variant_id=LS_VARIANTS["business"]),
+        {"user_id": str(other.pk)},
+    )
+    sub = subscription_sync_from_lemonsqueezy(
+        data=payload["data"], custom_data=payload["meta"]["custom_data"]
+    )
+    assert (sub.user, sub.plan.slug) == (other, "business")
