@@ -1,0 +1,52 @@
+"""Account writes (`<entity>_<verb>(*, ...)`), one module per concern.
+
+Everything is re-exported here, so callers use `accounts.services.<name>`.
+"""
+
+from accounts.services.api_keys import (
+    API_FEATURE,
+    CreatedApiKey,
+    api_key_create,
+    api_key_mark_used,
+    api_key_revoke,
+)
+from accounts.services.passwords import (
+    password_changed_email_send,
+    password_reset_check,
+    password_reset_confirm,
+    password_reset_email_send,
+    password_reset_link,
+    password_reset_request,
+    user_password_change,
+)
+from accounts.services.users import (
+    PROFILE_FIELDS,
+    lockout_retry_after,
+    user_authenticate,
+    user_deactivate,
+    user_profile_update,
+    user_register,
+    user_token_login,
+)
+
+__all__ = [
+    "API_FEATURE",
+    "PROFILE_FIELDS",
+    "CreatedApiKey",
+    "api_key_create",
+    "api_key_mark_used",
+    "api_key_revoke",
+    "lockout_retry_after",
+    "password_changed_email_send",
+    "password_reset_check",
+    "password_reset_confirm",
+    "password_reset_email_send",
+    "password_reset_link",
+    "password_reset_request",
+    "user_authenticate",
+    "user_deactivate",
+    "user_password_change",
+    "user_profile_update",
+    "user_register",
+    "user_token_login",
+]

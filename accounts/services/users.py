@@ -1,0 +1,121 @@
+"""Account writes: registration, log-in, profile, deactivation."""
+
+import logging
+from typing import Any
+
+from django.contrib.auth import authenticate, user_logged_in
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+
+from accounts.errors import (
+    AccountLocked,
+    EmailTaken,
+    InvalidCredentials,
+)
+from accounts.identity import identity_cache_invalidate
+from accounts.models import User
+from accounts.services._common import (
+    invalidate_identity,
+    normalize_email,
+    now_and_after_commit,
+    validate_new_password,
+)
+from accounts.tokens import TokenPair, refresh_tokens_revoke_all, token_pair_issue
+from flowmatik.errors import InvalidInput
+
+logger = logging.getLogger("flowmatik.accounts")
+
+PROFILE_FIELDS = (
+    "name",
+    "company",
+    "timezone",
+    "language",
+    "avatar_url",
+    "brand_voice",
+    "bio",
+)
+
+
+# --- Registration and log-in ---
+
+
+def user_register(*, email: str, password: str, name: str = "") -> User:
+    """Create an active account; the password must pass Django's validators."""
+    email = normalize_email(email)
+    validate_new_password(password, user=User(email=email, name=name), field="password")
+    if User.objects.filter(email=email).exists():
+        raise EmailTaken()
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(email=email, password=password, name=name)
+    except IntegrityError as exc:  # lost a race with the same e-mail
+        raise EmailTaken() from exc
+    except ValidationError as exc:
+        raise InvalidInput(details={"fields": exc.message_dict}) from exc
+    logger.info("User registered", extra={"userId": str(user.pk)})
+    return user
+
+
+def user_authenticate(*, request: HttpRequest, email: str, password: str) -> User:
+    """Check credentials through Django's backends (django-axes first).
+
+    Unknown e-mail, wrong password and inactive account give one error; an e-mail +
+    IP pair over the failure limit gets `AccountLocked` until the cool-off ends.
+    """
+    email = normalize_email(email)
+    user = authenticate(request, username=email, password=password)
+    if getattr(request, "axes_locked_out", False):
+        raise AccountLocked(retry_after=lockout_retry_after(request=request))
+    if user is None:
+        raise InvalidCredentials()
+    return user
+
+
+def lockout_retry_after(*, request: HttpRequest | None = None) -> float:
+    """Seconds until a lockout ends: every failure during it restarts the cool-off."""
+    from axes.helpers import get_cool_off
+
+    cool_off = get_cool_off(request)
+    return cool_off.total_seconds() if cool_off else 3600.0
+
+
+def user_token_login(
+    *, request: HttpRequest, email: str, password: str
+) -> tuple[User, TokenPair]:
+    """API log-in: credentials -> a JWT pair (axes failures reset on success)."""
+    user = user_authenticate(request=request, email=email, password=password)
+    # Same signal a session log-in sends: updates last_login, resets axes failures.
+    user_logged_in.send(sender=user.__class__, request=request, user=user)
+    return user, token_pair_issue(user=user)
+
+
+# --- Profile ---
+
+
+def user_profile_update(*, user: User, data: dict[str, Any]) -> User:
+    """Update the given profile fields (others untouched)."""
+    changed = [field for field in PROFILE_FIELDS if field in data]
+    for field in changed:
+        setattr(user, field, data[field])
+    if changed:
+        try:
+            user.full_clean(exclude=["password", "email"], validate_unique=False)
+        except ValidationError as exc:
+            raise InvalidInput(details={"fields": exc.message_dict}) from exc
+        user.save(update_fields=[*changed, "updated_at"])
+        now_and_after_commit(lambda: identity_cache_invalidate(user_id=user.pk))
+    return user
+
+
+# --- Deactivation ---
+
+
+def user_deactivate(*, user: User) -> None:
+    """Deactivate: log-ins, tokens and API keys stop working at once."""
+    with transaction.atomic():
+        User.objects.filter(pk=user.pk).update(is_active=False)
+        user.is_active = False
+        refresh_tokens_revoke_all(user=user)
+        invalidate_identity(user, with_keys=True)
+    logger.info("User deactivated", extra={"userId": str(user.pk)})
