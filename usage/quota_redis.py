@@ -154,6 +154,10 @@ def processing_key() -> str:
     return f"{prefix()}:events:processing"
 
 
+def dead_letter_key() -> str:
+    return f"{prefix()}:events:dead"
+
+
 def drain_lock_key() -> str:
     return f"{prefix()}:events:lock"
 

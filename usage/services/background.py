@@ -6,7 +6,8 @@ import uuid
 from datetime import date, datetime
 
 from django.conf import settings
-from django.db import transaction
+from django.core.exceptions import ObjectDoesNotExist
+from django.db import IntegrityError, transaction
 
 from usage import quota_db, quota_redis
 from usage.limits import (
@@ -32,6 +33,26 @@ def _apply_buffered(item: str) -> None:
         )
     else:
         usage_record_store(payload=payload)
+
+
+# An item that can never be stored (malformed, or its user is gone) goes to a
+# dead-letter list instead of blocking every later batch; anything else (the
+# database is down) propagates and the batch is retried by the next run.
+_POISON = (
+    ValueError,
+    KeyError,
+    TypeError,
+    IntegrityError,
+    ObjectDoesNotExist,
+)
+
+
+def _apply_safely(client, item: str) -> None:
+    try:
+        _apply_buffered(item)
+    except _POISON:
+        logger.exception("Unstorable usage event moved to the dead-letter list")
+        client.rpush(quota_redis.dead_letter_key(), item)
 
 
 def usage_events_drain(*, batch_size: int = 500, max_batches: int = 20) -> int:
@@ -61,7 +82,7 @@ def usage_events_drain(*, batch_size: int = 500, max_batches: int = 20) -> int:
             if not items:
                 break
             for item in items:
-                _apply_buffered(item)
+                _apply_safely(client, item)
             client.delete(quota_redis.processing_key())
             done += len(items)
     finally:

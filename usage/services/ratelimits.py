@@ -19,8 +19,15 @@ from usage.limits import (
 logger = logging.getLogger("flowmatik.usage")
 
 
-@lru_cache(maxsize=16)
 def rate_spec(value: str) -> RateSpec | None:
+    """The parsed per-minute limit; None when off (or `RATELIMIT_ENABLE` is false)."""
+    if not settings.RATELIMIT_ENABLE:
+        return None
+    return _parse(value)
+
+
+@lru_cache(maxsize=16)
+def _parse(value: str) -> RateSpec | None:
     return parse_rate(value)
 
 

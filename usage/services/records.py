@@ -34,6 +34,17 @@ def usage_record_store(*, payload: dict) -> bool:
 
     Returns False when this event (same reservation id) was stored before.
     """
+    from accounts.models import ApiKey, User
+
+    if not User.objects.filter(pk=payload["user_id"]).exists():
+        logger.warning(
+            "Usage event of a deleted user dropped",
+            extra={"userId": payload["user_id"]},
+        )
+        return False
+    api_key_id = payload["api_key_id"]
+    if api_key_id and not ApiKey.objects.filter(pk=api_key_id).exists():
+        api_key_id = None  # the key was deleted since; the usage still counts
     created_at = datetime.fromisoformat(payload["created_at"])
     counted = payload["status"] != CallStatus.ERROR
     prompt = payload["prompt_tokens"]
@@ -45,7 +56,7 @@ def usage_record_store(*, payload: dict) -> bool:
                 UsageRecord.objects.create(
                     event_key=payload["event_key"],
                     user_id=payload["user_id"],
-                    api_key_id=payload["api_key_id"],
+                    api_key_id=api_key_id,
                     endpoint=payload["endpoint"][:64],
                     model=payload["model"][:128],
                     provider=payload["provider"][:64],

@@ -341,3 +341,13 @@ def test_fallback_starts_from_what_redis_last_reported(user, settings, redis_url
     assert fallback.backend == "database"
     assert fallback.quota.requests_used == 3
     assert fallback.quota.tokens_used == 20 + 20  # used + still reserved on Redis
+
+
+def test_rate_limits_are_off_when_ratelimit_enable_is_false(user, backend, settings):
+    settings.RATELIMIT_AI_PER_USER = "1/m"
+    settings.RATELIMIT_ENABLE = False
+
+    admit(user.pk)
+    admit(user.pk)
+
+    assert quota_state_for_user(user_id=user.pk).requests_used == 2

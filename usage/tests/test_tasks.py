@@ -73,3 +73,18 @@ def test_beat_runs_the_drain_and_the_sweeper():
     assert "usage.drain_events" in app.tasks
     assert "usage.sweep_reservations" in app.tasks
     assert "usage.quota_exceeded_email" in app.tasks
+
+
+def test_an_unstorable_event_is_set_aside_and_the_rest_are_stored(
+    user, other_user, on_redis
+):
+    settle(admit(other_user.pk), prompt=10, completion=5)
+    settle(admit(user.pk), prompt=10, completion=5)
+    other_user.delete()  # its buffered event can no longer be stored
+    on_redis.rpush(quota_redis.events_key(), '{"kind": "usage"}')  # malformed
+
+    assert services.usage_events_drain() == 3
+
+    assert list(UsageRecord.objects.values_list("user_id", flat=True)) == [user.pk]
+    assert on_redis.llen(quota_redis.dead_letter_key()) == 1
+    assert on_redis.llen(quota_redis.processing_key()) == 0
