@@ -190,12 +190,16 @@ def test_rate_limit_that_persists_is_a_503_with_retry_after(
     auth_client, fake_lemonsqueezy
 ):
     fake_lemonsqueezy.fail_next(
-        429, times=3, headers={"Retry-After": "7"}, match="/v1/checkouts"
+        429, times=2, headers={"Retry-After": "0"}, match="/v1/checkouts"
+    )
+    fake_lemonsqueezy.fail_next(
+        429, headers={"Retry-After": "7"}, match="/v1/checkouts"
     )
     response = auth_client.post(SUBSCRIBE, {"plan": "starter"}, format="json")
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "payment_provider_unavailable"
     assert response["Retry-After"] == "7"
+    assert len(fake_lemonsqueezy.calls("POST", "/v1/checkouts")) == 3
 
 
 def test_server_error_on_a_write_is_not_retried(auth_client, fake_lemonsqueezy):
