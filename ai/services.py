@@ -16,6 +16,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.core.cache import cache
+from django.core.exceptions import SynchronousOnlyOperation
 from django.db import transaction
 
 from accounts.identity import Identity
@@ -157,6 +158,18 @@ def _validate_messages(messages: list) -> list[dict[str, Any]]:
     return clean
 
 
+async def plan_for_user(user_id: int):
+    """The user's cached plan without a thread hop when the cache has it."""
+    from billing.selectors import plan_info_for_user_id
+
+    try:  # a cache hit touches no database, so it may run on the event loop
+        return plan_info_for_user_id(user_id=user_id)
+    except SynchronousOnlyOperation:  # a miss needs the database: use a thread
+        return await sync_to_async(plan_info_for_user_id, thread_sensitive=False)(
+            user_id=user_id
+        )
+
+
 async def _profile(user_id: int) -> str:
     cached = cache.get(f"ai:profile:{user_id}")
     if cached is not None:
@@ -185,8 +198,6 @@ async def chat_prepare(
     `model_not_allowed`, 404 for another user's conversation, 503 when the model's
     provider is not configured, and whatever `usage_admit` raises (429).
     """
-    from billing.selectors import plan_info_for_user_id
-
     if temperature is not None and not 0 <= temperature <= 2:
         raise InvalidInput(
             "temperature must be between 0 and 2.",
@@ -197,9 +208,7 @@ async def chat_prepare(
             "max_tokens must be positive.",
             details={"fields": {"max_tokens": ["Must be at least 1."]}},
         )
-    plan = await sync_to_async(plan_info_for_user_id, thread_sensitive=False)(
-        user_id=identity.user_id
-    )
+    plan = await plan_for_user(identity.user_id)
     catalogue = await acatalogue_get()
     info = model_resolve(
         catalogue, model_id=model, plan_slug=plan.slug, plan_rank=plan.sort_order

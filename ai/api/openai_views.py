@@ -8,7 +8,6 @@ exception: `{"error": {"message", "type", "code"}}`.
 import json
 import time
 
-from asgiref.sync import sync_to_async
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -215,11 +214,7 @@ async def models_view(request: HttpRequest):
         identity = await common.authenticate(request)
     except ApplicationError as exc:
         return _error(exc)
-    from billing.selectors import plan_info_for_user_id
-
-    plan = await sync_to_async(plan_info_for_user_id, thread_sensitive=False)(
-        user_id=identity.user_id
-    )
+    plan = await services.plan_for_user(identity.user_id)
     catalogue = await selectors.acatalogue_get()
     models = selectors.models_for_plan(
         catalogue, plan_slug=plan.slug, plan_rank=plan.sort_order
