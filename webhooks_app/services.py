@@ -198,17 +198,15 @@ def webhook_receive(*, delivery: Delivery) -> ReceiveResult:
     if delivery.remote_addr:
         headers["remote-addr"] = delivery.remote_addr
     try:
-        with transaction.atomic():
-            event = WebhookEvent.objects.create(
-                provider=provider,
-                event_id=event_id,
-                event_type=event_type,
-                payload=body.decode("utf-8"),
-                headers=headers,
-                body_sha256=hashlib.sha256(body).hexdigest(),
-                received_at=timezone.now(),
-            )
-            _enqueue(event.pk)
+        event = _insert(
+            provider=provider,
+            event_id=event_id,
+            event_type=event_type,
+            payload=body.decode("utf-8"),
+            headers=headers,
+            body_sha256=hashlib.sha256(body).hexdigest(),
+            received_at=timezone.now(),
+        )
     except IntegrityError:
         if not WebhookEvent.objects.filter(
             provider=provider, event_id=event_id
@@ -219,7 +217,18 @@ def webhook_receive(*, delivery: Delivery) -> ReceiveResult:
             extra={"provider": provider, "event_id": event_id},
         )
         return ReceiveResult(event_pk=None, event_id=event_id, duplicate=True)
+    _enqueue(event.pk)  # after commit (at once in autocommit mode)
     return ReceiveResult(event_pk=event.pk, event_id=event_id, duplicate=False)
+
+
+def _insert(**fields: Any) -> WebhookEvent:
+    """One INSERT; the unique constraint turns a duplicate into IntegrityError."""
+    if transaction.get_connection().in_atomic_block:
+        # Inside a caller's transaction: a savepoint keeps it usable on a duplicate.
+        with transaction.atomic():
+            return WebhookEvent.objects.create(**fields)
+    # Autocommit: the INSERT commits by itself (one round trip, not three).
+    return WebhookEvent.objects.create(**fields)
 
 
 def _enqueue(event_pk: int) -> None:

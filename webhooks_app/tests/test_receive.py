@@ -286,3 +286,18 @@ def test_test_mode_events_are_accepted_outside_production(db, client, settings):
     settings.LEMONSQUEEZY_TEST_MODE = True
     response = post_lemonsqueezy(client, _ls_subscription_event(test_mode=True))
     assert response.status_code == 200
+
+
+def test_no_secret_or_signature_reaches_the_logs(db, client, caplog, settings):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    body = json.dumps(_unknown_event("evt_log"))
+    header = stripe_signature(body, STRIPE_SECRET, int(time.time()))
+    post_stripe(client, body, header=header)
+    post_stripe(client, body, secret="whsec_wrong_secret")
+    post_lemonsqueezy(client, _ls_subscription_event(), secret="wrong-ls-secret")
+    logged = caplog.text
+    assert any(r.getMessage() == "Webhook delivery rejected" for r in caplog.records)
+    for secret in (STRIPE_SECRET, LS_SECRET, header.split("v1=")[1]):
+        assert secret not in logged
