@@ -147,8 +147,12 @@ def _id(value: Any) -> str:
     return str(value or "")
 
 
-def _plain(obj: Any) -> dict[str, Any]:
+def plain(obj: Any) -> dict[str, Any]:
+    """A plain dict from a dict or a `stripe.StripeObject` (which is not a dict)."""
     return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+
+
+_plain = plain
 
 
 def money_from_minor(amount: int | None, currency: str) -> Decimal:
@@ -162,6 +166,7 @@ def parse_subscription(
     obj: dict[str, Any], *, updated_at: datetime | None = None
 ) -> ProviderSubscription:
     """A Stripe Subscription object (API version basil or later) in our terms."""
+    obj = _plain(obj)
     items = (obj.get("items") or {}).get("data") or []
     price_ref = _id(items[0].get("price")) if items else ""
     # basil (2025-03-31) moved the period to the items; older versions kept it here.
@@ -193,6 +198,7 @@ def parse_subscription(
 
 
 def parse_invoice(obj: dict[str, Any]) -> ProviderInvoice:
+    obj = _plain(obj)
     currency = str(obj.get("currency") or "usd")
     paid = obj.get("status") == "paid"
     amount = obj.get("amount_paid") if paid else obj.get("amount_due")
@@ -210,6 +216,7 @@ def parse_invoice(obj: dict[str, Any]) -> ProviderInvoice:
 
 def invoice_subscription_id(obj: dict[str, Any]) -> str:
     """The subscription an Invoice belongs to (basil moved it under `parent`)."""
+    obj = _plain(obj)
     parent = obj.get("parent") or {}
     details = parent.get("subscription_details") or {}
     return _id(details.get("subscription")) or _id(obj.get("subscription"))

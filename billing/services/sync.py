@@ -292,6 +292,7 @@ def subscription_sync_from_stripe(
     `event_created` is the Stripe event's time; data older than what is stored is
     ignored. Without it the object counts as read from the API just now.
     """
+    stripe_subscription = stripe_provider.plain(stripe_subscription)
     remote = stripe_provider.parse_subscription(
         stripe_subscription, updated_at=event_created or timezone.now()
     )
@@ -320,6 +321,7 @@ def checkout_session_completed_stripe(*, session: dict[str, Any]) -> None:
     Grants nothing by itself: a subscription first seen here is stored as
     `incomplete` (no access) and any later provider data overrides it.
     """
+    session = stripe_provider.plain(session)
     metadata = session.get("metadata") or {}
     raw_user = session.get("client_reference_id") or metadata.get("user_id")
     user_id = int(raw_user) if str(raw_user or "").isdigit() else None

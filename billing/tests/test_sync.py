@@ -335,3 +335,14 @@ def test_fake_servers_build_the_webhook_envelopes_the_services_consume(
         data=payload["data"], custom_data=payload["meta"]["custom_data"]
     )
     assert (sub.user, sub.plan.slug) == (other, "business")
+
+
+def test_stripe_library_objects_are_accepted_as_well_as_dicts(user):
+    import stripe
+
+    obj = stripe.Subscription.construct_from(
+        stripe_subscription(user_id=user.pk, price=STRIPE_PRICES["business"]), "sk_x"
+    )
+    assert (
+        subscription_sync_from_stripe(stripe_subscription=obj).plan.slug == "business"
+    )
