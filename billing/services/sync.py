@@ -238,6 +238,11 @@ def subscription_sync_remote(
         new_plan = plan_for_price_ref(
             provider=remote.provider, price_ref=remote.price_ref
         )
+        if new_plan is None and remote.price_ref:
+            logger.warning(
+                "Subscription price matches no plan; keeping the known plan",
+                extra={"provider": remote.provider, "price": remote.price_ref},
+            )
         new_plan = new_plan or (existing.plan if existing else None) or plan
         if new_plan is None:
             raise SubscriptionPlanUnknown(
