@@ -217,3 +217,58 @@ def test_unknown_event_type_is_ignored(run, fake_stripe):
     )
     assert stored.status == EventStatus.IGNORED
     assert fake_stripe.requests == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_task_runs_apply_an_event_once(fake_stripe, user):
+    import threading
+
+    from django.db import connection, connections
+
+    from webhooks_app.services import webhook_event_process
+    from webhooks_app.tests.helpers import STRIPE_SECRET, STRIPE_URL, stripe_signature
+
+    if connection.vendor == "sqlite":
+        pytest.skip("concurrent workers are exercised on MariaDB (CI)")
+    _sub(fake_stripe, user, status="active")
+    import json
+    from unittest import mock
+
+    from django.test import Client
+
+    body = json.dumps(stripe_event("invoice.paid", _invoice(), event_id="evt_cc"))
+    with mock.patch("webhooks_app.services._enqueue"):
+        Client().post(
+            STRIPE_URL,
+            body,
+            content_type="application/json",
+            HTTP_STRIPE_SIGNATURE=stripe_signature(
+                body, STRIPE_SECRET, int(time.time())
+            ),
+        )
+    pk = WebhookEvent.objects.get(event_id="evt_cc").pk
+    barrier = threading.Barrier(4)
+    results: list = []
+
+    def work():
+        try:
+            barrier.wait()
+            results.append(webhook_event_process(event_pk=pk, final_attempt=False))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results, key=str) == [None, None, None, "processed"]
+    event = WebhookEvent.objects.get(pk=pk)
+    assert (event.status, event.attempts) == (EventStatus.PROCESSED, 1)
+    assert Payment.objects.filter(external_id="in_1").count() == 1
+    assert (
+        Notification.objects.filter(
+            user=user, kind=NotificationKind.PAYMENT_SUCCEEDED
+        ).count()
+        == 1
+    )

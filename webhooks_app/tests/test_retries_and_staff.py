@@ -281,3 +281,12 @@ def test_schema_documents_the_webhook_endpoints(api_client):
         assert f"/api/webhooks/{path}" in paths
     stripe = paths["/api/webhooks/stripe"]["post"]
     assert {"200", "400", "413", "415", "503"} <= set(stripe["responses"])
+
+
+def test_reconciliation_is_scheduled_periodically(settings):
+    from flowmatik.celery import app
+
+    entry = settings.CELERY_BEAT_SCHEDULE["webhooks-reconcile-subscriptions"]
+    assert entry["task"] == subscriptions_reconcile_task.name
+    assert entry["task"] in app.tasks
+    assert entry["schedule"] == settings.SUBSCRIPTION_RECONCILE_INTERVAL_SECONDS
