@@ -305,8 +305,11 @@ def webhook_event_process(*, event_pk: int, final_attempt: bool) -> str | None:
             prepared = handler.prepare(payload)  # provider calls: no transaction
         with transaction.atomic():
             locked = WebhookEvent.objects.select_for_update().get(pk=event.pk)
-            if locked.status != EventStatus.PROCESSING:
-                return None
+            if (
+                locked.status != EventStatus.PROCESSING
+                or locked.claimed_at != event.claimed_at
+            ):
+                return None  # finished, or re-claimed after our lease ran out
             if handler is None:
                 _finish(locked, EventStatus.IGNORED, started)
             else:

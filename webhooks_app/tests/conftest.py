@@ -31,15 +31,21 @@ def prices(settings):
 
 @pytest.fixture
 def fake_stripe(settings, webhook_secrets, prices):
+    import stripe
+
     from webhooks_app.tests.fakes import FakeStripe
 
+    saved = (stripe.api_base, stripe.default_http_client, stripe.max_network_retries)
     fake = FakeStripe()
     settings.STRIPE_API_BASE = fake.base_url
     settings.STRIPE_SECRET_KEY = "sk_test_" + "x" * 30
     settings.STRIPE_MAX_NETWORK_RETRIES = 0
     settings.STRIPE_TIMEOUT_SECONDS = 5
-    yield fake
-    fake.close()
+    try:
+        yield fake
+    finally:
+        fake.close()
+        stripe.api_base, stripe.default_http_client, stripe.max_network_retries = saved
 
 
 @pytest.fixture
