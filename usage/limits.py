@@ -5,6 +5,7 @@ every subscription write), the override here (invalidated by `quota_override_set
 A boost's end date is checked at read time, so its expiry needs no invalidation.
 """
 
+import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -12,10 +13,16 @@ from datetime import UTC, date, datetime, time, timedelta
 from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
+from django_redis.exceptions import ConnectionInterrupted
+from redis import RedisError
 
-from billing.selectors import plan_info_for_user_id
+from billing.selectors import plan_get_for_user, plan_info, plan_info_for_user_id
 from usage.models import QuotaOverride
 from usage.types import QuotaState
+
+logger = logging.getLogger("flowmatik.usage")
+
+CACHE_ERRORS = (RedisError, ConnectionInterrupted, OSError)
 
 # Keys outlive the UTC day by this much, so a call spanning midnight still settles.
 DAY_KEY_MARGIN_SECONDS = 3 * 3600
@@ -64,13 +71,23 @@ def _override_cache_key(user_id: int) -> str:
     return f"usage:override:{user_id}"
 
 
+def _cache_call(method: str, *args):
+    """A cache call that survives the cache being down (Redis outage): the
+    limits are then read from the database, never a 500."""
+    try:
+        return getattr(cache, method)(*args)
+    except CACHE_ERRORS as exc:
+        logger.warning("Cache unavailable", extra={"error": type(exc).__name__})
+        return None
+
+
 def override_cache_invalidate(*, user_id: int) -> None:
-    cache.delete(_override_cache_key(user_id))
+    _cache_call("delete", _override_cache_key(user_id))
 
 
 def _override_for(user_id: int) -> _OverrideInfo | None:
     key = _override_cache_key(user_id)
-    cached = cache.get(key)
+    cached = _cache_call("get", key)
     if cached is not None:
         return cached or None
     row = QuotaOverride.objects.filter(user_id=user_id).first()
@@ -86,16 +103,26 @@ def _override_for(user_id: int) -> _OverrideInfo | None:
         if row
         else None
     )
-    cache.set(key, info or False, settings.PLAN_CACHE_SECONDS)
+    _cache_call("set", key, info or False, settings.PLAN_CACHE_SECONDS)
     return info
+
+
+def _plan_limits(user_id: int) -> tuple[int | None, int | None]:
+    try:
+        plan = plan_info_for_user_id(user_id=user_id)
+    except CACHE_ERRORS as exc:
+        logger.warning("Plan cache unavailable", extra={"error": type(exc).__name__})
+        from accounts.models import User
+
+        plan = plan_info(plan_get_for_user(user=User(pk=user_id)))
+    return plan.requests_per_day, plan.tokens_per_day
 
 
 def limits_for_user_id(*, user_id: int, now: datetime | None = None) -> Limits:
     """The limits that apply to `user_id` right now (plan, override, live boost)."""
     if not settings.QUOTA_ENFORCEMENT:
         return Limits(None, None)
-    plan = plan_info_for_user_id(user_id=user_id)
-    requests, tokens = plan.requests_per_day, plan.tokens_per_day
+    requests, tokens = _plan_limits(user_id)
     override = _override_for(user_id)
     if override is None:
         return Limits(requests, tokens)

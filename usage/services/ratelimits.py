@@ -9,6 +9,7 @@ from django.core.cache import cache
 
 from usage.errors import QuotaExceeded, RateLimited
 from usage.limits import (
+    CACHE_ERRORS,
     Limits,
     RateSpec,
     day_reset_at,
@@ -83,7 +84,7 @@ def rate_limit_local(*, user_id: int, ip: str | None, now: float) -> None:
         try:
             cache.add(key, 0, spec.seconds + 1)
             count = cache.incr(key)
-        except Exception as exc:  # any cache failure: fail open
+        except CACHE_ERRORS as exc:
             logger.warning(
                 "Rate-limit cache unavailable", extra={"error": type(exc).__name__}
             )

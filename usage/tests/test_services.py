@@ -351,3 +351,25 @@ def test_rate_limits_are_off_when_ratelimit_enable_is_false(user, backend, setti
     admit(user.pk)
 
     assert quota_state_for_user(user_id=user.pk).requests_used == 2
+
+
+def test_whole_redis_outage_cache_included_is_served_by_the_database(user, settings):
+    down = "redis://127.0.0.1:1/0"
+    settings.REDIS_URL = down
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": down,
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
+        }
+    }
+    quota_override_set(user_id=user.pk, requests_per_day=1)
+
+    reservation = admit(user.pk)
+    with pytest.raises(QuotaExceeded):
+        admit(user.pk)
+    state = settle(reservation, prompt=10, completion=1)
+
+    assert reservation.backend == "database"
+    assert state.tokens_used == 11
+    assert quota_state_for_user(user_id=user.pk).remaining_requests == 0
