@@ -373,3 +373,49 @@ def test_whole_redis_outage_cache_included_is_served_by_the_database(user, setti
     assert reservation.backend == "database"
     assert state.tokens_used == 11
     assert quota_state_for_user(user_id=user.pk).remaining_requests == 0
+
+
+def _subscribe(user, slug: str) -> None:
+    """A live subscription row, as billing's webhook sync leaves it."""
+    from billing.models import Plan, Provider, Subscription, SubscriptionStatus
+    from billing.selectors import plan_cache_invalidate
+
+    Subscription.objects.filter(user=user).update(
+        live_user=None, status=SubscriptionStatus.CANCELED
+    )
+    Subscription.objects.create(
+        user=user,
+        plan=Plan.objects.get(slug=slug),
+        provider=Provider.STRIPE,
+        external_id=f"sub_{slug}_{user.pk}",
+        status=SubscriptionStatus.ACTIVE,
+        live_user=user.pk,
+        current_period_end=datetime.now(tz=UTC) + timedelta(days=30),
+    )
+    plan_cache_invalidate(user_id=user.pk)
+
+
+def test_upgrading_mid_day_applies_the_new_limits_and_keeps_the_usage(user, backend):
+    preload(user.pk, requests=100, tokens=1_000)
+    with pytest.raises(QuotaExceeded):
+        admit(user.pk)
+
+    _subscribe(user, "pro")
+    reservation = admit(user.pk, prompt=10, max_tokens=90)
+
+    assert reservation.quota.limit_requests == 10_000
+    assert reservation.quota.remaining_requests == 10_000 - 101
+    assert reservation.quota.limit_tokens == 5_000_000
+    assert reservation.quota.remaining_tokens == 5_000_000 - 1_000 - 100
+
+
+def test_business_plan_is_unlimited(user, backend):
+    _subscribe(user, "business")
+    preload(user.pk, requests=1_000_000, tokens=10**9)
+
+    reservation = admit(user.pk, prompt=10, max_tokens=4_000)
+
+    assert reservation.max_tokens == 4_000
+    assert reservation.quota.limit_requests is None
+    assert reservation.quota.remaining_tokens is None
+    assert quota_headers(reservation.quota)["X-RateLimit-Limit-Tokens"] == "unlimited"
