@@ -10,23 +10,19 @@ from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.errors import (
-    PlanFeatureRequired,
+from accounts.errors import PlanFeatureRequired
+from accounts.identity import (
+    API_FEATURE,
+    API_KEY_PREFIX,
+    api_key_hash,
+    identity_cache_invalidate,
 )
-from accounts.identity import API_KEY_PREFIX, api_key_hash, identity_cache_invalidate
 from accounts.models import ApiKey, User
-from accounts.services._common import (
-    now_and_after_commit,
-)
+from accounts.services._common import now_and_after_commit
 from billing import selectors as billing_selectors
 from flowmatik.errors import InvalidInput
 
 logger = logging.getLogger("flowmatik.accounts")
-
-API_FEATURE = "api"
-
-
-# --- API keys ---
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,7 @@ from django.utils import timezone
 from django.utils.encoding import force_bytes, force_str
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 
-from accounts.errors import (
-    InvalidResetLink,
-    WrongPassword,
-)
+from accounts.errors import InvalidResetLink, WrongPassword
 from accounts.models import User
 from accounts.services._common import (
     invalidate_identity,
@@ -25,9 +22,6 @@ from accounts.services._common import (
 from accounts.tokens import TokenPair, refresh_tokens_revoke_all, token_pair_issue
 
 logger = logging.getLogger("flowmatik.accounts")
-
-
-# --- Passwords ---
 
 
 def user_password_change(
