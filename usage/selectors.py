@@ -51,6 +51,21 @@ def quota_state_for_user(*, user_id: int) -> QuotaState:
     )
 
 
+def quota_summary_for_user(*, user_id: int) -> dict:
+    """`quota_state_for_user` as JSON-ready data (None = unlimited; for /auth/me)."""
+    state = quota_state_for_user(user_id=user_id)
+    return {
+        "limit_requests": state.limit_requests,
+        "remaining_requests": state.remaining_requests,
+        "requests_used": state.requests_used,
+        "limit_tokens": state.limit_tokens,
+        "remaining_tokens": state.remaining_tokens,
+        "tokens_used": state.tokens_used,
+        "tokens_reserved": state.tokens_reserved,
+        "reset_at": state.reset_at.isoformat().replace("+00:00", "Z"),
+    }
+
+
 def _clean(row: dict) -> dict:
     for name in _SUMS:
         if name == "cost":

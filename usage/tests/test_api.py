@@ -214,3 +214,16 @@ def test_schema_describes_the_usage_endpoints(user):
     assert "/api/ai/usage/today" in paths
     names = {p["name"] for p in paths["/api/ai/usage"]["get"]["parameters"]}
     assert {"from", "to", "group_by", "user_id"} <= names
+
+
+def test_quota_summary_for_the_me_endpoint_is_json_ready(user, backend):
+    import json
+
+    admit(user.pk, prompt=10, max_tokens=90)
+
+    summary = selectors.quota_summary_for_user(user_id=user.pk)
+
+    assert json.loads(json.dumps(summary)) == summary
+    assert summary["requests_used"] == 1
+    assert summary["remaining_tokens"] == 50_000 - 100
+    assert summary["reset_at"].endswith("T00:00:00Z")
