@@ -66,11 +66,9 @@ def _prepare_event(payload: Payload) -> None:
 
 
 def _prepare_invoice(payload: Payload) -> dict[str, Any] | None:
-    """Read the invoice's subscription as Stripe has it now (dj-stripe stores it).
-
-    The invoice itself is not handed to dj-stripe: its invoice sync pulls the whole
-    object graph (lines, tax, payment intents) that we do not use.
-    """
+    """Sync the event (dj-stripe re-reads the invoice), then read the invoice's
+    subscription as Stripe has it now (dj-stripe stores that too)."""
+    stripe_provider.event_sync(payload=payload)
     return stripe_provider.subscription_current(
         subscription_id=_invoice_subscription_id(_object(payload))
     )

@@ -139,18 +139,32 @@ def test_checkout_session_completed_links_the_user(run, fake_stripe, user):
 
 
 def _invoice(status="paid", **extra):
+    now = int(time.time())
     invoice = {
         "id": "in_1",
         "object": "invoice",
+        "livemode": False,
+        "number": "FMK-1",
         "currency": "usd",
         "amount_paid": 1900 if status == "paid" else 0,
         "amount_due": 1900,
+        "amount_remaining": 0 if status == "paid" else 1900,
+        "subtotal": 1900,
+        "total": 1900,
         "attempt_count": 1,
+        "attempted": True,
+        "auto_advance": False,
+        "billing_reason": "subscription_cycle",
+        "collection_method": "charge_automatically",
         "status": status,
         "customer": "cus_w",
-        "created": int(time.time()),
+        "created": now,
+        "period_start": now,
+        "period_end": now,
+        "metadata": {},
         "hosted_invoice_url": "https://invoice.stripe.test/in_1",
-        "status_transitions": {"paid_at": int(time.time())},
+        "status_transitions": {"paid_at": now if status == "paid" else None},
+        "lines": {"object": "list", "data": [], "has_more": False, "url": "/v1/x"},
         "parent": {
             "type": "subscription_details",
             "subscription_details": {"subscription": "sub_w"},
@@ -160,11 +174,21 @@ def _invoice(status="paid", **extra):
     return invoice
 
 
+def _invoice_event(fake_stripe, event_type, status, event_id):
+    """An invoice event; the fake API serves the same invoice to dj-stripe."""
+    invoice = _invoice(status)
+    fake_stripe.put("/v1/invoices/in_1", invoice)
+    return stripe_event(event_type, invoice, event_id=event_id)
+
+
 def test_invoice_paid_activates_and_records_the_payment(run, fake_stripe, user):
     _sub(fake_stripe, user, status="active", price=STRIPE_PRICES["starter"])
-    stored = run(stripe_event("invoice.paid", _invoice(), event_id="evt_paid"))
+    stored = run(_invoice_event(fake_stripe, "invoice.paid", "paid", "evt_paid"))
     assert stored.status == EventStatus.PROCESSED, stored.last_error
     assert Subscription.objects.get(external_id="sub_w").status == "active"
+    from djstripe.models import Invoice as DjInvoice
+
+    assert DjInvoice.objects.get(id="in_1").status == "paid"  # synced by dj-stripe
     payment = Payment.objects.get(external_id="in_1")
     assert (payment.amount, payment.currency, payment.status) == (
         19,
@@ -180,7 +204,7 @@ def test_invoice_paid_activates_and_records_the_payment(run, fake_stripe, user):
 def test_invoice_payment_failed_marks_past_due_and_emails_once(run, fake_stripe, user):
     _sub(fake_stripe, user, status="past_due")
     stored = run(
-        stripe_event("invoice.payment_failed", _invoice("open"), event_id="evt_f1")
+        _invoice_event(fake_stripe, "invoice.payment_failed", "open", "evt_f1")
     )
     assert stored.status == EventStatus.PROCESSED, stored.last_error
     assert Subscription.objects.get(external_id="sub_w").status == "past_due"
@@ -191,7 +215,7 @@ def test_invoice_payment_failed_marks_past_due_and_emails_once(run, fake_stripe,
     assert len(mail.outbox) == 1
     assert mail.outbox[0].to == [user.email]
     # a second event for the same invoice attempt sends no second e-mail
-    run(stripe_event("invoice.payment_failed", _invoice("open"), event_id="evt_f2"))
+    run(_invoice_event(fake_stripe, "invoice.payment_failed", "open", "evt_f2"))
     assert len(mail.outbox) == 1
 
 
@@ -200,9 +224,7 @@ def test_invoice_payment_action_required_asks_the_user_to_confirm(
 ):
     _sub(fake_stripe, user, status="incomplete")
     stored = run(
-        stripe_event(
-            "invoice.payment_action_required", _invoice("open"), event_id="evt_a"
-        )
+        _invoice_event(fake_stripe, "invoice.payment_action_required", "open", "evt_a")
     )
     assert stored.status == EventStatus.PROCESSED, stored.last_error
     assert Subscription.objects.get(external_id="sub_w").status == "incomplete"
@@ -236,7 +258,7 @@ def test_concurrent_task_runs_apply_an_event_once(fake_stripe, user):
 
     from django.test import Client
 
-    body = json.dumps(stripe_event("invoice.paid", _invoice(), event_id="evt_cc"))
+    body = json.dumps(_invoice_event(fake_stripe, "invoice.paid", "paid", "evt_cc"))
     with mock.patch("webhooks_app.services._enqueue"):
         Client().post(
             STRIPE_URL,
