@@ -135,8 +135,13 @@ def context_build(
     new_message: str,
     context_window: int,
     max_tokens: int,
+    summary: str = "",
 ) -> BuiltContext:
-    """System + profile + the newest history that fits + the new message."""
+    """System + profile + the newest history that fits + the new message.
+
+    `summary` (of turns older than `history`, made in the background when
+    AI_SUMMARY_MODEL is set) goes before the history when it still fits.
+    """
     budget = context_window - max_tokens
     head = [{"role": "system", "content": system_prompt}] if system_prompt else []
     if profile:
@@ -153,6 +158,14 @@ def context_build(
         kept.append(message)
         used += cost
     kept.reverse()
+    if summary:
+        note = {
+            "role": "system",
+            "content": f"Summary of the earlier conversation: {summary}",
+        }
+        if used + message_tokens(note) <= budget:
+            head.append(note)
+            used += message_tokens(note)
     return BuiltContext(head + kept + tail, used, len(history) - len(kept))
 
 

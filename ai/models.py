@@ -133,6 +133,10 @@ class Conversation(models.Model):
     model = models.CharField(max_length=150, blank=True)
     agent = models.CharField(max_length=64, blank=True)
     message_count = models.PositiveIntegerField(default=0)
+    summary = models.TextField(
+        blank=True, help_text="Summary of the turns up to summary_upto_id."
+    )
+    summary_upto_id = models.PositiveBigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

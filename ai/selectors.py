@@ -225,16 +225,25 @@ def conversation_messages(*, conversation: Conversation) -> QuerySet[Message]:
     return conversation.messages.order_by("created_at", "id")
 
 
-def conversation_history(*, user_id: int, conversation_id: int) -> list[dict]:
-    """The last turns of a conversation as chat messages (404 if not the user's)."""
-    conversation_get(user_id=user_id, conversation_id=conversation_id)
-    rows = list(
-        Message.objects.filter(conversation_id=conversation_id)
-        .exclude(content="")
-        .order_by("-id")
-        .values_list("role", "content")[:HISTORY_MAX_MESSAGES]
+@dataclass(frozen=True)
+class ConversationHistory:
+    summary: str  # of the turns before `messages` ("" when none)
+    messages: list[dict]
+
+
+def conversation_history(*, user_id: int, conversation_id: int) -> ConversationHistory:
+    """The summary and the later turns as chat messages (404 if not the user's)."""
+    conversation = conversation_get(user_id=user_id, conversation_id=conversation_id)
+    rows = Message.objects.filter(conversation_id=conversation_id).exclude(content="")
+    if conversation.summary_upto_id:
+        rows = rows.filter(id__gt=conversation.summary_upto_id)
+    latest = list(
+        rows.order_by("-id").values_list("role", "content")[:HISTORY_MAX_MESSAGES]
     )
-    return [{"role": role, "content": content} for role, content in reversed(rows)]
+    return ConversationHistory(
+        summary=conversation.summary if conversation.summary_upto_id else "",
+        messages=[{"role": r, "content": c} for r, c in reversed(latest)],
+    )
 
 
 def provider_status() -> list[dict]:

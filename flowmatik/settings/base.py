@@ -425,21 +425,6 @@ CELERY_BEAT_SCHEDULE = {
         "task": "webhooks.reconcile_subscriptions",
         "schedule": SUBSCRIPTION_RECONCILE_INTERVAL_SECONDS,
     },
-}
-# Retry n waits a random 0..min(max, base * 2**n) seconds (exponential, full jitter)
-WEBHOOK_RETRY_BACKOFF_SECONDS = env.int("WEBHOOK_RETRY_BACKOFF_SECONDS", default=30)
-WEBHOOK_RETRY_BACKOFF_MAX_SECONDS = env.int(
-    "WEBHOOK_RETRY_BACKOFF_MAX_SECONDS", default=3600
-)
-# How often Celery beat re-reads live subscriptions from each configured provider
-SUBSCRIPTION_RECONCILE_INTERVAL_SECONDS = env.int(
-    "SUBSCRIPTION_RECONCILE_INTERVAL_SECONDS", default=3600
-)
-CELERY_BEAT_SCHEDULE = {
-    "webhooks-reconcile-subscriptions": {
-        "task": "webhooks.reconcile_subscriptions",
-        "schedule": SUBSCRIPTION_RECONCILE_INTERVAL_SECONDS,
-    },
     "billing-expire-due-subscriptions": {
         "task": "billing.expire_due_subscriptions",
         "schedule": SUBSCRIPTION_EXPIRE_INTERVAL_SECONDS,
@@ -470,6 +455,9 @@ AI_MAX_RETRIES = env.int("AI_MAX_RETRIES", default=2)
 AI_CIRCUIT_FAILURE_THRESHOLD = env.int("AI_CIRCUIT_FAILURE_THRESHOLD", default=5)
 AI_CIRCUIT_RESET_SECONDS = env.int("AI_CIRCUIT_RESET_SECONDS", default=30)
 AI_DEFAULT_MAX_TOKENS = env.int("AI_DEFAULT_MAX_TOKENS", default=1024)
+# Model that summarises long conversations in the background ("" = drop old turns)
+AI_SUMMARY_MODEL = env.str("AI_SUMMARY_MODEL", default="")
+AI_SUMMARY_KEEP_MESSAGES = env.int("AI_SUMMARY_KEEP_MESSAGES", default=20)
 
 # --- Quotas ---
 # Seconds a user's plan is cached on the hot path (writes invalidate it at once)

@@ -1,0 +1,130 @@
+"""Background summaries of long conversations (AI_SUMMARY_MODEL)."""
+
+import pytest
+
+from accounts.tests.factories import UserFactory
+from ai import context as ctx
+from ai.models import Conversation, Message
+from ai.selectors import conversation_history
+from ai.services import conversation_summarize
+from usage.types import CallStatus
+
+
+def _conversation(user, n: int) -> Conversation:
+    conversation = Conversation.objects.create(user=user, title="Long", message_count=n)
+    for i in range(n):
+        Message.objects.create(
+            conversation=conversation,
+            role="user" if i % 2 == 0 else "assistant",
+            content=f"m{i}",
+        )
+    return conversation
+
+
+def test_summary_goes_before_the_history_only_when_it_fits():
+    args = {
+        "system_prompt": "S",
+        "profile": "",
+        "history": [{"role": "user", "content": "recent"}],
+        "new_message": "NEW",
+        "max_tokens": 10,
+    }
+    built = ctx.context_build(**args, context_window=1_000, summary="they met in Rome")
+    assert built.messages[1]["content"].endswith("they met in Rome")
+    assert built.messages[2]["content"] == "recent"
+    exact = built.prompt_tokens + 10
+    tight = ctx.context_build(
+        **args, context_window=exact - 1, summary="they met in Rome"
+    )
+    assert all("Rome" not in m["content"] for m in tight.messages)
+
+
+@pytest.mark.usefixtures("catalogue_tx")
+def test_old_turns_are_folded_into_a_metered_summary_once(
+    settings, demo_server, settle_spy
+):
+    settings.AI_SUMMARY_MODEL = "flowmatik-demo"
+    settings.AI_SUMMARY_KEEP_MESSAGES = 20
+    user = UserFactory()
+    conversation = _conversation(user, 35)
+    ids = list(conversation.messages.order_by("id").values_list("id", flat=True))
+
+    assert conversation_summarize(conversation_id=conversation.pk) is True
+    conversation.refresh_from_db()
+    assert conversation.summary.startswith("[Local demo model")
+    assert conversation.summary_upto_id == ids[14]  # 15 folded, 20 kept
+    transcript = demo_server.chat_calls()[-1]["body"]["messages"][-1]["content"]
+    assert transcript.startswith("user: m0")
+    assert "m14" in transcript
+    assert "m15" not in transcript
+    assert [(e.endpoint, e.status) for e in settle_spy] == [
+        ("chat.summary", CallStatus.SUCCESS)
+    ]
+    # Nothing new to fold: a second run (a redelivered task) changes nothing.
+    assert conversation_summarize(conversation_id=conversation.pk) is False
+
+    history = conversation_history(user_id=user.pk, conversation_id=conversation.pk)
+    assert history.summary == conversation.summary
+    assert [m["content"] for m in history.messages] == [f"m{i}" for i in range(15, 35)]
+
+
+@pytest.mark.usefixtures("catalogue_tx")
+def test_a_failing_summary_model_leaves_the_conversation_unchanged(
+    settings, settle_spy
+):
+    settings.AI_SUMMARY_MODEL = "flowmatik-demo"
+    settings.AI_SUMMARY_KEEP_MESSAGES = 2
+    settings.AI_MAX_RETRIES = 0
+    conversation = _conversation(UserFactory(), 4)
+    Message.objects.filter(conversation=conversation, content="m0").update(
+        content="[[fault:500]] m0"
+    )
+    assert conversation_summarize(conversation_id=conversation.pk) is False
+    conversation.refresh_from_db()
+    assert conversation.summary == ""
+    assert conversation.summary_upto_id is None
+    assert [e.status for e in settle_spy] == [CallStatus.ERROR]
+
+
+def test_a_long_conversation_enqueues_its_summary_after_commit(
+    catalogue, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    from ai import services, tasks
+    from ai.selectors import catalogue_get
+
+    queued = []
+    monkeypatch.setattr(tasks.conversation_summarize_task, "delay", queued.append)
+    settings.AI_SUMMARY_MODEL = "flowmatik-demo"
+    settings.AI_SUMMARY_KEEP_MESSAGES = 4
+    user = UserFactory()
+    conversation = _conversation(user, 12)
+    model = catalogue_get().models["flowmatik-demo"]
+
+    class Prepared:
+        conversation_id = conversation.pk
+        user_id = user.pk
+        new_message = "more"
+        request_id = "req_x"
+        agent = None
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services._conversation_save_turn(
+            prepared=Prepared,
+            model=model,
+            answer="ok",
+            status="complete",
+            prompt_tokens=1,
+            completion_tokens=1,
+        )
+    assert queued == [conversation.pk]
+    settings.AI_SUMMARY_MODEL = ""
+    with django_capture_on_commit_callbacks(execute=True):
+        services._conversation_save_turn(
+            prepared=Prepared,
+            model=model,
+            answer="ok",
+            status="complete",
+            prompt_tokens=1,
+            completion_tokens=1,
+        )
+    assert queued == [conversation.pk]
