@@ -236,10 +236,13 @@ async def models_view(request: HttpRequest):
 
 
 class ChatCompletionsSchemaView(APIView):
-    """Schema-only view: `chat_completions_view` serves the route (native async)."""
+    # Documents `chat_completions_view`, which serves the route (native async).
 
     @extend_schema(
         operation_id="openai_chat_completions",
+        summary="OpenAI-compatible chat completions",
+        description="For API keys (`Authorization: Bearer fmk_...`); metered and "
+        "limited like `/api/ai/chat`; stateless (no conversation is stored).",
         request=OpenAIChatInputSerializer,
         responses={
             200: OpenApiResponse(
@@ -265,6 +268,8 @@ class ChatCompletionsSchemaView(APIView):
 class ModelsSchemaView(APIView):
     @extend_schema(
         operation_id="openai_models_list",
+        summary="OpenAI-compatible model list",
+        description="The models the key owner's plan may use.",
         responses={200: OpenAIModelListSerializer, 401: OpenAIErrorSerializer},
         tags=["openai-compatible"],
     )

@@ -112,10 +112,14 @@ async def chat_view(request: HttpRequest):
 
 
 class ChatSchemaView(APIView):
-    """Schema-only view: `chat_view` serves the route (native async)."""
+    # Documents `chat_view`, which serves the route as a native async view.
 
     @extend_schema(
         operation_id="ai_chat",
+        summary="Chat with an AI model",
+        description="Send a message (optionally continuing a conversation). "
+        "Authenticate with a JWT or an API key. Every response carries the "
+        "`X-RateLimit-*` headers.",
         request=ChatInputSerializer,
         responses={
             200: OpenApiResponse(
