@@ -246,12 +246,6 @@ def event_payload(*, reservation: Reservation, event: UsageEvent) -> dict:
     }
 
 
-def _outcome(event: UsageEvent) -> tuple[str, int]:
-    if event.status == CallStatus.ERROR:
-        return "error", 0
-    return "ok", max(0, event.total_tokens)
-
-
 def _db_settle(
     *, reservation: Reservation, payload: dict, limits: Limits
 ) -> QuotaState:
@@ -331,7 +325,7 @@ async def usage_settle(*, reservation: Reservation, event: UsageEvent) -> QuotaS
         return await sync_to_async(_db_settle)(
             reservation=reservation, payload=payload, limits=limits
         )
-    outcome, actual = _outcome(event)
+    outcome, actual = _outcome_from_payload(payload)
     try:
         handle = quota_redis.async_handle()
         fresh, requests, used, reserved, _alert = await handle.settle(
