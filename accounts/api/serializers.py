@@ -98,7 +98,7 @@ class AuthOutput(TokenPairOutput):
     user = UserOutput()
 
 
-class PlanOutput(serializers.Serializer):
+class MePlanOutput(serializers.Serializer):
     slug = serializers.CharField()
     name = serializers.CharField()
     price = serializers.DecimalField(max_digits=10, decimal_places=2)
@@ -113,7 +113,7 @@ class PlanOutput(serializers.Serializer):
 class MeOutput(serializers.Serializer):
     user = UserOutput()
     role = serializers.ChoiceField(choices=["admin", "premium", "user"])
-    plan = PlanOutput()
+    plan = MePlanOutput()
     quota = serializers.DictField(
         allow_null=True, help_text="Today's quota (null until usage provides it)."
     )

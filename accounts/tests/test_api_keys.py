@@ -199,3 +199,16 @@ async def test_aidentify_resolves_keys_for_async_callers(paid_user):
     identity = await aidentify("api_key", raw)
     assert identity.user_id == paid_user.pk
     assert await aidentify("api_key", raw + "x") is None
+
+
+def test_key_list_query_count_does_not_grow_with_keys(
+    paid_client, paid_user, django_assert_max_num_queries
+):
+    api_key_create(user=paid_user, name="first")
+    with django_assert_max_num_queries(2) as one:
+        assert paid_client.get("/api/auth/api-keys").status_code == 200
+    for n in range(10):
+        api_key_create(user=paid_user, name=f"k{n}")
+    with django_assert_max_num_queries(len(one.captured_queries)):
+        response = paid_client.get("/api/auth/api-keys")
+    assert response.json()["count"] == 11
