@@ -76,3 +76,26 @@ class PaymentMethodOutputSerializer(serializers.Serializer):
     last4 = serializers.CharField()
     exp_month = serializers.IntegerField(allow_null=True)
     exp_year = serializers.IntegerField(allow_null=True)
+
+
+def _paginated(name: str, item: type[serializers.Serializer]):
+    """The `{count, next, previous, results}` envelope of a paginated list."""
+    return type(
+        name,
+        (serializers.Serializer,),
+        {
+            "count": serializers.IntegerField(),
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": item(many=True),
+        },
+    )
+
+
+PaginatedPlanOutputSerializer = _paginated("PaginatedPlanOutput", PlanOutputSerializer)
+PaginatedInvoiceOutputSerializer = _paginated(
+    "PaginatedInvoiceOutput", InvoiceOutputSerializer
+)
+PaginatedPaymentMethodOutputSerializer = _paginated(
+    "PaginatedPaymentMethodOutput", PaymentMethodOutputSerializer
+)

@@ -1,6 +1,6 @@
 """Billing API views: thin; parse, call one service or selector, render."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -11,6 +11,9 @@ from billing.api.serializers import (
     CheckoutOutputSerializer,
     CurrentSubscriptionOutputSerializer,
     InvoiceOutputSerializer,
+    PaginatedInvoiceOutputSerializer,
+    PaginatedPaymentMethodOutputSerializer,
+    PaginatedPlanOutputSerializer,
     PaymentMethodOutputSerializer,
     PlanInputSerializer,
     PlanOutputSerializer,
@@ -20,11 +23,21 @@ from billing.api.serializers import (
 from billing.models import Plan, Provider
 from flowmatik.pagination import PageNumberPagination
 
-_ERRORS = (
-    "Errors: 503 payments_not_configured, 502 payment_provider_error / "
-    "payment_provider_rejected / payment_provider_unreachable, 504 "
-    "payment_provider_timeout, 503 payment_provider_unavailable."
-)
+TAGS = ["payments"]
+PROVIDER_ERRORS = {
+    402: OpenApiResponse(description="`payment_declined`."),
+    502: OpenApiResponse(
+        description="`payment_provider_error`, `payment_provider_rejected`, "
+        "`payment_provider_unreachable` or `payment_provider_auth_failed`."
+    ),
+    503: OpenApiResponse(
+        description="`payments_not_configured` (provider or plan price missing), "
+        "or `payment_provider_unavailable` (rate limited, with Retry-After)."
+    ),
+    504: OpenApiResponse(description="`payment_provider_timeout`."),
+}
+AUTH_ERRORS = {401: OpenApiResponse(description="Not authenticated.")}
+NO_SUBSCRIPTION = {404: OpenApiResponse(description="`no_subscription`.")}
 
 
 def _plan_data(plan: Plan) -> dict:
@@ -55,7 +68,8 @@ class PlanListView(APIView):
     @extend_schema(
         operation_id="payments_plans",
         summary="Plans with prices, limits, features and the providers selling each",
-        responses=PlanOutputSerializer(many=True),
+        tags=TAGS,
+        responses=PaginatedPlanOutputSerializer,
     )
     def get(self, request):
         plans = [_plan_data(p) for p in selectors.plan_list()]
@@ -66,7 +80,8 @@ class SubscriptionView(APIView):
     @extend_schema(
         operation_id="payments_subscription",
         summary="Your current plan and live subscription (Free and null when none)",
-        responses=CurrentSubscriptionOutputSerializer,
+        tags=TAGS,
+        responses={200: CurrentSubscriptionOutputSerializer, **AUTH_ERRORS},
     )
     def get(self, request):
         subscription = selectors.subscription_get_live(user_id=request.user.pk)
@@ -103,10 +118,18 @@ class SubscribeStripeView(_SubscribeView):
     @extend_schema(
         operation_id="payments_subscribe_stripe",
         summary="Start a Stripe Checkout Session (subscription mode) for a plan",
-        description="409 subscription_exists when you already have a live "
-        "subscription (use change-plan). " + _ERRORS,
+        tags=TAGS,
         request=PlanInputSerializer,
-        responses=CheckoutOutputSerializer,
+        responses={
+            200: CheckoutOutputSerializer,
+            400: OpenApiResponse(description="`plan_not_purchasable` (Free)."),
+            404: OpenApiResponse(description="`plan_not_found`."),
+            409: OpenApiResponse(
+                description="`subscription_exists`: use change-plan instead."
+            ),
+            **AUTH_ERRORS,
+            **PROVIDER_ERRORS,
+        },
     )
     def post(self, request):
         return super().post(request)
@@ -118,10 +141,18 @@ class SubscribeLemonSqueezyView(_SubscribeView):
     @extend_schema(
         operation_id="payments_subscribe_lemonsqueezy",
         summary="Start a LemonSqueezy checkout for a plan",
-        description="409 subscription_exists when you already have a live "
-        "subscription (use change-plan). " + _ERRORS,
+        tags=TAGS,
         request=PlanInputSerializer,
-        responses=CheckoutOutputSerializer,
+        responses={
+            200: CheckoutOutputSerializer,
+            400: OpenApiResponse(description="`plan_not_purchasable` (Free)."),
+            404: OpenApiResponse(description="`plan_not_found`."),
+            409: OpenApiResponse(
+                description="`subscription_exists`: use change-plan instead."
+            ),
+            **AUTH_ERRORS,
+            **PROVIDER_ERRORS,
+        },
     )
     def post(self, request):
         return super().post(request)
@@ -131,10 +162,15 @@ class CancelView(APIView):
     @extend_schema(
         operation_id="payments_subscription_cancel",
         summary="Cancel at period end through the provider (now: admins only)",
-        description="404 no_subscription; 403 for `immediately` by non-admins. "
-        + _ERRORS,
+        tags=TAGS,
         request=CancelInputSerializer,
-        responses=SubscriptionOutputSerializer,
+        responses={
+            200: SubscriptionOutputSerializer,
+            403: OpenApiResponse(description="`immediately` by a non-admin."),
+            **NO_SUBSCRIPTION,
+            **AUTH_ERRORS,
+            **PROVIDER_ERRORS,
+        },
     )
     def post(self, request):
         body = CancelInputSerializer(data=request.data)
@@ -149,10 +185,17 @@ class ResumeView(APIView):
     @extend_schema(
         operation_id="payments_subscription_resume",
         summary="Undo a pending cancellation",
-        description="409 subscription_state_conflict when nothing is pending. "
-        + _ERRORS,
+        tags=TAGS,
         request=None,
-        responses=SubscriptionOutputSerializer,
+        responses={
+            200: SubscriptionOutputSerializer,
+            409: OpenApiResponse(
+                description="`subscription_state_conflict`: nothing to resume."
+            ),
+            **NO_SUBSCRIPTION,
+            **AUTH_ERRORS,
+            **PROVIDER_ERRORS,
+        },
     )
     def post(self, request):
         sub = services.subscription_resume(user=request.user)
@@ -163,9 +206,17 @@ class ChangePlanView(APIView):
     @extend_schema(
         operation_id="payments_subscription_change_plan",
         summary="Upgrade or downgrade within the same provider (prorated there)",
+        tags=TAGS,
         request=PlanInputSerializer,
-        responses=SubscriptionOutputSerializer,
-        description=_ERRORS,
+        responses={
+            200: SubscriptionOutputSerializer,
+            409: OpenApiResponse(
+                description="`subscription_state_conflict`: already on that plan."
+            ),
+            **NO_SUBSCRIPTION,
+            **AUTH_ERRORS,
+            **PROVIDER_ERRORS,
+        },
     )
     def post(self, request):
         body = PlanInputSerializer(data=request.data)
@@ -180,8 +231,12 @@ class InvoiceListView(APIView):
     @extend_schema(
         operation_id="payments_invoices",
         summary="Your invoices from either provider, newest first",
-        responses=InvoiceOutputSerializer(many=True),
-        description=_ERRORS,
+        tags=TAGS,
+        responses={
+            200: PaginatedInvoiceOutputSerializer,
+            **AUTH_ERRORS,
+            **PROVIDER_ERRORS,
+        },
     )
     def get(self, request):
         invoices = selectors.invoice_list_for_user(user_id=request.user.pk)
@@ -192,8 +247,12 @@ class PaymentMethodListView(APIView):
     @extend_schema(
         operation_id="payments_payment_methods",
         summary="Cards on file: brand, last 4, expiry",
-        responses=PaymentMethodOutputSerializer(many=True),
-        description=_ERRORS,
+        tags=TAGS,
+        responses={
+            200: PaginatedPaymentMethodOutputSerializer,
+            **AUTH_ERRORS,
+            **PROVIDER_ERRORS,
+        },
     )
     def get(self, request):
         methods = selectors.payment_method_list_for_user(user_id=request.user.pk)
@@ -204,8 +263,13 @@ class PortalView(APIView):
     @extend_schema(
         operation_id="payments_portal",
         summary="A fresh customer-portal URL from your subscription's provider",
-        responses=PortalOutputSerializer,
-        description="404 no_subscription. " + _ERRORS,
+        tags=TAGS,
+        responses={
+            200: PortalOutputSerializer,
+            **NO_SUBSCRIPTION,
+            **AUTH_ERRORS,
+            **PROVIDER_ERRORS,
+        },
     )
     def get(self, request):
         return Response({"url": services.subscription_portal_url(user=request.user)})

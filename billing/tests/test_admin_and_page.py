@@ -158,4 +158,9 @@ def test_schema_describes_the_payments_endpoints(api_client):
     ref = post["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
     component = schema.json()["components"]["schemas"][ref.rsplit("/", 1)[1]]
     assert "checkout_url" in component["properties"]
+    assert "409" in post["responses"]
+    plans = paths["/api/payments/plans"]["get"]["responses"]["200"]
+    plans_ref = plans["content"]["application/json"]["schema"]["$ref"]
+    envelope = schema.json()["components"]["schemas"][plans_ref.rsplit("/", 1)[1]]
+    assert set(envelope["properties"]) == {"count", "next", "previous", "results"}
     assert paths["/api/payments/plans"]["get"].get("security") in (None, [], [{}])
