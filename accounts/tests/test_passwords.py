@@ -264,3 +264,48 @@ def test_reset_emails_per_account_are_capped_per_hour(user, time_machine):
     assert len(mail.outbox) == 2
     time_machine.move_to("2026-03-01T11:00:00Z", tick=False)
     assert services.password_reset_email_send(email=user.email, dedupe_key="t9")
+
+
+@override_settings(FRONTEND_URL="http://portal.test", ALLOWED_HOSTS=["*"])
+def test_reset_link_ignores_the_host_header(
+    api_client, user, eager_celery, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        api_client.post(
+            "/api/auth/forgot-password",
+            {"email": user.email},
+            format="json",
+            HTTP_HOST="evil.test",
+        )
+    assert LINK_RE.search(mail.outbox[0].body)
+    assert "evil.test" not in mail.outbox[0].body
+
+
+def test_no_password_or_token_reaches_logs_or_responses(api_client, caplog):
+    caplog.set_level("DEBUG")
+    secret = "unique-Secret-" + NEW
+    new_secret = "other-Secret-" + NEW
+    reg = api_client.post(
+        "/api/auth/register",
+        {"email": "logs@example.com", "password": secret},
+        format="json",
+    )
+    bad = api_client.post(
+        "/api/auth/login",
+        {"email": "logs@example.com", "password": secret + "x"},
+        format="json",
+    )
+    change = bearer(reg.json()["access"]).post(
+        "/api/auth/change-password",
+        {"current_password": secret, "new_password": new_secret},
+        format="json",
+    )
+    assert (reg.status_code, bad.status_code, change.status_code) == (201, 401, 200)
+    logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
+    for response in (reg, bad, change):
+        assert secret not in response.content.decode()
+        assert new_secret not in response.content.decode()
+    assert "Password changed" in logged  # the flow did log
+    assert secret not in logged
+    assert new_secret not in logged
+    assert reg.json()["refresh"] not in logged
