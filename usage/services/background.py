@@ -3,7 +3,7 @@
 import json
 import logging
 import uuid
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
@@ -14,7 +14,7 @@ from usage.limits import (
     day_key_ttl,
     utc_now,
 )
-from usage.models import QuotaReservation
+from usage.models import QuotaCounter, QuotaReservation
 from usage.services.records import quota_alert_fire, usage_record_store
 
 logger = logging.getLogger("flowmatik.usage")
@@ -91,6 +91,10 @@ def usage_events_drain(*, batch_size: int = 500, max_batches: int = 20) -> int:
     return done
 
 
+SETTLED_RESERVATION_KEEP_DAYS = 2
+COUNTER_KEEP_DAYS = 7
+
+
 def usage_reservations_sweep(*, now: datetime | None = None) -> int:
     """Free reservations whose call died (never settled before their expiry).
 
@@ -112,6 +116,13 @@ def usage_reservations_sweep(*, now: datetime | None = None) -> int:
             freed += _redis_sweep(now)
         except quota_redis.REDIS_ERRORS as exc:
             quota_redis.mark_down(exc)
+    # Housekeeping of the database fallback's own state (analytics keep the rollups).
+    QuotaReservation.objects.filter(
+        settled_at__lt=now - timedelta(days=SETTLED_RESERVATION_KEEP_DAYS)
+    ).delete()
+    QuotaCounter.objects.filter(
+        day__lt=(now - timedelta(days=COUNTER_KEEP_DAYS)).date()
+    ).delete()
     if freed:
         logger.info("Swept dead quota reservations", extra={"count": freed})
     return freed

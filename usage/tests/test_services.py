@@ -419,3 +419,20 @@ def test_business_plan_is_unlimited(user, backend):
     assert reservation.quota.limit_requests is None
     assert reservation.quota.remaining_tokens is None
     assert quota_headers(reservation.quota)["X-RateLimit-Limit-Tokens"] == "unlimited"
+
+
+def test_sweeper_drops_old_fallback_state_but_not_todays(user, settings):
+    settings.REDIS_URL = ""
+    start = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
+    with time_machine.travel(start, tick=False) as clock:
+        settle(admit(user.pk), prompt=1, completion=1)
+        clock.move_to(start + timedelta(days=8))
+        today = admit(user.pk)
+
+        services.usage_reservations_sweep()
+
+    from usage.models import QuotaReservation
+
+    assert list(QuotaReservation.objects.values_list("pk", flat=True)) == [today.id]
+    assert list(QuotaCounter.objects.values_list("day", flat=True)) == [today.day]
+    assert UsageRecord.objects.count() == 1  # usage history is kept
