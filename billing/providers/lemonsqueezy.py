@@ -32,6 +32,7 @@ logger = logging.getLogger("flowmatik.billing")
 NAME = "lemonsqueezy"
 JSONAPI = "application/vnd.api+json"
 MAX_RETRY_AFTER_SECONDS = 30.0
+LIST_PAGE_SIZE = 100  # LemonSqueezy's maximum page size
 
 _STATUS_MAP = {
     "on_trial": "trialing",
@@ -309,7 +310,7 @@ def subscription_list(*, statuses: tuple[str, ...] = ()):
         params = {
             "filter[store_id]": str(settings.LEMONSQUEEZY_STORE_ID),
             "page[number]": page,
-            "page[size]": 100,
+            "page[size]": LIST_PAGE_SIZE,
         }
         doc = _request(
             "GET", "subscriptions", operation="subscription.list", params=params

@@ -52,6 +52,7 @@ _ZERO_DECIMAL = {
 }  # fmt: skip
 
 _http_clients: dict[float, Any] = {}
+LIST_LIMIT = 100  # Stripe's maximum page size
 
 
 def is_configured() -> bool:
@@ -349,7 +350,7 @@ def subscription_list(
     """Every subscription in `statuses` (for reconciliation), newest first."""
     for status in statuses:
         with _errors("subscription.list"):
-            page = stripe.Subscription.list(status=status, limit=100, **_opts())
+            page = stripe.Subscription.list(status=status, limit=LIST_LIMIT, **_opts())
             for obj in page.auto_paging_iter():
                 yield parse_subscription(_plain(obj), updated_at=datetime.now(tz=UTC))
 

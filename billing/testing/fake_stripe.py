@@ -231,8 +231,15 @@ class FakeStripe(FakeServer):
         )
 
     @staticmethod
-    def _list(url: str, items: list[dict], limit: Any = 10) -> dict:
+    def _list(
+        url: str, items: list[dict], limit: Any = 10, starting_after: str = ""
+    ) -> dict:
+        """Stripe's list envelope with cursor pagination (`starting_after`)."""
         limit = int(limit or 10)
+        if starting_after:
+            ids = [i["id"] for i in items]
+            start = ids.index(starting_after) + 1 if starting_after in ids else 0
+            items = items[start:]
         return {
             "object": "list",
             "data": items[:limit],
@@ -378,7 +385,12 @@ class FakeStripe(FakeServer):
             )
             if status in (None, "all") or s["status"] == status
         ]
-        return self._list("/v1/subscriptions", subs, req.query.get("limit"))
+        return self._list(
+            "/v1/subscriptions",
+            subs,
+            req.query.get("limit"),
+            req.query.get("starting_after", ""),
+        )
 
     def _subscription_update(self, req: RecordedRequest, id: str):
         if id not in self.subscriptions:

@@ -269,3 +269,28 @@ def test_reconcile_repairs_drift_from_lemonsqueezy(
     assert subscription_reconcile(provider="lemonsqueezy") == 0
     call = fake_lemonsqueezy.last("GET", "/v1/subscriptions")
     assert call.query["filter"] == {"store_id": "1"}
+
+
+def test_reconcile_walks_every_page(monkeypatch, fake_lemonsqueezy):
+    from billing.providers import lemonsqueezy
+
+    monkeypatch.setattr(lemonsqueezy, "LIST_PAGE_SIZE", 1)
+    users = [UserFactory() for _ in range(3)]
+    for user in users:
+        checkout = {
+            "checkout_data": {"email": user.email, "custom": {"user_id": str(user.pk)}},
+            "variant_id": int(LS_VARIANTS["pro"]),
+        }
+        checkout_id = f"co-{user.pk}"
+        fake_lemonsqueezy.checkouts[checkout_id] = {"attributes": checkout}
+        data, custom = fake_lemonsqueezy.complete_checkout(checkout_id)
+        subscription_sync_from_lemonsqueezy(data=data, custom_data=custom)
+        fake_lemonsqueezy.set_subscription(data["id"], status="past_due")
+
+    assert subscription_reconcile(provider="lemonsqueezy") == 3
+    pages = [
+        r.query["page"]["number"]
+        for r in fake_lemonsqueezy.calls("GET", "/v1/subscriptions")
+    ]
+    assert pages == ["1", "2", "3"]
+    assert Subscription.objects.filter(status="past_due").count() == 3

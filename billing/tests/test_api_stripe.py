@@ -372,3 +372,22 @@ def test_subscription_endpoint_query_count(
     subscribe_and_pay(auth_client, fake_stripe, plan="pro")
     with django_assert_max_num_queries(3):
         assert auth_client.get("/api/payments/subscription").status_code == 200
+
+
+def test_reconcile_follows_stripe_cursor_pagination(monkeypatch, fake_stripe):
+    from billing.providers import stripe as stripe_provider
+
+    monkeypatch.setattr(stripe_provider, "LIST_LIMIT", 2)
+    users = [UserFactory() for _ in range(5)]
+    for user in users:
+        fake_stripe.add_subscription(
+            price_id=STRIPE_PRICES["starter"], metadata={"user_id": str(user.pk)}
+        )
+    assert subscription_reconcile(provider="stripe") == 5
+    active_pages = [
+        r
+        for r in fake_stripe.calls("GET", "/v1/subscriptions")
+        if r.query["status"] == "active"
+    ]
+    assert len(active_pages) == 3
+    assert all(plan_get_for_user(user=u).slug == "starter" for u in users)
