@@ -338,6 +338,21 @@ def invoice_list(*, subscription_id: str, limit: int = 100) -> list[ProviderInvo
     return [parse_invoice(d) for d in doc.get("data") or []]
 
 
+def order_list(*, user_email: str, limit: int = 100) -> list[ProviderInvoice]:
+    """One-off orders (first payments, receipts) of a customer, by e-mail."""
+    doc = _request(
+        "GET",
+        "orders",
+        operation="order.list",
+        params={
+            "filter[store_id]": str(settings.LEMONSQUEEZY_STORE_ID),
+            "filter[user_email]": user_email,
+            "page[size]": limit,
+        },
+    )
+    return [parse_invoice(d) for d in doc.get("data") or []]
+
+
 def payment_method_list(*, external_id: str) -> list[ProviderPaymentMethod]:
     """LemonSqueezy exposes only the subscription's card brand and last four."""
     sub = subscription_get(external_id=external_id)
