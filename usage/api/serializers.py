@@ -61,18 +61,20 @@ class UsageGroupSerializer(UsageTotalsSerializer):
 
 
 class UsageReportSerializer(serializers.Serializer):
-    user_id = serializers.IntegerField()
-    date_from = serializers.DateField()
-    date_to = serializers.DateField()
-    group_by = serializers.CharField()
-    results = UsageGroupSerializer(many=True)
-    totals = UsageTotalsSerializer(many=True)
+    """A user's usage over a range of UTC days."""
 
-    def to_representation(self, instance):
-        data = super().to_representation(instance)
-        data["from"] = data.pop("date_from")
-        data["to"] = data.pop("date_to")
-        return data
+    # `from` is a Python keyword, so the fields are declared here.
+    def get_fields(self):
+        return {
+            "user_id": serializers.IntegerField(),
+            "from": serializers.DateField(source="date_from"),
+            "to": serializers.DateField(source="date_to"),
+            "group_by": serializers.CharField(),
+            "results": UsageGroupSerializer(many=True),
+            "totals": UsageTotalsSerializer(
+                many=True, help_text="Over the whole range, one row per currency."
+            ),
+        }
 
 
 class QuotaStateSerializer(serializers.Serializer):
@@ -93,3 +95,16 @@ class UsageTodaySerializer(serializers.Serializer):
     day = serializers.DateField()
     quota = QuotaStateSerializer()
     totals = UsageTotalsSerializer(many=True)
+
+
+class UsageErrorBodySerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    details = serializers.DictField()
+
+
+class UsageErrorSerializer(serializers.Serializer):
+    """The one error envelope of the API."""
+
+    error = UsageErrorBodySerializer()
+    request_id = serializers.CharField()

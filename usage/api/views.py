@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 from flowmatik.errors import NotFound
 from usage import selectors
 from usage.api.serializers import (
+    UsageErrorSerializer,
     UsageQuerySerializer,
     UsageReportSerializer,
     UsageTodaySerializer,
@@ -47,7 +48,12 @@ class UsageReportView(APIView):
             ),
             _USER_ID,
         ],
-        responses=UsageReportSerializer,
+        responses={
+            200: UsageReportSerializer,
+            400: UsageErrorSerializer,
+            401: UsageErrorSerializer,
+            404: UsageErrorSerializer,
+        },
     )
     def get(self, request):
         query = UsageQuerySerializer(data=request.query_params)
@@ -79,7 +85,11 @@ class UsageTodayView(APIView):
         operation_id="ai_usage_today",
         summary="Today's usage against the daily limits (null limit = unlimited)",
         parameters=[_USER_ID],
-        responses=UsageTodaySerializer,
+        responses={
+            200: UsageTodaySerializer,
+            401: UsageErrorSerializer,
+            404: UsageErrorSerializer,
+        },
     )
     def get(self, request):
         query = UserQuerySerializer(data=request.query_params)
