@@ -200,28 +200,33 @@ def test_quota_headers_show_limits_remaining_and_the_reset_epoch(user, backend):
 
 def test_per_user_rate_limit_answers_429_with_retry_after(user, backend, settings):
     settings.RATELIMIT_AI_PER_USER = "3/m"
-    for _ in range(3):
-        admit(user.pk)
+    with time_machine.travel(datetime(2026, 3, 1, 12, 0, 10, tzinfo=UTC)) as clock:
+        for _ in range(3):
+            admit(user.pk)
+        with pytest.raises(RateLimited) as info:
+            admit(user.pk)
 
-    with pytest.raises(RateLimited) as info:
-        admit(user.pk)
+        clock.move_to(datetime(2026, 3, 1, 12, 1, 0, tzinfo=UTC))
+        admit(user.pk)  # a new minute
 
     assert info.value.code == "rate_limited"
     assert info.value.status_code == 429
     assert info.value.details["scope"] == "user"
-    assert 1 <= int(info.value.headers()["Retry-After"]) <= 60
-    assert quota_state_for_user(user_id=user.pk).requests_used == 3
+    assert 49 <= int(info.value.headers()["Retry-After"]) <= 50
+    with time_machine.travel(datetime(2026, 3, 1, 12, 1, 1, tzinfo=UTC)):
+        assert quota_state_for_user(user_id=user.pk).requests_used == 4
 
 
 def test_per_ip_rate_limit_spans_users(user, other_user, backend, settings):
     settings.RATELIMIT_AI_PER_IP = "2/m"
-    admit(user.pk, ip="203.0.113.9")
-    admit(other_user.pk, ip="203.0.113.9")
-
-    with pytest.raises(RateLimited) as info:
+    with time_machine.travel(datetime(2026, 3, 1, 12, 0, 10, tzinfo=UTC)):
+        admit(user.pk, ip="203.0.113.9")
         admit(other_user.pk, ip="203.0.113.9")
+        with pytest.raises(RateLimited) as info:
+            admit(other_user.pk, ip="203.0.113.9")
+        admit(other_user.pk, ip="198.51.100.7")
+
     assert info.value.details["scope"] == "ip"
-    admit(other_user.pk, ip="198.51.100.7")
 
 
 def test_unreachable_redis_uses_the_database_and_stays_exact(user, settings):
