@@ -19,7 +19,10 @@ def lockout_response(
 ) -> HttpResponse:
     if original_response is not None and original_response.status_code == 429:
         return original_response
-    exc = AccountLocked(retry_after=lockout_retry_after(request=request))
+    retry_after = lockout_retry_after(request=request)
+    exc = AccountLocked(
+        details={"retry_after": int(retry_after)}, retry_after=retry_after
+    )
     if request.path.startswith(("/api/", "/v1/")):
         return error_response(exc)
     response = render(

@@ -23,8 +23,10 @@ def rate_limit_ip(*, request: HttpRequest, group: str) -> None:
     rate = getattr(settings, RATE_SETTINGS[group])
     usage = get_usage(request, group=group, key="ip", rate=rate, increment=True)
     if usage is not None and usage["should_limit"]:
+        # The window's last second still belongs to it: free one second later.
+        retry_after = max(1, usage["time_left"] + 1)
         raise RateLimited(
             "Too many requests from this address. Try again later.",
-            # The window's last second still belongs to it: free one second later.
-            retry_after=max(1, usage["time_left"] + 1),
+            details={"retry_after": retry_after},
+            retry_after=retry_after,
         )

@@ -66,7 +66,10 @@ def user_authenticate(*, request: HttpRequest, email: str, password: str) -> Use
     email = normalize_email(email)
     user = authenticate(request, username=email, password=password)
     if getattr(request, "axes_locked_out", False):
-        raise AccountLocked(retry_after=lockout_retry_after(request=request))
+        retry_after = lockout_retry_after(request=request)
+        raise AccountLocked(
+            details={"retry_after": int(retry_after)}, retry_after=retry_after
+        )
     if user is None:
         raise InvalidCredentials()
     return user

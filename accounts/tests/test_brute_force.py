@@ -31,6 +31,7 @@ def test_lockout_after_failures_then_recovery_after_cool_off(user, time_machine)
     body = locked.json()
     assert body["error"]["code"] == "account_locked"
     assert locked["Retry-After"] == str(15 * 60)
+    assert body["error"]["details"]["retry_after"] == 15 * 60
 
     # Even the right password is refused while locked, with the same answer.
     right = _login(client, user.email, DEFAULT_PASSWORD)
@@ -83,6 +84,7 @@ def test_login_rate_limit_is_429_with_retry_after_per_ip(user, time_machine):
     assert limited.json()["error"]["code"] == "rate_limited"
     retry_after = int(limited["Retry-After"])
     assert 1 <= retry_after <= 60
+    assert limited.json()["error"]["details"]["retry_after"] == retry_after
     # Another IP has its own budget; the window's end is when this one recovers.
     assert (
         _login(client, user.email, DEFAULT_PASSWORD, ip="10.9.9.9").status_code == 200
