@@ -93,3 +93,35 @@ async def test_complete_returns_the_answer_and_settles_success(identity, settle_
     assert result.conversation_id is not None
     assert [e.status for e in settle_spy] == [CallStatus.SUCCESS]
     assert settle_spy[0].cost == result.usage.cost
+
+
+async def test_the_gateway_itself_queries_no_database_when_caches_are_warm(
+    identity, monkeypatch
+):
+    from django.db.backends.utils import CursorWrapper
+
+    from usage import services as usage_services
+
+    state = {"in_usage": False, "queries": []}
+    real_execute = CursorWrapper._execute
+    real_admit = usage_services.usage_admit
+
+    def counting(self, sql, *args, **kwargs):
+        if not state["in_usage"]:
+            state["queries"].append(sql)
+        return real_execute(self, sql, *args, **kwargs)
+
+    async def admit(**kwargs):  # the usage app's own queries are its business
+        state["in_usage"] = True
+        try:
+            return await real_admit(**kwargs)
+        finally:
+            state["in_usage"] = False
+
+    monkeypatch.setattr(CursorWrapper, "_execute", counting)
+    monkeypatch.setattr(usage_services, "usage_admit", admit)
+    await _prepare(identity, "warm the caches")
+    state["queries"].clear()
+    prepared = await _prepare(identity, "hot path")
+    assert state["queries"] == []
+    assert prepared.model.model_id == "flowmatik-demo"
