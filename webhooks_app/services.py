@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -387,6 +387,25 @@ def webhook_events_requeue(
                 _enqueue(pk)
     logger.info("Webhook events re-queued", extra={"count": requeued})
     return requeued
+
+
+def webhook_events_requeue_stale(*, now: datetime | None = None) -> int:
+    """Re-queue events left `received` with no attempt for longer than any retry
+    waits (their broker message was lost); returns how many. Periodic."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(
+        seconds=settings.WEBHOOK_RETRY_BACKOFF_MAX_SECONDS
+        + settings.WEBHOOK_STALE_AFTER_SECONDS
+    )
+    stale = WebhookEvent.objects.filter(status=EventStatus.RECEIVED).filter(
+        Q(last_attempt_at__lt=cutoff)
+        | Q(last_attempt_at__isnull=True, received_at__lt=cutoff)
+    )
+    pks = list(stale.values_list("pk", flat=True)[:5000])
+    if not pks:
+        return 0
+    logger.warning("Re-queueing stale webhook events", extra={"count": len(pks)})
+    return webhook_events_requeue(pks=pks)
 
 
 # --- Reconciliation ---

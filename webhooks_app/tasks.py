@@ -9,6 +9,7 @@ from django.conf import settings
 from webhooks_app.services import (
     subscriptions_reconcile_all,
     webhook_event_process,
+    webhook_events_requeue_stale,
 )
 
 logger = logging.getLogger("flowmatik.webhooks_app")
@@ -50,3 +51,9 @@ def webhook_event_process_task(self, event_pk: int) -> str | None:
 def subscriptions_reconcile_task() -> dict[str, int]:
     """Re-read live subscriptions from every configured provider (periodic)."""
     return subscriptions_reconcile_all()
+
+
+@shared_task(name="webhooks.requeue_stale_events")
+def webhook_events_requeue_stale_task() -> int:
+    """Re-queue stored events whose processing message was lost (periodic)."""
+    return webhook_events_requeue_stale()

@@ -420,10 +420,16 @@ WEBHOOK_RETRY_BACKOFF_MAX_SECONDS = env.int(
 SUBSCRIPTION_RECONCILE_INTERVAL_SECONDS = env.int(
     "SUBSCRIPTION_RECONCILE_INTERVAL_SECONDS", default=3600
 )
+# A `received` event untouched this long past the longest retry wait is re-queued
+WEBHOOK_STALE_AFTER_SECONDS = env.int("WEBHOOK_STALE_AFTER_SECONDS", default=900)
 CELERY_BEAT_SCHEDULE = {
     "webhooks-reconcile-subscriptions": {
         "task": "webhooks.reconcile_subscriptions",
         "schedule": SUBSCRIPTION_RECONCILE_INTERVAL_SECONDS,
+    },
+    "webhooks-requeue-stale-events": {
+        "task": "webhooks.requeue_stale_events",
+        "schedule": WEBHOOK_STALE_AFTER_SECONDS,
     },
     "billing-expire-due-subscriptions": {
         "task": "billing.expire_due_subscriptions",

@@ -290,3 +290,26 @@ def test_reconciliation_is_scheduled_periodically(settings):
     assert entry["task"] == subscriptions_reconcile_task.name
     assert entry["task"] in app.tasks
     assert entry["schedule"] == settings.SUBSCRIPTION_RECONCILE_INTERVAL_SECONDS
+
+
+def test_events_whose_message_was_lost_are_requeued(
+    settings, django_capture_on_commit_callbacks
+):
+    from webhooks_app.tasks import webhook_events_requeue_stale_task
+
+    settings.WEBHOOK_RETRY_BACKOFF_MAX_SECONDS = 600
+    settings.WEBHOOK_STALE_AFTER_SECONDS = 300
+    long_ago = timezone.now() - timedelta(seconds=1000)
+    lost = _row("stripe", "evt_lost", "invoice.paid", EventStatus.RECEIVED)
+    WebhookEvent.objects.filter(pk=lost.pk).update(
+        received_at=long_ago, last_attempt_at=None
+    )
+    waiting = _row("stripe", "evt_wait", "invoice.paid", EventStatus.RECEIVED)
+    WebhookEvent.objects.filter(pk=waiting.pk).update(
+        received_at=long_ago, last_attempt_at=timezone.now() - timedelta(seconds=60)
+    )
+    _row("stripe", "evt_done", "invoice.paid", EventStatus.PROCESSED, ms=5)
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert webhook_events_requeue_stale_task.apply().get() == 1
+    assert len(callbacks) == 1
+    assert "webhooks-requeue-stale-events" in settings.CELERY_BEAT_SCHEDULE
