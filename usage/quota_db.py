@@ -8,11 +8,14 @@ reservation row. Both run in short transactions with no outside call inside.
 """
 
 import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Sum
 from django.db.models.lookups import LessThan, LessThanOrEqual
 
@@ -22,6 +25,20 @@ from usage.models import QuotaCounter, QuotaReservation, UsageDaily
 logger = logging.getLogger("flowmatik.usage")
 
 MAX_ATTEMPTS = 50
+
+# SQLite has one writer at a time anyway; serialising this process's quota work
+# turns "database is locked" races between its threads into a short wait (MySQL
+# and MariaDB lock the row, so there every thread runs concurrently).
+_sqlite_lock = threading.Lock()
+
+
+@contextmanager
+def serialized() -> Iterator[None]:
+    if connection.vendor == "sqlite":
+        with _sqlite_lock:
+            yield
+    else:
+        yield
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,8 @@ def _counters(user_id: int, day: date) -> tuple[int, int, int]:
             return tuple(int(v or 0) for v in values)
         except quota_redis.REDIS_ERRORS as exc:
             quota_redis.mark_down(exc)
-    counters = quota_db.counters_for(user_id=user_id, day=day)
+    with quota_db.serialized():
+        counters = quota_db.counters_for(user_id=user_id, day=day)
     return counters.requests, counters.tokens_used, counters.tokens_reserved
 
 

@@ -12,8 +12,9 @@ from datetime import UTC, date, datetime
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 
+from flowmatik.errors import ServiceUnavailable
 from usage import quota_db, quota_redis
 from usage.limits import (
     Limits,
@@ -137,18 +138,19 @@ def _db_admit(
 ) -> Reservation:
     rate_limit_local(user_id=user_id, ip=ip, now=now.timestamp())
     rid = uuid.uuid4().hex
-    result = quota_db.admit(
-        user_id=user_id,
-        day=day,
-        limits=limits,
-        prompt_tokens=prompt_tokens,
-        max_tokens=max_tokens,
-        reservation_id=rid,
-        now=now,
-        floor=quota_redis.last_seen_counters(user_id, day)
-        if settings.REDIS_URL
-        else None,
-    )
+    with quota_db.serialized():
+        result = quota_db.admit(
+            user_id=user_id,
+            day=day,
+            limits=limits,
+            prompt_tokens=prompt_tokens,
+            max_tokens=max_tokens,
+            reservation_id=rid,
+            now=now,
+            floor=quota_redis.last_seen_counters(user_id, day)
+            if settings.REDIS_URL
+            else None,
+        )
     counters = result.counters
     if result.outcome != "ok":
         raise quota_exceeded(
@@ -216,7 +218,16 @@ async def usage_admit(
             return await _redis_admit(**kwargs)
         except quota_redis.REDIS_ERRORS as exc:
             quota_redis.mark_down(exc)
-    return await sync_to_async(_db_admit)(**kwargs)
+    try:
+        return await sync_to_async(_db_admit)(**kwargs)
+    except DatabaseError as exc:
+        # Neither store can answer: refuse (fail closed), never a 500.
+        logger.exception("Quota database unavailable")
+        raise ServiceUnavailable(
+            "Usage metering is unavailable, try again shortly.",
+            code="quota_unavailable",
+            retry_after=5,
+        ) from exc
 
 
 def event_payload(*, reservation: Reservation, event: UsageEvent) -> dict:
@@ -250,7 +261,7 @@ def _db_settle(
     *, reservation: Reservation, payload: dict, limits: Limits
 ) -> QuotaState:
     outcome, actual = _outcome_from_payload(payload)
-    with transaction.atomic():
+    with quota_db.serialized(), transaction.atomic():
         fresh, _, _ = quota_db.settle(
             reservation_id=reservation.id, outcome=outcome, actual_tokens=actual
         )

@@ -26,9 +26,7 @@ pytestmark = [
 
 
 @pytest.fixture
-def http_backend(backend, request, settings):
-    if backend == "database" and not request.getfixturevalue("on_mysql"):
-        pytest.skip("the database race test needs MariaDB/MySQL (CI)")
+def http_backend(backend, settings):
     settings.QUOTA_REDIS_TIMEOUT_SECONDS = 10.0
     settings.RATELIMIT_AI_PER_USER = ""
     settings.RATELIMIT_AI_PER_IP = ""
