@@ -178,6 +178,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self._send_error(exc.code, exc.message)
         except asyncio.CancelledError:
             raise
+        except OSError:  # the client went away while we were sending
+            logger.info("WebSocket chat stopped: client gone")
         except Exception:
             logger.exception("WebSocket chat failed")
             with contextlib.suppress(Exception):  # the socket may be gone
