@@ -87,11 +87,14 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             self.counted = False
             await realtime.connection_closed()
 
-    async def decode_json(self, text_data):
+    async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
+        """Malformed JSON and binary frames get an `invalid_message` error frame
+        instead of crashing the consumer."""
         try:
-            return await super().decode_json(text_data)
+            content = await self.decode_json(text_data) if text_data else None
         except ValueError:
-            return None
+            content = None
+        await self.receive_json(content)
 
     async def receive_json(self, content, **kwargs) -> None:
         kind = content.get("type") if isinstance(content, dict) else None

@@ -10,6 +10,7 @@ that reconnects fetches what it missed with ``GET /api/notifications?since=``.
 """
 
 import asyncio
+import contextlib
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
@@ -73,11 +74,16 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
             }
         )
 
-    async def decode_json(self, text_data):
+    async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
+        """Malformed JSON and binary frames get an `invalid_message` error frame
+        instead of crashing the consumer."""
         try:
-            return await super().decode_json(text_data)
+            content = await self.decode_json(text_data) if text_data else None
         except ValueError:
-            return None
+            content = None
+        await self.receive_json(content)
 
     async def notify_event(self, message) -> None:
-        await self.send_json(message["event"])
+        # The client may have left meanwhile; the event stays stored.
+        with contextlib.suppress(OSError):
+            await self.send_json(message["event"])

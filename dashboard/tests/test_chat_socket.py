@@ -196,6 +196,15 @@ async def test_bad_requests_get_an_error_frame_and_the_socket_stays_open(
     await comm.disconnect()
 
 
+async def test_binary_and_malformed_frames_get_an_error_not_a_crash(chatter):
+    comm = await chat_socket(chatter)
+    for frame in ({"bytes_data": b"\x00"}, {"text_data": "{oops"}, {"text_data": "[]"}):
+        await comm.send_to(**frame)
+        error = await comm.receive_json_from(timeout=2)
+        assert (error["type"], error["code"]) == ("error", "invalid_message")
+    await comm.disconnect()
+
+
 async def test_cancel_without_a_generation_is_ignored(chatter):
     comm = await chat_socket(chatter)
     await comm.send_json_to({"type": "cancel"})

@@ -97,9 +97,10 @@ async def test_ping_is_answered_and_other_frames_get_an_error(user):
     comm = await connected(user)
     await comm.send_json_to({"type": "ping"})
     assert await comm.receive_json_from(timeout=2) == {"type": "pong"}
-    await comm.send_to(text_data="not json")
-    error = await comm.receive_json_from(timeout=2)
-    assert (error["type"], error["code"]) == ("error", "invalid_message")
+    for frame in ({"text_data": "not json"}, {"bytes_data": b"\x00\x01"}):
+        await comm.send_to(**frame)
+        error = await comm.receive_json_from(timeout=2)
+        assert (error["type"], error["code"]) == ("error", "invalid_message")
     await comm.disconnect()
 
 
