@@ -1,9 +1,27 @@
 """Fixtures shared by every app's tests: API clients and users."""
 
+import os
+from pathlib import Path
+
 import pytest
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import UserFactory
+
+
+def pytest_configure(config):
+    """On the embedded default (SQLite) build test tables straight from the models.
+
+    Migrations (dj-stripe's above all) take minutes on SQLite; CI runs the suite on
+    MariaDB with every migration applied, and `_seed_data` below adds the seed rows.
+    """
+    if not os.environ.get("DATABASE_URL", "").startswith(("mysql", "postgres")):
+        config.option.nomigrations = True
+
+
+def pytest_unconfigure(config):
+    for leftover in Path("var").glob(f"test-{os.getpid()}.sqlite3*"):
+        leftover.unlink(missing_ok=True)
 
 
 def _uses_transactional_db(request) -> bool:
