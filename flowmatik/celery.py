@@ -25,6 +25,7 @@ def _transport_options(settings) -> dict:
                 "data_folder_in": str(folder),
                 "data_folder_out": str(folder),
                 "processed_folder": str(settings.CELERY_DATA_DIR / "processed"),
+                "control_folder": str(settings.CELERY_DATA_DIR / "control"),
                 "store_processed": False,
             }
         )
