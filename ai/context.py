@@ -74,13 +74,13 @@ def message_tokens(message: dict[str, Any]) -> int:
     )
 
 
-def _profile_key(user_id: int) -> str:
+def profile_cache_key(user_id: int) -> str:
     return f"ai:profile:{user_id}"
 
 
 def profile_context(user_id: int) -> str:
     """The user's brand voice and bio as a system note ('' if none); cached."""
-    key = _profile_key(user_id)
+    key = profile_cache_key(user_id)
     cached = cache.get(key)
     if cached is not None:
         return cached
@@ -109,7 +109,7 @@ def profile_context(user_id: int) -> str:
 
 def profile_context_invalidate(*, user_id: int) -> None:
     """Call after the user edits their profile so the next call sees it."""
-    cache.delete(_profile_key(user_id))
+    cache.delete(profile_cache_key(user_id))
 
 
 @dataclass(frozen=True)

@@ -299,7 +299,7 @@ async def plan_for_user(user_id: int):
 
 
 async def _profile(user_id: int) -> str:
-    cached = cache.get(f"ai:profile:{user_id}")
+    cached = cache.get(ctx.profile_cache_key(user_id))
     if cached is not None:
         return cached
     return await sync_to_async(ctx.profile_context, thread_sensitive=False)(user_id)
