@@ -138,3 +138,15 @@ def test_sdk_ignores_keepalive_pings_in_slow_streams(sdk, monkeypatch):
     )
     text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
     assert text.startswith("[Local demo model")
+
+
+def test_sdk_responses_carry_the_rate_limit_headers(sdk):
+    raw = sdk.chat.completions.with_raw_response.create(
+        model="flowmatik-demo",
+        messages=[{"role": "user", "content": "headers please"}],
+        max_tokens=5,
+    )
+    assert raw.parse().choices[0].message.content
+    assert int(raw.headers["x-ratelimit-limit-requests"]) > 0
+    assert "x-ratelimit-remaining-requests" in raw.headers
+    assert raw.headers["x-request-id"].startswith("req_")
