@@ -170,7 +170,8 @@ def settle(
     now: datetime | None = None,
 ) -> tuple[bool, date | None, int | None]:
     """Apply a reservation's outcome once: `ok` counts actual tokens, `error`
-    un-counts the request and frees everything, `release` frees the tokens only.
+    un-counts the request and frees everything, `release` (the sweeper) frees the
+    tokens only; a late `ok`/`error` after a `release` still applies its counts.
 
     Must run inside the caller's transaction. Returns (fresh, day, user_id).
     """
@@ -178,12 +179,22 @@ def settle(
     updated = QuotaReservation.objects.filter(
         pk=reservation_id, settled_at__isnull=True
     ).update(settled_at=now, outcome=outcome)
-    if not updated:
+    late = False
+    if not updated and outcome != "release":
+        # Swept as dead, yet the call did end: count what it really used now.
+        late = bool(
+            QuotaReservation.objects.filter(
+                pk=reservation_id, outcome="release"
+            ).update(outcome=outcome)
+        )
+    if not (updated or late):
         return False, None, None
     reservation = QuotaReservation.objects.only("tokens", "user_id", "day").get(
         pk=reservation_id
     )
-    changes = {"tokens_reserved": F("tokens_reserved") - reservation.tokens}
+    changes = {}
+    if not late:
+        changes["tokens_reserved"] = F("tokens_reserved") - reservation.tokens
     if outcome == "error":
         changes["requests"] = F("requests") - 1
     elif outcome == "ok":

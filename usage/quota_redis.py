@@ -74,17 +74,28 @@ SETTLE_LUA = """
 -- KEYS: 1 quota hash, 2 reservation hash, 3 reservation zset, 4 events, 5 alerts
 -- ARGV: 1 rid 2 outcome (ok|error|release) 3 actual tokens 4 limit_req 5 limit_tok
 --       6 event json ('' = none) 7 day ttl 8 user id 9 day (YYYY-MM-DD)
-local t = redis.call('HGET', KEYS[2], 'tokens')
+local r = redis.call('HMGET', KEYS[2], 'tokens', 'swept')
 redis.call('ZREM', KEYS[3], ARGV[1])
 local fresh = 0
 local alert = ''
-if t then
+if r[1] and not r[2] then
+  fresh = 1
+  redis.call('HINCRBY', KEYS[1], 'res', -tonumber(r[1]))
+  if ARGV[2] == 'release' then
+    -- the sweeper: tokens go back, the request stays counted; a late settle of
+    -- the same call can still count what it really used (branch below)
+    redis.call('HSET', KEYS[2], 'swept', 1)
+  else
+    redis.call('DEL', KEYS[2])
+  end
+elseif r[2] and ARGV[2] ~= 'release' then
   fresh = 1
   redis.call('DEL', KEYS[2])
-  redis.call('HINCRBY', KEYS[1], 'res', -tonumber(t))
+end
+if fresh == 1 and ARGV[2] ~= 'release' then
   if ARGV[2] == 'error' then
     redis.call('HINCRBY', KEYS[1], 'req', -1)
-  elseif ARGV[2] == 'ok' then
+  else
     redis.call('HINCRBY', KEYS[1], 'used', tonumber(ARGV[3]))
   end
   if ARGV[6] ~= '' then redis.call('RPUSH', KEYS[4], ARGV[6]) end

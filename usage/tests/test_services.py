@@ -288,9 +288,33 @@ def test_sweeper_frees_tokens_of_a_call_that_died(user, backend):
         assert state.remaining_tokens == 50_000
         assert state.requests_used == 1  # the admitted request still counts
 
-        late = settle(reservation, prompt=100, completion=50)
-        assert late.tokens_used == 0  # settled already by the sweeper
         assert services.usage_reservations_sweep() == 0
+
+        # The call was only slow: its late settlement still counts and is recorded.
+        late = settle(reservation, prompt=100, completion=50)
+        assert (late.tokens_used, late.tokens_reserved, late.requests_used) == (
+            150,
+            0,
+            1,
+        )
+        again = settle(reservation, prompt=100, completion=50)
+        assert again.tokens_used == 150
+    drain()
+    assert UsageRecord.objects.get(event_key=reservation.id).total_tokens == 150
+
+
+def test_late_failure_after_the_sweep_uncounts_the_request(user, backend):
+    start = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
+    with time_machine.travel(start, tick=False) as clock:
+        reservation = admit(user.pk, prompt=100, max_tokens=900)
+        clock.move_to(
+            start + timedelta(seconds=settings.QUOTA_RESERVATION_TTL_SECONDS + 1)
+        )
+        services.usage_reservations_sweep()
+
+        state = settle(reservation, status=CallStatus.ERROR, prompt=0, completion=0)
+
+    assert (state.requests_used, state.tokens_used, state.tokens_reserved) == (0, 0, 0)
 
 
 def test_settlement_records_every_field_of_the_event(user, backend):
