@@ -2,6 +2,8 @@
 
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import UserChangeForm, UserCreationForm
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -40,8 +42,30 @@ class RoleFilter(admin.SimpleListFilter):
         return queryset
 
 
+class _NormalizedEmailMixin:
+    """Staff may type any case: e-mails are stored lower-case (a DB constraint)."""
+
+    def clean_email(self) -> str:
+        return User.objects.normalize_email(self.cleaned_data.get("email"))
+
+
+class UserAddForm(_NormalizedEmailMixin, UserCreationForm):
+    class Meta(UserCreationForm.Meta):
+        model = User
+        fields = ("email",)
+
+
+class UserEditForm(_NormalizedEmailMixin, UserChangeForm):
+    class Meta(UserChangeForm.Meta):
+        model = User
+        fields = "__all__"
+
+
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
+    form = UserEditForm
+    add_form = UserAddForm
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     ordering = ("-date_joined",)
     list_display = ("email", "name", "role", "is_active", "is_staff", "date_joined")
     list_filter = (RoleFilter, "is_active", "is_staff", "date_joined")

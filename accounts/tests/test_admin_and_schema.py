@@ -82,3 +82,51 @@ def test_schema_lists_every_auth_endpoint(admin_client):
     for path, methods in expected.items():
         assert methods <= set(paths[path]), path
     assert User.objects.count() >= 1
+
+
+def test_admin_add_and_change_pages_work(admin_client):
+    assert admin_client.get("/admin/accounts/user/add/").status_code == 200
+    response = admin_client.post(
+        "/admin/accounts/user/add/",
+        {
+            "email": "New.Staffer@Example.com",
+            "password1": "lantern-orchard-quietly-88",
+            "password2": "lantern-orchard-quietly-88",
+        },
+    )
+    assert response.status_code == 302, response.content[:2000]
+    created = User.objects.get(email="new.staffer@example.com")
+    assert created.check_password("lantern-orchard-quietly-88")
+    page = admin_client.get(f"/admin/accounts/user/{created.pk}/change/")
+    assert page.status_code == 200
+    assert admin_client.get("/admin/accounts/apikey/").status_code == 200
+
+
+def test_admin_change_form_deactivation_revokes_access(admin_client, paid_users):
+    from accounts.identity import identity_from_api_key
+
+    target = UserFactory()
+    paid_users.add(target.pk)
+    raw = api_key_create(user=target, name="k").raw_key
+    assert identity_from_api_key(raw) is not None
+    page = admin_client.get(f"/admin/accounts/user/{target.pk}/change/")
+    form = page.context["adminform"].form
+    data = {
+        name: value
+        for name, value in form.initial.items()
+        if value is not None and name not in ("password", "groups", "last_login")
+    }
+    data.update(
+        {
+            "is_active": "",
+            "date_joined_0": target.date_joined.strftime("%Y-%m-%d"),
+            "date_joined_1": target.date_joined.strftime("%H:%M:%S"),
+        }
+    )
+    data.pop("date_joined", None)
+    data.pop("is_active")
+    response = admin_client.post(f"/admin/accounts/user/{target.pk}/change/", data)
+    assert response.status_code == 302, response.content[:3000]
+    target.refresh_from_db()
+    assert target.is_active is False
+    assert identity_from_api_key(raw) is None
