@@ -118,3 +118,9 @@ async def test_origin_outside_allowed_hosts_is_refused_before_the_handshake(
     connected, _ = await good.connect()
     assert connected is True
     await good.disconnect()
+
+
+async def test_unknown_socket_path_is_refused_at_the_handshake(user):
+    comm = communicator("/ws/nope/", token=jwt_for(user))
+    connected, _ = await comm.connect()
+    assert connected is False
