@@ -9,6 +9,7 @@ from accounts.models import ApiKey, User
 from billing import selectors as billing_selectors
 from billing.models import Plan
 from flowmatik.errors import NotFound
+from usage import selectors as usage_selectors
 
 Role = Literal["admin", "premium", "user"]
 
@@ -22,9 +23,9 @@ def user_role(*, user: User) -> Role:
     return "user"
 
 
-def user_quota_summary(*, user: User) -> dict[str, Any] | None:
-    """Today's quota for `/api/auth/me`; None until usage metering provides it."""
-    return None
+def user_quota_summary(*, user: User) -> dict[str, Any]:
+    """Today's quota for `/api/auth/me` (limits None = unlimited)."""
+    return usage_selectors.quota_summary_for_user(user_id=user.pk)
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class Me:
     user: User
     role: Role
     plan: Plan
-    quota: dict[str, Any] | None
+    quota: dict[str, Any]
 
 
 def user_me(*, user: User) -> Me:

@@ -110,13 +110,24 @@ class MePlanOutput(serializers.Serializer):
     features = serializers.ListField(child=serializers.CharField())
 
 
+class MeQuotaOutput(serializers.Serializer):
+    """Today's quota (UTC day); a null limit or remainder means unlimited."""
+
+    limit_requests = serializers.IntegerField(allow_null=True)
+    remaining_requests = serializers.IntegerField(allow_null=True)
+    requests_used = serializers.IntegerField()
+    limit_tokens = serializers.IntegerField(allow_null=True)
+    remaining_tokens = serializers.IntegerField(allow_null=True)
+    tokens_used = serializers.IntegerField()
+    tokens_reserved = serializers.IntegerField()
+    reset_at = serializers.CharField(help_text="Next 00:00 UTC, ISO 8601.")
+
+
 class MeOutput(serializers.Serializer):
     user = UserOutput()
     role = serializers.ChoiceField(choices=["admin", "premium", "user"])
     plan = MePlanOutput()
-    quota = serializers.DictField(
-        allow_null=True, help_text="Today's quota (null until usage provides it)."
-    )
+    quota = MeQuotaOutput()
 
 
 class DetailOutput(serializers.Serializer):

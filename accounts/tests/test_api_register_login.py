@@ -164,7 +164,7 @@ def test_logout_with_invalid_token_is_401_and_without_one_400(api_client):
     assert missing.status_code == 400
 
 
-def test_me_returns_profile_role_plan_and_quota_slot(api_client, user):
+def test_me_returns_profile_role_plan_and_quota(api_client, user):
     pair = jwt_login(api_client, user.email)
     response = bearer(pair["access"]).get("/api/auth/me")
     assert response.status_code == 200
@@ -173,7 +173,12 @@ def test_me_returns_profile_role_plan_and_quota_slot(api_client, user):
     assert body["role"] == "user"
     assert body["plan"]["slug"] == "free"
     assert "api" not in body["plan"]["features"]
-    assert "quota" in body
+    quota = body["quota"]
+    assert quota["limit_requests"] == 100
+    assert quota["limit_tokens"] == 50_000
+    assert quota["requests_used"] == 0
+    assert quota["remaining_requests"] == 100
+    assert quota["reset_at"].endswith("T00:00:00Z")
 
 
 def test_me_shows_premium_and_admin_roles(paid_users):
