@@ -40,6 +40,7 @@ from ai.services import chat_prepare, chat_stream
 from flowmatik import realtime
 from flowmatik.errors import ApplicationError
 from flowmatik.request_context import new_request_id, request_id_var, user_id_var
+from flowmatik.ws_auth import CloseOnExpiryMixin
 
 logger = logging.getLogger("flowmatik.ai")
 
@@ -72,16 +73,21 @@ def parse_chat(content: Any) -> dict[str, Any]:
     return parsed
 
 
-class ChatConsumer(AsyncJsonWebsocketConsumer):
+class ChatConsumer(CloseOnExpiryMixin, AsyncJsonWebsocketConsumer):
     task: asyncio.Task | None = None
     counted = False
 
     async def connect(self) -> None:
         await self.accept(subprotocol=self.scope.get("auth_subprotocol"))
+        self.arm_auth_expiry()
         await realtime.connection_opened()
         self.counted = True
 
+    async def before_expiry_close(self) -> None:
+        await self._stop_generation()  # partial saved, usage settled
+
     async def disconnect(self, code: int) -> None:
+        self.disarm_auth_expiry()
         await self._stop_generation()
         if self.counted:
             self.counted = False
@@ -117,6 +123,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "error", "code": code, "message": message})
 
     async def _start_generation(self, content: dict) -> None:
+        if self.auth_expired:  # closing with 4401: no new work
+            return
         if self.task is not None and not self.task.done():
             await self._send_error(
                 "generation_in_progress",

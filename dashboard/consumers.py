@@ -15,9 +15,10 @@ import contextlib
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from flowmatik import realtime
+from flowmatik.ws_auth import CloseOnExpiryMixin
 
 
-class NotificationConsumer(AsyncJsonWebsocketConsumer):
+class NotificationConsumer(CloseOnExpiryMixin, AsyncJsonWebsocketConsumer):
     groups_joined: tuple[str, ...] = ()
     counted = False
     closed = False
@@ -31,6 +32,7 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         )
         await self._join_groups()
         await self.accept(subprotocol=self.scope.get("auth_subprotocol"))
+        self.arm_auth_expiry()
         await realtime.connection_opened()
         self.counted = True
 
@@ -54,6 +56,7 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         self.closed = True
+        self.disarm_auth_expiry()
         if self._refresh is not None:
             self._refresh.cancel()
         for group in self.groups_joined:

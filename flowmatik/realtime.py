@@ -225,21 +225,26 @@ async def _publish(delta: int) -> None:
         logger.warning("Connection count not published", extra={"delta": delta})
 
 
+async def connection_count_publish() -> None:
+    """Re-assert this process's count in Redis, healing any drift (a DECR that
+    arrived after the key expired, a failed write), and renew its TTL."""
+    client = _async_redis()
+    if client is None:
+        return
+    try:
+        await client.set(
+            _process_key(), _local_connections, ex=settings.WS_CONNECTION_TTL_SECONDS
+        )
+    except Exception:
+        logger.warning("Connection heartbeat failed")
+
+
 async def _heartbeat() -> None:
-    """Re-assert this process's count (healing any drift) before its key expires."""
     while True:
         await asyncio.sleep(settings.WS_CONNECTION_HEARTBEAT_SECONDS)
-        client = _async_redis()
-        if client is None:
+        if not settings.REDIS_URL:
             return
-        try:
-            await client.set(
-                _process_key(),
-                _local_connections,
-                ex=settings.WS_CONNECTION_TTL_SECONDS,
-            )
-        except Exception:
-            logger.warning("Connection heartbeat failed")
+        await connection_count_publish()
 
 
 async def connection_opened() -> None:

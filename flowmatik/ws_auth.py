@@ -10,23 +10,30 @@ A client passes its token in one of two ways:
    that cannot set subprotocols. The token may end up in access logs.
 
 The token is either a JWT access token (``POST /api/auth/login``) or an API key
-(``fmk_...``), resolved by `accounts.identity.aidentify` exactly as the HTTP API does.
-Authentication happens once, at connect time.
+(``fmk_...``), resolved by `accounts.identity.aidentify` exactly as the HTTP API does,
+at connect time. A socket opened with a JWT is closed with 4401 when that token
+expires (a running chat generation is stopped and saved first); the client
+reconnects with a fresh token and fetches what it missed.
 
 Close codes (sent after the handshake completes, so browsers can read them; a close
 before the handshake reaches a browser only as 1006):
 
 - ``4401`` unauthenticated: no token, an invalid or expired JWT, a revoked or
-  expired API key, or an inactive user. Reconnect with a fresh token.
+  expired API key, or an inactive user (reason ``unauthenticated``); or the JWT
+  expired while connected (reason ``token expired``). Reconnect with a fresh token.
 
 A connection from an origin that is not in ``ALLOWED_HOSTS`` is refused before the
 handshake (HTTP 403) by Channels' ``AllowedHostsOriginValidator`` in `asgi.py`.
 """
 
+import asyncio
 import logging
+import time
 from urllib.parse import parse_qs
 
 from channels.middleware import BaseMiddleware
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.identity import API_KEY_PREFIX, aidentify
 
@@ -58,13 +65,20 @@ class TokenAuthMiddleware(BaseMiddleware):
         if scope["type"] != "websocket":
             return await super().__call__(scope, receive, send)
         token, subprotocol = credentials_from_scope(scope)
-        identity = None
+        identity, expires_at = None, None
         if token:
             kind = "api_key" if token.startswith(API_KEY_PREFIX) else "jwt"
             identity = await aidentify(kind, token)
+            if identity is not None and kind == "jwt":
+                expires_at = _jwt_expiry(token)
         if identity is None:
             return await self._reject(receive, send, subprotocol)
-        scope = {**scope, "identity": identity, "auth_subprotocol": subprotocol}
+        scope = {
+            **scope,
+            "identity": identity,
+            "auth_subprotocol": subprotocol,
+            "auth_expires_at": expires_at,
+        }
         return await super().__call__(scope, receive, send)
 
     async def _reject(self, receive, send, subprotocol: str | None) -> None:
@@ -80,3 +94,49 @@ class TokenAuthMiddleware(BaseMiddleware):
                 "reason": "unauthenticated",
             }
         )
+
+
+def _jwt_expiry(token: str) -> float | None:
+    try:
+        return float(AccessToken(token)["exp"])
+    except (TokenError, KeyError, TypeError, ValueError):
+        return None
+
+
+class CloseOnExpiryMixin:
+    """For consumers: close with 4401 when the JWT the socket opened with expires.
+
+    Call `arm_auth_expiry()` after accepting and `disarm_auth_expiry()` in
+    `disconnect`; override `before_expiry_close` to stop work first. A timer, not a
+    task, so idle sockets stay small.
+    """
+
+    _expiry_timer: asyncio.TimerHandle | None = None
+    _expiry_task: asyncio.Task | None = None
+    auth_expired = False  # once set, the consumer accepts no new work
+
+    def arm_auth_expiry(self) -> None:
+        expires_at = self.scope.get("auth_expires_at")
+        if expires_at is None:
+            return
+        self._expiry_timer = asyncio.get_running_loop().call_later(
+            max(0.0, expires_at - time.time()), self._auth_expired
+        )
+
+    def disarm_auth_expiry(self) -> None:
+        if self._expiry_timer is not None:
+            self._expiry_timer.cancel()
+            self._expiry_timer = None
+
+    def _auth_expired(self) -> None:
+        self._expiry_timer = None
+        self._expiry_task = asyncio.ensure_future(self._close_expired())
+
+    async def before_expiry_close(self) -> None:
+        """Hook: stop running work before the socket closes."""
+
+    async def _close_expired(self) -> None:
+        logger.info("WebSocket closed: token expired")
+        self.auth_expired = True
+        await self.before_expiry_close()
+        await self.close(code=CLOSE_UNAUTHENTICATED, reason="token expired")

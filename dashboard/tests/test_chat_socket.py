@@ -5,6 +5,7 @@ HTTP; `[[words:N]]` sets the reply length and `[[delay:S]]` the pause per token.
 """
 
 import asyncio
+import json
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -209,4 +210,38 @@ async def test_cancel_without_a_generation_is_ignored(chatter):
     comm = await chat_socket(chatter)
     await comm.send_json_to({"type": "cancel"})
     assert await comm.receive_nothing(timeout=0.2)
+    await comm.disconnect()
+
+
+async def test_token_expiring_mid_stream_saves_the_partial_then_closes_4401(
+    chatter, demo_server
+):
+    from datetime import timedelta
+
+    token = jwt_for(chatter, lifetime=timedelta(seconds=4))  # expires in 3-4 s
+    comm = communicator("/ws/chat/", token=token)
+    assert (await comm.connect())[0] is True
+    await comm.send_json_to(
+        {
+            "type": "chat",
+            "message": "[[words:800]] [[delay:0.01]] a very long story",
+            "request_id": "r-exp",
+        }
+    )
+
+    kinds = []
+    while (output := await comm.receive_output(timeout=10))["type"] == "websocket.send":
+        kinds.append(json.loads(output["text"])["type"])
+
+    assert output == {
+        "type": "websocket.close",
+        "code": 4401,
+        "reason": "token expired",
+    }
+    assert kinds[0] == "start"
+    assert "done" not in kinds  # cut mid-stream
+    record = await sync_to_async(usage_record)("r-exp")
+    assert record.status == "partial"
+    partial = (await sync_to_async(assistant_messages)(chatter))[-1]
+    assert partial.status == "partial"
     await comm.disconnect()

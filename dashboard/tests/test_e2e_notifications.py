@@ -121,6 +121,7 @@ async def test_missed_notifications_are_fetched_after_reconnect(live_asgi, user)
 
 
 async def test_open_sockets_are_counted_while_connected(live_asgi, user):
+    await realtime.connection_count_publish()  # Redis agrees with the process
     before = await sync_to_async(realtime.connection_counts)()
     async with open_socket(live_asgi, "/ws/notifications/", jwt_for(user)) as ws:
         await ws.send(json.dumps({"type": "ping"}))

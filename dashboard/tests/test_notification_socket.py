@@ -105,6 +105,7 @@ async def test_ping_is_answered_and_other_frames_get_an_error(user):
 
 
 async def test_open_sockets_are_counted_per_process_and_uncounted_on_close(user):
+    await realtime.connection_count_publish()  # Redis agrees with the process
     before = await sync_to_async(realtime.connection_counts)()
     first, second = await connected(user), await connected(user)
     during = await sync_to_async(realtime.connection_counts)()
@@ -164,11 +165,16 @@ async def test_connection_count_key_expires_and_heartbeat_heals_drift(
     client = aioredis.Redis.from_url(redis_url)
     key = realtime._process_key()
     comm = await connected(user)
+    await realtime.connection_count_publish()
     ttl = await client.ttl(key)
     assert 0 < ttl <= settings.WS_CONNECTION_TTL_SECONDS  # a dead process expires
 
     await client.set(key, 99)  # drift (e.g. a lost DECR)
-    await asyncio.sleep(0.3)
+    for _ in range(20):  # the heartbeat (every 0.1 s here) puts it right
+        await asyncio.sleep(0.05)
+        if int(await client.get(key) or -1) == realtime._local_connections:
+            break
     assert int(await client.get(key)) == realtime._local_connections
+    assert await client.ttl(key) > 0
     await comm.disconnect()
     await client.aclose()

@@ -124,3 +124,27 @@ async def test_unknown_socket_path_is_refused_at_the_handshake(user):
     comm = communicator("/ws/nope/", token=jwt_for(user))
     connected, _ = await comm.connect()
     assert connected is False
+
+
+async def test_socket_is_closed_with_4401_when_its_jwt_expires(user):
+    comm = communicator(
+        "/ws/notifications/", token=jwt_for(user, lifetime=timedelta(seconds=2))
+    )
+    assert (await comm.connect())[0] is True
+
+    closed = await comm.receive_output(timeout=4)
+
+    assert closed == {
+        "type": "websocket.close",
+        "code": CLOSE_UNAUTHENTICATED,
+        "reason": "token expired",
+    }
+    await comm.disconnect()  # the client answers the close
+
+
+async def test_api_key_sockets_have_no_token_expiry_timer(user):
+    key = await sync_to_async(api_key_for)(user)
+    comm = communicator("/ws/notifications/", token=key)
+    assert (await comm.connect())[0] is True
+    assert await comm.receive_nothing(timeout=0.3)
+    await comm.disconnect()
