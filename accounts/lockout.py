@@ -17,6 +17,10 @@ def lockout_response(
     original_response: HttpResponse | None = None,
     credentials: dict | None = None,
 ) -> HttpResponse:
+    if isinstance(original_response, dict):
+        # AxesMiddleware's async path calls us as `(request, credentials)`: the
+        # second argument is then the credentials and there is no original response.
+        original_response = None
     if original_response is not None and original_response.status_code == 429:
         return original_response
     retry_after = lockout_retry_after(request=request)

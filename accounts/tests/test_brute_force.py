@@ -148,3 +148,29 @@ def test_admin_login_lockout_uses_the_same_429_page(user):
     # Same e-mail + IP on the API: locked too (one counter per normalised e-mail).
     api = _login(APIClient(), user.email, DEFAULT_PASSWORD, ip="5.6.7.8")
     assert api.status_code == 429
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_lockout_under_asgi_is_429_account_locked_not_500(user, async_client):
+    """AsyncClient runs the ASGI handler, so AxesMiddleware takes its async path."""
+    email = user.email
+
+    async def login(password):
+        return await async_client.post(
+            "/api/auth/login",
+            {"email": email, "password": password},
+            content_type="application/json",
+            REMOTE_ADDR="10.9.9.9",
+        )
+
+    codes = [(await login("wrong-one")).status_code for _ in range(10)]
+    assert codes[:9] == [401] * 9
+    locked = await login("wrong-one")
+    assert locked.status_code == 429
+    assert locked.json()["error"]["code"] == "account_locked"
+    assert int(locked["Retry-After"]) > 0
+    # The right password is refused the same way while locked.
+    right = await login(DEFAULT_PASSWORD)
+    assert right.status_code == 429
+    assert right.json()["error"]["code"] == "account_locked"
+    assert int(right["Retry-After"]) > 0
