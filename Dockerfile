@@ -30,4 +30,4 @@ USER flowmatik
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD curl -fsS "http://127.0.0.1:${PORT}/health" || exit 1
-CMD ["sh", "-c", "uvicorn flowmatik.asgi:application --host 0.0.0.0 --port ${PORT} --workers ${WEB_CONCURRENCY:-2} --lifespan on --proxy-headers"]
+CMD ["sh", "-c", "uvicorn flowmatik.asgi:application --host 0.0.0.0 --port ${PORT} --workers ${WEB_CONCURRENCY:-2} --lifespan on --proxy-headers --no-access-log"]

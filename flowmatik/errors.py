@@ -9,6 +9,7 @@ import math
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, JsonResponse
 from django_ratelimit.exceptions import Ratelimited
 from rest_framework import exceptions as drf
@@ -74,6 +75,20 @@ class Conflict(ApplicationError):
     status_code, code, default_message = 409, "conflict", "Conflict with current state."
 
 
+class PayloadTooLarge(ApplicationError):
+    status_code, code, default_message = (
+        413,
+        "payload_too_large",
+        "The body is too large.",
+    )
+
+
+class UnsupportedMediaType(ApplicationError):
+    status_code = 415
+    code = "unsupported_media_type"
+    default_message = "Send the body as application/json."
+
+
 class RateLimited(ApplicationError):
     status_code, code, default_message = 429, "rate_limited", "Too many requests."
 
@@ -111,6 +126,10 @@ def to_application_error(exc: Exception) -> ApplicationError | None:
     """Map framework exceptions to our vocabulary; None for unexpected ones."""
     if isinstance(exc, ApplicationError):
         return exc
+    if isinstance(exc, RequestDataTooBig):
+        return PayloadTooLarge()
+    if isinstance(exc, SuspiciousOperation):
+        return ApplicationError("The request was refused as malformed.")
     if isinstance(exc, Ratelimited):
         return RateLimited(retry_after=_ratelimit_retry_after(exc))
     if isinstance(exc, Http404 | drf.NotFound):
@@ -123,6 +142,8 @@ def to_application_error(exc: Exception) -> ApplicationError | None:
         return InvalidInput(details={"fields": fields})
     if isinstance(exc, drf.ParseError):
         return InvalidInput(str(exc.detail), code="malformed_request")
+    if isinstance(exc, drf.UnsupportedMediaType):
+        return UnsupportedMediaType(str(exc.detail))
     if isinstance(exc, drf.NotAuthenticated | drf.AuthenticationFailed):
         code = (
             "authentication_failed"

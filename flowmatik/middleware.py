@@ -11,6 +11,7 @@ import time
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.functional import SimpleLazyObject, empty
 
 from flowmatik.errors import (
     error_body,
@@ -53,7 +54,15 @@ class _HybridMiddleware:
 
 
 def _user_id(request: HttpRequest) -> str | None:
-    user = getattr(request, "user", None)
+    """The authenticated user's id, without ever loading a session user lazily.
+
+    AuthenticationMiddleware installs `request.user` as a lazy object; evaluating it
+    queries the database, which an async view's response path must not do. DRF and
+    the async views replace or bind the user explicitly, and those we read.
+    """
+    user = request.__dict__.get("user")
+    if isinstance(user, SimpleLazyObject) and user._wrapped is empty:
+        return user_id_var.get()
     if user is not None and getattr(user, "is_authenticated", False):
         return str(user.pk)
     return user_id_var.get()

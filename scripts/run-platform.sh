@@ -21,6 +21,7 @@ echo "  Flowmatik is starting on http://$HOST:$PORT/"
 echo "  API docs: http://$HOST:$PORT/api/docs/   health: http://$HOST:$PORT/health"
 echo "  Admin:    http://$HOST:$PORT/admin/ (make superuser creates admin@example.com)"
 echo
-"$BIN/uvicorn" flowmatik.asgi:application --host "$HOST" --port "$PORT" --lifespan on &
+"$BIN/uvicorn" flowmatik.asgi:application --host "$HOST" --port "$PORT" --lifespan on \
+  --no-access-log &
 pids+=($!)
 wait -n "${pids[@]}"
