@@ -116,9 +116,13 @@ def _check_envelope(delivery: Delivery) -> bytes:
 
 
 def _parse_json_object(body: bytes) -> dict[str, Any]:
+    # Decode explicitly: `json.loads(bytes)` would also accept UTF-16/32, which the
+    # stored payload (UTF-8 text) and the providers (always UTF-8) do not.
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        data = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise InvalidPayload("The webhook body is not UTF-8 encoded JSON.") from None
+    except ValueError:
         raise InvalidPayload("The webhook body is not valid JSON.") from None
     if not isinstance(data, dict):
         raise InvalidPayload("The webhook body must be a JSON object.")

@@ -1,6 +1,7 @@
 """Receiving deliveries: signatures, limits, storing once, enqueueing after commit."""
 
 import hashlib
+import hmac
 import json
 import os
 import threading
@@ -306,3 +307,39 @@ def test_no_secret_or_signature_reaches_the_logs(db, client, caplog, settings):
     assert any(r.getMessage() == "Webhook delivery rejected" for r in caplog.records)
     for secret in (STRIPE_SECRET, LS_SECRET, header.split("v1=")[1]):
         assert secret not in logged
+
+
+# --- Encodings ---
+
+
+def _utf16(event) -> bytes:
+    return json.dumps(event).encode("utf-16")
+
+
+def test_signed_utf16_stripe_body_is_400_invalid_payload_not_500(db, client):
+    body = _utf16(_unknown_event("evt_utf16"))
+    ts = int(time.time())
+    sig = hmac.new(
+        STRIPE_SECRET.encode(), str(ts).encode() + b"." + body, hashlib.sha256
+    ).hexdigest()
+    response = client.post(
+        STRIPE_URL,
+        body,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=f"t={ts},v1={sig}",
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_payload"
+    assert not WebhookEvent.objects.exists()
+    assert webhook_rejections()["stripe"]["invalid_payload"] == 1
+
+
+def test_signed_utf16_lemonsqueezy_body_is_400_invalid_payload_not_500(db, client):
+    body = _utf16(_ls_subscription_event())
+    sig = hmac.new(LS_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    response = client.post(
+        LS_URL, body, content_type="application/json", HTTP_X_SIGNATURE=sig
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_payload"
+    assert not WebhookEvent.objects.exists()
