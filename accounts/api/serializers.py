@@ -2,11 +2,35 @@
 
 import zoneinfo
 
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import URLValidator
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import ApiKey, Language, User
 
 _TIMEZONES = frozenset(zoneinfo.available_timezones())
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "maxLength": 500,
+        "anyOf": [{"format": "uri"}, {"maxLength": 0}],
+        "description": "An http(s) URL, or an empty string for none.",
+    }
+)
+class BlankableURLField(serializers.CharField):
+    """A URL or `""`, and the schema says so (a URLField alone is `format: uri`)."""
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if value:
+            try:
+                URLValidator()(value)
+            except DjangoValidationError:
+                raise serializers.ValidationError("Enter a valid URL.") from None
+        return value
 
 
 # --- Inputs ---
@@ -34,7 +58,7 @@ class ProfileInput(serializers.Serializer):
     company = serializers.CharField(max_length=150, allow_blank=True)
     timezone = serializers.CharField(max_length=64)
     language = serializers.ChoiceField(choices=Language.choices)
-    avatar_url = serializers.URLField(max_length=500, allow_blank=True)
+    avatar_url = BlankableURLField(max_length=500, allow_blank=True)
     brand_voice = serializers.CharField(
         max_length=5000, allow_blank=True, trim_whitespace=False
     )
@@ -70,6 +94,8 @@ class ApiKeyCreateInput(serializers.Serializer):
 
 
 class UserOutput(serializers.ModelSerializer):
+    avatar_url = BlankableURLField(read_only=True)
+
     class Meta:
         model = User
         fields = [
@@ -168,3 +194,12 @@ class ApiKeyCreatedOutput(ApiKeyOutput):
     class Meta(ApiKeyOutput.Meta):
         fields = [*ApiKeyOutput.Meta.fields, "key"]
         read_only_fields = fields
+
+
+class ApiKeyPageOutput(serializers.Serializer):
+    """The paginated `{count, next, previous, results}` envelope of the key list."""
+
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = ApiKeyOutput(many=True)

@@ -2,7 +2,7 @@
 
 from django.contrib.auth import update_session_auth_hash
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
@@ -250,7 +250,17 @@ class ApiKeyListCreateView(APIView):
 
     @extend_schema(
         tags=TAG,
-        responses={200: s.ApiKeyOutput(many=True), **ERRORS},
+        parameters=[
+            OpenApiParameter("page", int, description="Page number (from 1)."),
+            OpenApiParameter(
+                "page_size", int, description="Keys per page (capped by the server)."
+            ),
+        ],
+        responses={
+            200: s.ApiKeyPageOutput,
+            **ERRORS,
+            404: OpenApiResponse(description="A page past the end."),
+        },
         summary="List my API keys (the secret is never shown again)",
     )
     def get(self, request: Request) -> Response:

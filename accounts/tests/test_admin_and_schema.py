@@ -7,6 +7,7 @@ from accounts.identity import identity_from_api_key
 from accounts.models import ApiKey, User
 from accounts.services import api_key_create
 from accounts.tests.factories import UserFactory
+from accounts.tests.openapi import response_errors, schema_document
 
 pytestmark = pytest.mark.django_db
 
@@ -130,3 +131,39 @@ def test_admin_change_form_deactivation_revokes_access(admin_client, paid_users)
     target.refresh_from_db()
     assert target.is_active is False
     assert identity_from_api_key(raw) is None
+
+
+def test_api_key_list_response_matches_its_documented_paginated_schema(
+    auth_client, user, paid_users
+):
+    paid_users.add(user.pk)
+    api_key_create(user=user, name="ci")
+    document = schema_document(auth_client)
+    response = auth_client.get("/api/auth/api-keys", {"page": 1, "page_size": 5})
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"count", "next", "previous", "results"}
+    assert response_errors(document, "/api/auth/api-keys", "get", 200, body) == []
+    operation = document["paths"]["/api/auth/api-keys"]["get"]
+    assert {p["name"] for p in operation["parameters"]} >= {"page", "page_size"}
+
+
+def test_blank_avatar_url_matches_the_documented_user_schema(auth_client, user):
+    assert user.avatar_url == ""
+    document = schema_document(auth_client)
+    me = auth_client.get("/api/auth/me")
+    assert me.status_code == 200
+    assert me.json()["user"]["avatar_url"] == ""
+    assert response_errors(document, "/api/auth/me", "get", 200, me.json()) == []
+    patched = auth_client.patch("/api/auth/profile", {"bio": "x"}, format="json")
+    assert patched.status_code == 200
+    assert patched.json()["avatar_url"] == ""
+    body = patched.json()
+    assert response_errors(document, "/api/auth/profile", "patch", 200, body) == []
+    # A real URL still conforms, and a non-URL is still refused on input.
+    url = {"avatar_url": "https://example.com/a.png"}
+    patched = auth_client.patch("/api/auth/profile", url, format="json")
+    body = patched.json()
+    assert response_errors(document, "/api/auth/profile", "patch", 200, body) == []
+    bad = auth_client.patch("/api/auth/profile", {"avatar_url": "nope"}, format="json")
+    assert bad.status_code == 400
