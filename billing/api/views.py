@@ -166,6 +166,7 @@ class CancelView(APIView):
         request=CancelInputSerializer,
         responses={
             200: SubscriptionOutputSerializer,
+            400: OpenApiResponse(description="`invalid_input` (`details.fields`)."),
             403: OpenApiResponse(description="`immediately` by a non-admin."),
             **NO_SUBSCRIPTION,
             **AUTH_ERRORS,
@@ -210,10 +211,14 @@ class ChangePlanView(APIView):
         request=PlanInputSerializer,
         responses={
             200: SubscriptionOutputSerializer,
+            400: OpenApiResponse(
+                description="`invalid_input` (`details.fields`), or "
+                "`plan_not_purchasable` (the Free plan)."
+            ),
+            404: OpenApiResponse(description="`no_subscription` or `plan_not_found`."),
             409: OpenApiResponse(
                 description="`subscription_state_conflict`: already on that plan."
             ),
-            **NO_SUBSCRIPTION,
             **AUTH_ERRORS,
             **PROVIDER_ERRORS,
         },

@@ -7,6 +7,7 @@ import pytest
 from django.test import Client
 
 from accounts.tests.factories import UserFactory
+from accounts.tests.openapi import declared_statuses, schema_document
 from billing.models import Payment, Subscription
 from billing.selectors import mrr, plan_get_for_user, revenue_total
 from billing.services import payment_record, subscription_sync_from_stripe
@@ -164,3 +165,20 @@ def test_schema_describes_the_payments_endpoints(api_client):
     envelope = schema.json()["components"]["schemas"][plans_ref.rsplit("/", 1)[1]]
     assert set(envelope["properties"]) == {"count", "next", "previous", "results"}
     assert paths["/api/payments/plans"]["get"].get("security") in (None, [], [{}])
+
+
+def test_cancel_and_change_plan_declare_their_400s(auth_client, api_client):
+    document = schema_document(api_client)
+    cancel = auth_client.post(
+        "/api/payments/subscription/cancel", {"immediately": "maybe"}, format="json"
+    )
+    change = auth_client.post(
+        "/api/payments/subscription/change-plan", {}, format="json"
+    )
+    assert cancel.status_code == change.status_code == 400
+    assert cancel.json()["error"]["code"] == change.json()["error"]["code"]
+    for path, response in (
+        ("/api/payments/subscription/cancel", cancel),
+        ("/api/payments/subscription/change-plan", change),
+    ):
+        assert response.status_code in declared_statuses(document, path, "post")

@@ -30,6 +30,10 @@ _ERRORS = {
     415: OpenApiResponse(description="Content-Type is not application/json."),
     503: OpenApiResponse(description="`payments_not_configured`: no secret set."),
 }
+_STAFF_ERRORS = {
+    401: OpenApiResponse(description="Not authenticated."),
+    403: OpenApiResponse(description="`permission_denied`: staff only."),
+}
 
 
 def _content_length(request: HttpRequest) -> int | None:
@@ -145,7 +149,7 @@ class WebhookStatsView(APIView):
     @extend_schema(
         operation_id="webhooks_stats",
         summary="Webhook statistics (staff)",
-        responses={200: WebhookStatsSerializer},
+        responses={200: WebhookStatsSerializer, **_STAFF_ERRORS},
         tags=["webhooks"],
     )
     def get(self, request):
@@ -159,7 +163,14 @@ class WebhookRetryView(APIView):
         operation_id="webhooks_retry",
         summary="Re-queue failed webhook events (staff)",
         request=WebhookRetryInputSerializer,
-        responses={200: WebhookRetryOutputSerializer},
+        responses={
+            200: WebhookRetryOutputSerializer,
+            400: OpenApiResponse(
+                description="`invalid_input`: give exactly one of `event_ids` "
+                "(at most WEBHOOK_RETRY_MAX_IDS) or `status`."
+            ),
+            **_STAFF_ERRORS,
+        },
         tags=["webhooks"],
     )
     def post(self, request):

@@ -11,6 +11,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from accounts.tests.openapi import declared_statuses, schema_document
 from billing.models import Subscription
 from billing.tests.factories import stripe_subscription, subscription_row
 from webhooks_app.checks import djstripe_webhook_override_impossible
@@ -281,6 +282,27 @@ def test_schema_documents_the_webhook_endpoints(api_client):
         assert f"/api/webhooks/{path}" in paths
     stripe = paths["/api/webhooks/stripe"]["post"]
     assert {"200", "400", "413", "415", "503"} <= set(stripe["responses"])
+
+
+def test_staff_endpoints_declare_the_error_statuses_they_return(
+    auth_client, api_client, staff_client
+):
+    document = schema_document(api_client)
+    answers = {
+        ("/api/webhooks/stats", "get"): [
+            auth_client.get("/api/webhooks/stats"),
+            api_client.get("/api/webhooks/stats"),
+        ],
+        ("/api/webhooks/retry", "post"): [
+            staff_client.post("/api/webhooks/retry", {}, format="json"),
+            auth_client.post("/api/webhooks/retry", {}, format="json"),
+            api_client.post("/api/webhooks/retry", {}, format="json"),
+        ],
+    }
+    for (path, method), responses in answers.items():
+        returned = {response.status_code for response in responses}
+        assert returned <= declared_statuses(document, path, method), path
+    assert {400, 401, 403} <= declared_statuses(document, "/api/webhooks/retry", "post")
 
 
 def test_reconciliation_is_scheduled_periodically(settings):
