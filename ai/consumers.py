@@ -44,7 +44,7 @@ from flowmatik.ws_auth import CloseOnExpiryMixin
 
 logger = logging.getLogger("flowmatik.ai")
 
-MAX_MESSAGE_CHARS = 32_000
+MAX_MESSAGE_CHARS = settings.AI_MAX_MESSAGE_CHARS  # chat_prepare re-reads it per call
 _END = object()
 
 

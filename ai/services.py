@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import SynchronousOnlyOperation
 from django.db import transaction
@@ -43,8 +44,6 @@ from flowmatik.errors import ApplicationError, InvalidInput
 
 logger = logging.getLogger("flowmatik.ai")
 
-MAX_MESSAGE_CHARS = 100_000
-MAX_MESSAGES = 500
 TITLE_CHARS = 60
 _FALLBACK_ERRORS = (ProviderError, ProviderTimeout, ProviderUnavailable)
 _ROLES = {"system", "user", "assistant", "tool"}
@@ -147,15 +146,21 @@ SUMMARY_PROMPT = (
 )
 
 
-def _summary_due(conversation: Conversation) -> bool:
-    from django.conf import settings
+def _summary_due(conversation: Conversation, *, added: int = 2) -> bool:
+    """Whether the turn just saved (`added` messages) crossed a summary boundary.
+
+    Derived from `message_count` alone (no query on the hot path): due each time
+    the count passes AI_SUMMARY_KEEP_MESSAGES + n * SUMMARY_BATCH. The task itself
+    decides what to fold, so a missed or repeated trigger is harmless.
+    """
 
     if not settings.AI_SUMMARY_MODEL:
         return False
-    unsummarised = Message.objects.filter(
-        conversation=conversation, id__gt=conversation.summary_upto_id or 0
-    ).count()
-    return unsummarised >= settings.AI_SUMMARY_KEEP_MESSAGES + SUMMARY_BATCH
+    keep = settings.AI_SUMMARY_KEEP_MESSAGES
+    now, before = conversation.message_count, conversation.message_count - added
+    if now < keep + SUMMARY_BATCH:
+        return False
+    return (now - keep) // SUMMARY_BATCH > max(before - keep, 0) // SUMMARY_BATCH
 
 
 async def _summary_call(*, user_id: int, model: ModelInfo, provider, messages) -> str:
@@ -216,7 +221,6 @@ def conversation_summarize(*, conversation_id: int) -> bool:
     failure leaves the conversation as it was (old turns are then just dropped).
     """
     from asgiref.sync import async_to_sync
-    from django.conf import settings
 
     from ai.selectors import catalogue_get
 
@@ -264,9 +268,11 @@ def conversation_summarize(*, conversation_id: int) -> bool:
 
 
 def _validate_messages(messages: list) -> list[dict[str, Any]]:
-    if not messages or len(messages) > MAX_MESSAGES:
+
+    limit = settings.AI_MAX_MESSAGES
+    if not messages or len(messages) > limit:
         raise InvalidInput(
-            f"messages must hold 1 to {MAX_MESSAGES} items.",
+            f"messages must hold 1 to {limit} items.",
             details={"fields": {"messages": ["Invalid length."]}},
         )
     clean = []
@@ -331,10 +337,10 @@ async def chat_prepare(
             "temperature must be between 0 and 2.",
             details={"fields": {"temperature": ["Out of range."]}},
         )
-    if max_tokens is not None and max_tokens < 1:
+    if max_tokens is not None and not 1 <= max_tokens <= settings.AI_MAX_OUTPUT_TOKENS:
         raise InvalidInput(
-            "max_tokens must be positive.",
-            details={"fields": {"max_tokens": ["Must be at least 1."]}},
+            f"max_tokens must be between 1 and {settings.AI_MAX_OUTPUT_TOKENS}.",
+            details={"fields": {"max_tokens": ["Out of range."]}},
         )
     plan = await plan_for_user(identity.user_id)
     catalogue = await acatalogue_get()
@@ -345,7 +351,6 @@ async def chat_prepare(
         catalogue, model=info, plan_slug=plan.slug, plan_rank=plan.sort_order
     )
     providers = catalogue.providers
-    from django.conf import settings
 
     wanted = max_tokens or settings.AI_DEFAULT_MAX_TOKENS
     wanted = min(wanted, info.max_output_tokens, max(1, info.context_window // 2))
@@ -361,9 +366,10 @@ async def chat_prepare(
         persist = False
     else:
         text = (message or "").strip()
-        if not text or len(text) > MAX_MESSAGE_CHARS:
+        limit = settings.AI_MAX_MESSAGE_CHARS
+        if not text or len(text) > limit:
             raise InvalidInput(
-                "message must be 1 to 100000 characters.",
+                f"message must be 1 to {limit} characters.",
                 details={"fields": {"message": ["Invalid length."]}},
             )
         system_prompt = ctx.agent_system_prompt(agent)

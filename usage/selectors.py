@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from django.db.models import QuerySet, Sum
 
+from flowmatik.errors import NotFound
 from usage import quota_db, quota_redis
 from usage.limits import limits_for_user_id, quota_state, utc_today
 from usage.models import UsageDaily, UsageMonthly, UsageRecord
@@ -23,6 +24,23 @@ _SUMS = {
     "total_tokens": Sum("total_tokens"),
     "cost": Sum("cost"),
 }
+
+
+def usage_target_user_id(*, user, requested_user_id: int | None) -> int:
+    """Whose usage `user` reads: their own; staff may name another user.
+
+    Anyone else naming another user gets 404 (as does staff naming a missing one),
+    so ids cannot be probed.
+    """
+    if requested_user_id is None or requested_user_id == user.pk:
+        return user.pk
+    if not user.is_staff:
+        raise NotFound()
+    from accounts.models import User
+
+    if not User.objects.filter(pk=requested_user_id).exists():
+        raise NotFound()
+    return requested_user_id
 
 
 def _counters(user_id: int, day: date) -> tuple[int, int, int]:

@@ -6,6 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from rest_framework import serializers
 
@@ -24,10 +25,29 @@ async def authenticate(request: HttpRequest) -> Identity:
     return identity
 
 
+def _is_json(content_type: str) -> bool:
+    return content_type == "application/json" or (
+        content_type.startswith("application/") and content_type.endswith("+json")
+    )
+
+
 def parse_body(request: HttpRequest, serializer_class) -> dict[str, Any]:
+    """The validated JSON object body; 415 / 413 / 400 `malformed_request` else."""
+    if not _is_json(request.content_type or ""):
+        raise ApplicationError(
+            "The body must be JSON (Content-Type: application/json).",
+            code="unsupported_media_type",
+            status_code=415,
+        )
     try:
         data = json.loads(request.body or b"{}")
-    except (ValueError, UnicodeDecodeError):
+    except RequestDataTooBig:
+        raise ApplicationError(
+            "The request body is too large.",
+            code="payload_too_large",
+            status_code=413,
+        ) from None
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise InvalidInput(
             "The body is not valid JSON.", code="malformed_request"
         ) from None

@@ -30,6 +30,8 @@ _ERROR_TYPES = {
     403: "permission_error",
     404: "not_found_error",
     405: "invalid_request_error",
+    413: "invalid_request_error",
+    415: "invalid_request_error",
     429: "rate_limit_error",
 }
 
@@ -254,6 +256,8 @@ class ChatCompletionsSchemaView(APIView):
             400: OpenAIErrorSerializer,
             401: OpenAIErrorSerializer,
             403: OpenAIErrorSerializer,
+            413: OpenAIErrorSerializer,
+            415: OpenAIErrorSerializer,
             429: OpenAIErrorSerializer,
             502: OpenAIErrorSerializer,
             503: OpenAIErrorSerializer,

@@ -1,22 +1,39 @@
 """Input and output serializers of the ai API (also what the OpenAPI schema shows)."""
 
+from django.conf import settings
 from rest_framework import serializers
 
 from ai.models import Conversation, Message
 
 
+def _max_tokens_field() -> serializers.IntegerField:
+    return serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=settings.AI_MAX_OUTPUT_TOKENS,
+    )
+
+
 class ChatInputSerializer(serializers.Serializer):
-    message = serializers.CharField(max_length=100_000, trim_whitespace=True)
+    """Limits come from settings (`AI_MAX_*`), read when the serializer is built."""
+
+    message = serializers.CharField(trim_whitespace=True)
     conversation_id = serializers.IntegerField(required=False, allow_null=True)
     model = serializers.CharField(max_length=150, required=False, allow_blank=True)
     agent = serializers.CharField(max_length=64, required=False, allow_blank=True)
     temperature = serializers.FloatField(
         required=False, allow_null=True, min_value=0, max_value=2
     )
-    max_tokens = serializers.IntegerField(
-        required=False, allow_null=True, min_value=1, max_value=200_000
-    )
     stream = serializers.BooleanField(required=False, default=False)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["message"] = serializers.CharField(
+            max_length=settings.AI_MAX_MESSAGE_CHARS, trim_whitespace=True
+        )
+        fields["max_tokens"] = _max_tokens_field()
+        return fields
 
 
 class ChatUsageSerializer(serializers.Serializer):
@@ -139,16 +156,73 @@ class StatusOutputSerializer(serializers.Serializer):
 # --- OpenAI-compatible API ------------------------------------------------------
 
 
+class OpenAIFunctionCallSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=64)
+    arguments = serializers.CharField(allow_blank=True, trim_whitespace=False)
+
+
+class OpenAIToolCallSerializer(serializers.Serializer):
+    """An assistant message's `tool_calls[]` item, as OpenAI defines it."""
+
+    id = serializers.CharField(max_length=256)
+    type = serializers.ChoiceField(choices=["function"])
+    function = OpenAIFunctionCallSerializer()
+
+
 class OpenAIMessageSerializer(serializers.Serializer):
     role = serializers.ChoiceField(choices=["system", "user", "assistant", "tool"])
     content = serializers.JSONField(required=False, allow_null=True)
     name = serializers.CharField(required=False)
-    tool_calls = serializers.ListField(child=serializers.DictField(), required=False)
+    tool_calls = OpenAIToolCallSerializer(many=True, required=False)
     tool_call_id = serializers.CharField(required=False)
 
 
 class OpenAIStreamOptionsSerializer(serializers.Serializer):
     include_usage = serializers.BooleanField(required=False, default=False)
+
+
+class OpenAIFunctionSerializer(serializers.Serializer):
+    name = serializers.RegexField(r"^[A-Za-z0-9_-]{1,64}$")
+    description = serializers.CharField(required=False, allow_blank=True)
+    parameters = serializers.DictField(
+        required=False, help_text="A JSON Schema object."
+    )
+    strict = serializers.BooleanField(required=False, allow_null=True)
+
+
+class OpenAIToolSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["function"])
+    function = OpenAIFunctionSerializer()
+
+
+class OpenAIToolChoiceFunctionSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=64)
+
+
+class OpenAINamedToolChoiceSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["function"])
+    function = OpenAIToolChoiceFunctionSerializer()
+
+
+TOOL_CHOICE_MODES = ("none", "auto", "required")
+
+
+class OpenAIToolChoiceField(serializers.JSONField):
+    """`none`, `auto`, `required` or `{"type": "function", "function": {"name"}}`."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            if data not in TOOL_CHOICE_MODES:
+                raise serializers.ValidationError(
+                    f"Must be one of {', '.join(TOOL_CHOICE_MODES)} or a named tool."
+                )
+            return data
+        if not isinstance(data, dict):
+            raise serializers.ValidationError("Must be a string or an object.")
+        named = OpenAINamedToolChoiceSerializer(data=data)
+        if not named.is_valid():
+            raise serializers.ValidationError(named.errors)
+        return {"type": "function", "function": dict(named.validated_data["function"])}
 
 
 class OpenAIChatInputSerializer(serializers.Serializer):
@@ -159,12 +233,32 @@ class OpenAIChatInputSerializer(serializers.Serializer):
     temperature = serializers.FloatField(
         required=False, allow_null=True, min_value=0, max_value=2
     )
-    max_tokens = serializers.IntegerField(required=False, allow_null=True, min_value=1)
-    max_completion_tokens = serializers.IntegerField(
-        required=False, allow_null=True, min_value=1
-    )
-    tools = serializers.ListField(child=serializers.DictField(), required=False)
-    tool_choice = serializers.JSONField(required=False)
+    tools = OpenAIToolSerializer(many=True, required=False)
+    tool_choice = OpenAIToolChoiceField(required=False, allow_null=True)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["messages"] = OpenAIMessageSerializer(
+            many=True, min_length=1, max_length=settings.AI_MAX_MESSAGES
+        )
+        fields["max_tokens"] = _max_tokens_field()
+        fields["max_completion_tokens"] = _max_tokens_field()
+        fields["tools"] = OpenAIToolSerializer(
+            many=True, required=False, max_length=settings.AI_MAX_TOOLS
+        )
+        return fields
+
+    def validate(self, attrs):
+        choice = attrs.get("tool_choice")
+        if isinstance(choice, dict) or choice == "required":
+            names = {t["function"]["name"] for t in attrs.get("tools") or []}
+            if isinstance(choice, dict) and choice["function"]["name"] not in names:
+                raise serializers.ValidationError(
+                    {"tool_choice": ["Names a function that is not in tools."]}
+                )
+            if not names:
+                raise serializers.ValidationError({"tool_choice": ["Needs tools."]})
+        return attrs
 
 
 class OpenAIChatOutputSerializer(serializers.Serializer):

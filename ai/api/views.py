@@ -21,6 +21,7 @@ from ai.api.serializers import (
     StatusOutputSerializer,
 )
 from flowmatik.errors import ApplicationError, error_response
+from usage.api.serializers import UsageErrorSerializer as ErrorSerializer
 
 CHAT_ENDPOINT = "chat"
 CHAT_STREAM_ENDPOINT = "chat.stream"
@@ -129,8 +130,13 @@ class ChatSchemaView(APIView):
                 "`data:` being the JSON below.",
             ),
             (200, "text/event-stream"): ChatStreamEventSerializer,
-            400: OpenApiResponse(description="invalid_input, unknown_model"),
-            401: OpenApiResponse(description="not_authenticated"),
+            400: OpenApiResponse(
+                ErrorSerializer,
+                description="invalid_input, malformed_request, unknown_model",
+            ),
+            401: OpenApiResponse(ErrorSerializer, description="not_authenticated"),
+            413: OpenApiResponse(ErrorSerializer, description="payload_too_large"),
+            415: OpenApiResponse(ErrorSerializer, description="unsupported_media_type"),
             403: OpenApiResponse(description="model_not_allowed"),
             404: OpenApiResponse(description="conversation not found"),
             429: OpenApiResponse(description="rate_limited, quota_exceeded"),
@@ -161,6 +167,7 @@ class ConversationListView(generics.ListAPIView):
         parameters=[
             OpenApiParameter("search", str, description="Filter by title (contains)")
         ],
+        responses={200: ConversationSerializer(many=True), 401: ErrorSerializer},
         tags=["ai"],
     )
     def get(self, request, *args, **kwargs):
@@ -170,7 +177,11 @@ class ConversationListView(generics.ListAPIView):
 class ConversationDetailView(APIView):
     @extend_schema(
         operation_id="ai_conversations_retrieve",
-        responses=ConversationDetailSerializer,
+        responses={
+            200: ConversationDetailSerializer,
+            401: ErrorSerializer,
+            404: ErrorSerializer,
+        },
         tags=["ai"],
     )
     def get(self, request, conversation_id: int):
@@ -186,7 +197,12 @@ class ConversationDetailView(APIView):
     @extend_schema(
         operation_id="ai_conversations_rename",
         request=ConversationRenameSerializer,
-        responses=ConversationSerializer,
+        responses={
+            200: ConversationSerializer,
+            400: ErrorSerializer,
+            401: ErrorSerializer,
+            404: ErrorSerializer,
+        },
         tags=["ai"],
     )
     def patch(self, request, conversation_id: int):
@@ -200,7 +216,9 @@ class ConversationDetailView(APIView):
         return Response(ConversationSerializer(conversation).data)
 
     @extend_schema(
-        operation_id="ai_conversations_destroy", responses={204: None}, tags=["ai"]
+        operation_id="ai_conversations_destroy",
+        responses={204: None, 401: ErrorSerializer, 404: ErrorSerializer},
+        tags=["ai"],
     )
     def delete(self, request, conversation_id: int):
         services.conversation_delete(
@@ -221,7 +239,7 @@ class ModelListView(APIView):
         parameters=[
             OpenApiParameter("modality", str, enum=["chat", "image", "audio", "video"])
         ],
-        responses=ModelOutputSerializer(many=True),
+        responses={200: ModelOutputSerializer(many=True), 401: ErrorSerializer},
         tags=["ai"],
     )
     def get(self, request):
@@ -252,7 +270,9 @@ def _default_model_id(catalogue, plan) -> str | None:
 
 class StatusView(APIView):
     @extend_schema(
-        operation_id="ai_status", responses=StatusOutputSerializer, tags=["ai"]
+        operation_id="ai_status",
+        responses={200: StatusOutputSerializer, 401: ErrorSerializer},
+        tags=["ai"],
     )
     def get(self, request):
         from datetime import UTC, datetime

@@ -100,16 +100,15 @@ def _counts_against_circuit(exc: BaseException) -> bool:
 
 
 def _log_failure(exc: BaseException, provider: str, request_id: str, attempt: int):
-    body = ""
-    if isinstance(exc, openai.APIStatusError):
-        body = str(getattr(exc, "body", "") or "")[:300]
+    # Status and the provider's error code only: its body can echo the prompt.
+    code = getattr(exc, "code", None)
     logger.warning(
         "AI provider call failed",
         extra={
             "provider": provider,
             "errorType": type(exc).__name__,
             "upstreamStatus": getattr(exc, "status_code", None),
-            "upstreamBody": body,
+            "upstreamCode": str(code)[:64] if code is not None else None,
             "attempt": attempt,
             "requestId": request_id,
         },

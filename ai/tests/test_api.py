@@ -183,3 +183,42 @@ def test_demo_llm_command_serves_the_demo_app(monkeypatch, settings):
     assert seen["host"] == settings.AI_DEMO_HOST
     routes = {route.path for route in seen["app"].routes}
     assert {"/v1/models", "/v1/chat/completions", "/v1/images/generations"} <= routes
+
+
+def test_conversation_list_queries_do_not_grow_with_the_page(
+    auth_client, user, django_assert_max_num_queries
+):
+    for i in range(25):
+        _conversation(user, f"Topic {i}", messages=2)
+    with django_assert_max_num_queries(3):
+        response = auth_client.get("/api/ai/conversations?page_size=25")
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == 25
+
+
+def test_schema_declares_the_error_responses_of_the_ai_endpoints(api_client):
+    paths = api_client.get("/api/schema/?format=json").json()["paths"]
+    expected = {
+        ("/api/ai/conversations", "get"): {"200", "401"},
+        ("/api/ai/conversations/{conversation_id}", "get"): {"200", "401", "404"},
+        ("/api/ai/conversations/{conversation_id}", "patch"): {
+            "200",
+            "400",
+            "401",
+            "404",
+        },
+        ("/api/ai/conversations/{conversation_id}", "delete"): {"204", "401", "404"},
+        ("/api/ai/models", "get"): {"200", "401"},
+        ("/api/ai/status", "get"): {"200", "401"},
+        ("/api/ai/chat", "post"): {"200", "400", "401", "413", "415"},
+    }
+    for (path, method), codes in expected.items():
+        responses = paths[path][method]["responses"]
+        assert codes <= set(responses), (path, method, set(responses))
+        for code in codes - {"200", "204"}:
+            schema = responses[code]["content"]["application/json"]["schema"]
+            assert schema["$ref"].endswith("/UsageError"), (path, method, code)
+    listed = paths["/api/ai/conversations"]["get"]["responses"]["200"]
+    assert "Paginated" in listed["content"]["application/json"]["schema"]["$ref"]
+    v1 = paths["/v1/chat/completions"]["post"]["responses"]
+    assert {"413", "415"} <= set(v1)

@@ -128,3 +128,49 @@ def test_a_long_conversation_enqueues_its_summary_after_commit(
             completion_tokens=1,
         )
     assert queued == [conversation.pk]
+
+
+def test_saving_a_turn_decides_on_a_summary_without_counting_messages(
+    catalogue, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from ai import services, tasks
+    from ai.selectors import catalogue_get
+
+    queued = []
+    monkeypatch.setattr(tasks.conversation_summarize_task, "delay", queued.append)
+    settings.AI_SUMMARY_MODEL = "flowmatik-demo"
+    settings.AI_SUMMARY_KEEP_MESSAGES = 4  # due at 14, 24, 34 ... messages
+    user = UserFactory()
+    conversation = _conversation(user, 10)
+    model = catalogue_get().models["flowmatik-demo"]
+
+    class Prepared:
+        conversation_id = conversation.pk
+        user_id = user.pk
+        new_message = "more"
+        request_id = "req_x"
+        agent = None
+
+    due_at = []
+    for _ in range(12):  # 12 -> 34 messages
+        before = len(queued)
+        with (
+            CaptureQueriesContext(connection) as queries,
+            django_capture_on_commit_callbacks(execute=True),
+        ):
+            services._conversation_save_turn(
+                prepared=Prepared,
+                model=model,
+                answer="ok",
+                status="complete",
+                prompt_tokens=1,
+                completion_tokens=1,
+            )
+        assert not [q for q in queries if "COUNT(" in q["sql"].upper()]
+        if len(queued) > before:
+            conversation.refresh_from_db()
+            due_at.append(conversation.message_count)
+    assert due_at == [14, 24, 34]

@@ -464,6 +464,13 @@ AI_DEFAULT_MAX_TOKENS = env.int("AI_DEFAULT_MAX_TOKENS", default=1024)
 # Model that summarises long conversations in the background ("" = drop old turns)
 AI_SUMMARY_MODEL = env.str("AI_SUMMARY_MODEL", default="")
 AI_SUMMARY_KEEP_MESSAGES = env.int("AI_SUMMARY_KEEP_MESSAGES", default=20)
+# Input bounds of the chat endpoints (REST, OpenAI-compatible API, WebSocket)
+AI_MAX_MESSAGE_CHARS = env.int("AI_MAX_MESSAGE_CHARS", default=100_000)
+AI_MAX_MESSAGES = env.int("AI_MAX_MESSAGES", default=500)
+AI_MAX_OUTPUT_TOKENS = env.int("AI_MAX_OUTPUT_TOKENS", default=200_000)
+AI_MAX_TOOLS = env.int("AI_MAX_TOOLS", default=128)
+# Widest range (days) a usage report may span
+USAGE_MAX_RANGE_DAYS = env.int("USAGE_MAX_RANGE_DAYS", default=366)
 
 # --- Quotas ---
 # Seconds a user's plan is cached on the hot path (writes invalidate it at once)

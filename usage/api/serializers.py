@@ -2,12 +2,11 @@
 
 from datetime import timedelta
 
+from django.conf import settings
 from rest_framework import serializers
 
 from usage.limits import utc_today
 from usage.selectors import GROUP_BY_FIELDS
-
-MAX_RANGE_DAYS = 366
 
 
 class UsageQuerySerializer(serializers.Serializer):
@@ -31,12 +30,21 @@ class UsageQuerySerializer(serializers.Serializer):
 
     def validate(self, attrs):
         date_to = attrs.get("date_to") or utc_today()
-        date_from = attrs.get("date_from") or date_to - timedelta(days=29)
+        if attrs.get("date_from") is not None:
+            date_from = attrs["date_from"]
+        else:
+            try:
+                date_from = date_to - timedelta(days=29)
+            except OverflowError:
+                raise serializers.ValidationError(
+                    {"to": "Too early: the default range would start before year 1."}
+                ) from None
         if date_from > date_to:
             raise serializers.ValidationError({"from": "Must not be after `to`."})
-        if (date_to - date_from).days >= MAX_RANGE_DAYS:
+        max_days = settings.USAGE_MAX_RANGE_DAYS
+        if (date_to - date_from).days >= max_days:
             raise serializers.ValidationError(
-                {"from": f"The range may span at most {MAX_RANGE_DAYS} days."}
+                {"from": f"The range may span at most {max_days} days."}
             )
         attrs["date_from"], attrs["date_to"] = date_from, date_to
         return attrs

@@ -5,7 +5,6 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from flowmatik.errors import NotFound
 from usage import selectors
 from usage.api.serializers import (
     UsageErrorSerializer,
@@ -21,19 +20,6 @@ _USER_ID = OpenApiParameter(
     OpenApiTypes.INT,
     description="Staff only: read this user's usage instead of your own.",
 )
-
-
-def _target_user_id(request, requested: int | None) -> int:
-    """The caller's own id; staff may name another user. Others get 404."""
-    if requested is None or requested == request.user.pk:
-        return request.user.pk
-    if not request.user.is_staff:
-        raise NotFound()
-    from accounts.models import User
-
-    if not User.objects.filter(pk=requested).exists():
-        raise NotFound()
-    return requested
 
 
 class UsageReportView(APIView):
@@ -59,7 +45,9 @@ class UsageReportView(APIView):
         query = UsageQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         params = query.validated_data
-        user_id = _target_user_id(request, params.get("user_id"))
+        user_id = selectors.usage_target_user_id(
+            user=request.user, requested_user_id=params.get("user_id")
+        )
         report = {
             "user_id": user_id,
             "date_from": params["date_from"],
@@ -87,6 +75,7 @@ class UsageTodayView(APIView):
         parameters=[_USER_ID],
         responses={
             200: UsageTodaySerializer,
+            400: UsageErrorSerializer,
             401: UsageErrorSerializer,
             404: UsageErrorSerializer,
         },
@@ -94,7 +83,9 @@ class UsageTodayView(APIView):
     def get(self, request):
         query = UserQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        user_id = _target_user_id(request, query.validated_data.get("user_id"))
+        user_id = selectors.usage_target_user_id(
+            user=request.user, requested_user_id=query.validated_data.get("user_id")
+        )
         today = selectors.usage_today(user_id=user_id)
         response = Response(UsageTodaySerializer({"user_id": user_id, **today}).data)
         for name, value in quota_headers(today["quota"]).items():

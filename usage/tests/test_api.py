@@ -227,3 +227,55 @@ def test_quota_summary_for_the_me_endpoint_is_json_ready(user, backend):
     assert summary["requests_used"] == 1
     assert summary["remaining_tokens"] == 50_000 - 100
     assert summary["reset_at"].endswith("T00:00:00Z")
+
+
+def test_a_to_date_too_early_for_the_default_range_is_400_on_to(user):
+    response = _client(user).get("/api/ai/usage", {"to": "0001-01-05"})
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_input"
+    assert "to" in response.json()["error"]["details"]["fields"]
+
+
+def test_the_earliest_days_still_work_with_an_explicit_from(user):
+    response = _client(user).get(
+        "/api/ai/usage", {"from": "0001-01-01", "to": "0001-01-05"}
+    )
+
+    assert response.status_code == 200
+    assert response.json()["results"] == []
+
+
+def test_the_widest_range_is_a_setting_read_per_request(user, settings):
+    query = {"from": "2026-03-01", "to": "2026-03-06"}
+    assert _client(user).get("/api/ai/usage", query).status_code == 200
+
+    settings.USAGE_MAX_RANGE_DAYS = 5
+    response = _client(user).get("/api/ai/usage", query)
+
+    assert response.status_code == 400
+    assert "from" in response.json()["error"]["details"]["fields"]
+
+
+def test_usage_target_user_id_selector_lets_only_staff_name_another_user(
+    user, other_user, staff_user
+):
+    from flowmatik.errors import NotFound
+
+    target = selectors.usage_target_user_id
+    assert target(user=user, requested_user_id=None) == user.pk
+    assert target(user=user, requested_user_id=user.pk) == user.pk
+    assert target(user=staff_user, requested_user_id=other_user.pk) == other_user.pk
+    with pytest.raises(NotFound):
+        target(user=user, requested_user_id=other_user.pk)
+    with pytest.raises(NotFound):
+        target(user=staff_user, requested_user_id=10**9)
+
+
+def test_schema_declares_the_usage_errors(user):
+    paths = _client(user).get("/api/schema/", {"format": "json"}).json()["paths"]
+
+    today = paths["/api/ai/usage/today"]["get"]["responses"]
+    assert {"200", "400", "401", "404"} <= set(today)
+    schema = today["400"]["content"]["application/json"]["schema"]
+    assert schema["$ref"].endswith("/UsageError")
