@@ -2,7 +2,8 @@
 
 It starts, on loopback only, the demo OpenAI-compatible model and the real platform
 (uvicorn serving `flowmatik.asgi:application`) on a fresh embedded database, creates a
-user with an API key and an unlimited quota override, then runs bounded request loops:
+user with an API key on a live Business subscription (unlimited quotas), then runs
+bounded request loops:
 
 1. latency: sequential non-streamed chat completions, upstream directly vs through
    `/v1/chat/completions` (added p50/p99);
@@ -62,7 +63,7 @@ def wait_http(url: str, timeout: float = 120.0) -> None:
 
 
 @contextmanager
-def platform(workdir: Path):
+def platform(workdir: Path, database_url: str = "", redis_url: str = ""):
     """Start the demo model and the platform; yield (upstream, platform, env)."""
     demo_port, web_port = free_port(), free_port()
     env = {
@@ -80,8 +81,22 @@ def platform(workdir: Path):
         "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "CELERY_TASK_ALWAYS_EAGER": "false",
     }
-    for name in ("SILICONFLOW_API_KEY", "DOUBAO_API_KEY", "OPENAI_API_KEY"):
+    # Never a real provider, and never the caller's own database or Redis: the bench
+    # migrates and writes to what it is given (--database-url / --redis-url) only.
+    for name in (
+        "SILICONFLOW_API_KEY",
+        "DOUBAO_API_KEY",
+        "OPENAI_API_KEY",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "CELERY_BROKER_URL",
+        "CELERY_RESULT_BACKEND",
+    ):
         env.pop(name, None)
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    if redis_url:
+        env["REDIS_URL"] = redis_url
     subprocess.run(  # noqa: S603
         [PYTHON, "manage.py", "migrate", "--noinput", "-v0"],
         cwd=ROOT,
@@ -111,6 +126,7 @@ def platform(workdir: Path):
             ],
             cwd=ROOT,
             env=env,
+            stdout=subprocess.DEVNULL,
         ),
     ]
     try:
@@ -128,15 +144,22 @@ def platform(workdir: Path):
 
 SETUP_SCRIPT = """
 import secrets
+from datetime import timedelta
+from django.utils import timezone
 from accounts.identity import api_key_hash
 from accounts.models import ApiKey, User
-from usage.services import quota_override_set
+from billing.models import Plan, Subscription
 password = secrets.token_hex(16)
 user = User.objects.create_user(email="bench@example.com", password=password)
+# A live Business subscription: API access and unlimited quotas, like a customer's.
+Subscription.objects.create(
+    user=user, plan=Plan.objects.get(slug="business"), provider="stripe",
+    external_id="sub_bench", status="active", live_user=user.pk,
+    current_period_end=timezone.now() + timedelta(days=30),
+)
 raw = "fmk_bench_" + secrets.token_hex(16)
 hashed = api_key_hash(raw)
 ApiKey.objects.create(user=user, name="bench", prefix=raw[4:14], hashed_key=hashed)
-quota_override_set(user_id=user.pk, unlimited=True, reason="benchmark")
 print(raw)
 """
 
@@ -183,12 +206,11 @@ async def ttft(client, url, headers, n: int) -> list[float]:
             "POST", url, json=chat_body(i, stream=True), headers=headers
         ) as response:
             response.raise_for_status()
-            async for line in response.aiter_lines():
-                if line.startswith("data:") and '"content"' in line:
-                    timings.append((time.perf_counter() - started) * 1000)
-                    break
-            async for _ in response.aiter_bytes():
-                pass
+            first = None
+            async for line in response.aiter_lines():  # read to the end of stream
+                if first is None and line.startswith("data:") and '"content"' in line:
+                    first = (time.perf_counter() - started) * 1000
+            timings.append(first)
     return timings
 
 
@@ -332,10 +354,18 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--webhooks", type=int, default=1000)
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--database-url",
+        default="",
+        help="a scratch database to migrate and use (default: SQLite in a temp dir)",
+    )
+    parser.add_argument(
+        "--redis-url", default="", help="a scratch Redis (default: none, embedded)"
+    )
     args = parser.parse_args()
     with (
         tempfile.TemporaryDirectory(prefix="flowmatik-bench-") as tmp,
-        platform(Path(tmp)) as (upstream, base, env),
+        platform(Path(tmp), args.database_url, args.redis_url) as (upstream, base, env),
     ):
         api_key = create_api_key(env)
         results = asyncio.run(run(args, upstream, base, api_key))
