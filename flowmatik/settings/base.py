@@ -186,7 +186,9 @@ WS_CHAT_COALESCE_MS = env.int("WS_CHAT_COALESCE_MS", default=50)
 
 # --- Celery ---
 CELERY_DATA_DIR = VAR_DIR / "celery"
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
+CELERY_BROKER_URL = env.str(
+    "CELERY_BROKER_URL", default=REDIS_URL or "filesystem://localhost//"
+)
 CELERY_RESULT_BACKEND = env.str(
     "CELERY_RESULT_BACKEND",
     default=REDIS_URL or f"db+sqlite:///{VAR_DIR / 'celery-results.sqlite3'}",
