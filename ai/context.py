@@ -64,7 +64,9 @@ def _content_text(content: Any) -> str:
 def message_tokens(message: dict[str, Any]) -> int:
     extra = 0
     for call in message.get("tool_calls") or []:
-        function = call.get("function") or {}
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict):  # the API validates; stay total anyway
+            continue
         extra += estimate_tokens(str(function.get("name", "")))
         extra += estimate_tokens(str(function.get("arguments", "")))
     return (

@@ -132,3 +132,14 @@ def test_profile_context_carries_brand_voice_and_is_cached(
     user.save()
     ctx.profile_context_invalidate(user_id=user.pk)
     assert "Formal." in ctx.profile_context(user.pk)
+
+
+def test_message_tokens_tolerates_malformed_tool_calls():
+    from ai.context import MESSAGE_OVERHEAD_TOKENS, message_tokens
+
+    for calls in ([{"function": "x"}], ["x"], [{"function": None}], [None]):
+        message = {"role": "assistant", "content": "abcd", "tool_calls": calls}
+        assert message_tokens(message) == 1 + MESSAGE_OVERHEAD_TOKENS
+    good = {"function": {"name": "abcd", "arguments": "abcdefgh"}}
+    message = {"role": "assistant", "content": "", "tool_calls": [good]}
+    assert message_tokens(message) == 3 + MESSAGE_OVERHEAD_TOKENS
