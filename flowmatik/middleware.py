@@ -39,10 +39,12 @@ class _HybridMiddleware:
     def __call__(self, request: HttpRequest):
         if iscoroutinefunction(self):
             return self._acall(request)
+        request._in_async = False
         self.before(request)
         return self.after(request, self.get_response(request))
 
     async def _acall(self, request: HttpRequest):
+        request._in_async = True
         self.before(request)
         return self.after(request, await self.get_response(request))
 
@@ -53,15 +55,15 @@ class _HybridMiddleware:
         return response
 
 
-def _user_id(request: HttpRequest) -> str | None:
-    """The authenticated user's id, without ever loading a session user lazily.
+def _user_id(request: HttpRequest, *, in_async: bool) -> str | None:
+    """The authenticated user's id; never loads a session user on the async path.
 
     AuthenticationMiddleware installs `request.user` as a lazy object; evaluating it
-    queries the database, which an async view's response path must not do. DRF and
-    the async views replace or bind the user explicitly, and those we read.
+    queries the database, which the async path must not do (SynchronousOnlyOperation).
+    DRF and the async views replace or bind the user explicitly, and those we read.
     """
     user = request.__dict__.get("user")
-    if isinstance(user, SimpleLazyObject) and user._wrapped is empty:
+    if in_async and isinstance(user, SimpleLazyObject) and user._wrapped is empty:
         return user_id_var.get()
     if user is not None and getattr(user, "is_authenticated", False):
         return str(user.pk)
@@ -97,7 +99,7 @@ class RequestContextMiddleware(_HybridMiddleware):
                     "path": request.path,
                     "status": response.status_code,
                     "durationMs": round(duration_ms, 2),
-                    "userId": _user_id(request),
+                    "userId": _user_id(request, in_async=request._in_async),
                 },
             )
         if not response.streaming:
