@@ -164,11 +164,11 @@ class QuotaReservation(models.Model):
 
     class Meta:
         indexes = [
+            # The sweeper's "open and expired" scan; a plain composite index because
+            # MariaDB ignores partial-index conditions.
             models.Index(
-                fields=["expires_at"],
-                condition=Q(settled_at__isnull=True),
-                name="quota_res_open_idx",
-            )
+                fields=["settled_at", "expires_at"], name="quota_res_open_idx"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -300,6 +300,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # One name per shared choice set (otherwise generated names like Type697Enum).
+    "ENUM_NAME_OVERRIDES": {
+        "PaymentProviderEnum": "billing.models.Provider",
+        "ToolTypeEnum": [("function", "function")],
+    },
 }
 
 # --- CORS and security headers ---
