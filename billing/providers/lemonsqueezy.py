@@ -5,6 +5,7 @@ errors mapped to `billing.errors`. Settings are read at call time.
 """
 
 import logging
+import math
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -31,7 +32,6 @@ logger = logging.getLogger("flowmatik.billing")
 
 NAME = "lemonsqueezy"
 JSONAPI = "application/vnd.api+json"
-MAX_RETRY_AFTER_SECONDS = 30.0
 LIST_PAGE_SIZE = 100  # LemonSqueezy's maximum page size
 
 _STATUS_MAP = {
@@ -69,14 +69,23 @@ def _client() -> httpx.Client:
 
 
 def _retry_delay(response: httpx.Response | None, attempt: int) -> float:
+    """Seconds to wait: LemonSqueezy's Retry-After if usable, else our backoff.
+
+    Always finite and within 0..LEMONSQUEEZY_MAX_RETRY_AFTER_SECONDS: a negative,
+    NaN or infinite header would make `time.sleep` raise or hang.
+    """
+    cap = max(0.0, float(settings.LEMONSQUEEZY_MAX_RETRY_AFTER_SECONDS))
     base = float(settings.LEMONSQUEEZY_RETRY_BACKOFF_SECONDS)
     header = response.headers.get("Retry-After") if response is not None else None
+    delay = base * (2**attempt)
     if header:
         try:
-            return min(float(header), MAX_RETRY_AFTER_SECONDS)
+            asked = float(header)
         except ValueError:
-            pass
-    return min(base * (2**attempt), MAX_RETRY_AFTER_SECONDS)
+            asked = math.nan
+        if math.isfinite(asked):  # NaN or +-inf: our own backoff instead
+            delay = asked
+    return min(max(0.0, delay), cap)
 
 
 def _request(

@@ -202,6 +202,32 @@ def test_rate_limit_that_persists_is_a_503_with_retry_after(
     assert len(fake_lemonsqueezy.calls("POST", "/v1/checkouts")) == 3
 
 
+@pytest.mark.parametrize("header", ["-5", "nan", "-inf", "inf"])
+def test_negative_or_non_finite_retry_after_is_retried_not_a_500(
+    auth_client, fake_lemonsqueezy, header
+):
+    fake_lemonsqueezy.fail_next(
+        429, times=2, headers={"Retry-After": header}, match="/v1/checkouts"
+    )
+    response = auth_client.post(SUBSCRIBE, {"plan": "starter"}, format="json")
+    assert response.status_code == 200
+    assert len(fake_lemonsqueezy.calls("POST", "/v1/checkouts")) == 3
+
+
+def test_retry_after_cap_is_a_setting_read_per_call(
+    auth_client, fake_lemonsqueezy, settings
+):
+    settings.LEMONSQUEEZY_MAX_RETRY_AFTER_SECONDS = 0.05
+    fake_lemonsqueezy.fail_next(
+        429, times=3, headers={"Retry-After": "7"}, match="/v1/checkouts"
+    )
+    response = auth_client.post(SUBSCRIBE, {"plan": "starter"}, format="json")
+    assert response.status_code == 503
+    # The waits were capped too: the 7 s the provider asked would exceed the timeout.
+    assert response["Retry-After"] == "1"  # rounded up to whole seconds
+    assert len(fake_lemonsqueezy.calls("POST", "/v1/checkouts")) == 3
+
+
 def test_server_error_on_a_write_is_not_retried(auth_client, fake_lemonsqueezy):
     fake_lemonsqueezy.fail_next(500, match="/v1/checkouts")
     response = auth_client.post(SUBSCRIBE, {"plan": "starter"}, format="json")

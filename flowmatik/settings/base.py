@@ -391,6 +391,10 @@ LEMONSQUEEZY_MAX_RETRIES = env.int("LEMONSQUEEZY_MAX_RETRIES", default=3)
 LEMONSQUEEZY_RETRY_BACKOFF_SECONDS = env.float(
     "LEMONSQUEEZY_RETRY_BACKOFF_SECONDS", default=1.0
 )
+# Longest wait between retries (and the Retry-After we pass on), whatever LS asks
+LEMONSQUEEZY_MAX_RETRY_AFTER_SECONDS = env.float(
+    "LEMONSQUEEZY_MAX_RETRY_AFTER_SECONDS", default=30.0
+)
 STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
 # Per-plan Stripe price ids / LemonSqueezy variant ids (a value set in the admin wins)
 BILLING_STRIPE_PRICE_IDS = {
@@ -418,6 +422,8 @@ SUBSCRIPTION_EXPIRE_INTERVAL_SECONDS = env.int(
 
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=512 * 1024)
 WEBHOOK_MAX_RETRIES = env.int("WEBHOOK_MAX_RETRIES", default=5)
+# Most event ids one staff POST /api/webhooks/retry may name
+WEBHOOK_RETRY_MAX_IDS = env.int("WEBHOOK_RETRY_MAX_IDS", default=1000)
 # Retry n waits a random 0..min(max, base * 2**n) seconds (exponential, full jitter)
 WEBHOOK_RETRY_BACKOFF_SECONDS = env.int("WEBHOOK_RETRY_BACKOFF_SECONDS", default=30)
 WEBHOOK_RETRY_BACKOFF_MAX_SECONDS = env.int(

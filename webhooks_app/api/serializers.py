@@ -1,12 +1,12 @@
 """Input and output serializers of the webhooks API."""
 
+from django.conf import settings
 from rest_framework import serializers
 
 from webhooks_app.models import EventStatus
 from webhooks_app.services import REJECTION_REASONS, REQUEUEABLE
 
 STATUS_NAMES = [status.value for status in EventStatus]
-MAX_RETRY_IDS = 1000
 
 
 class WebhookAcceptedSerializer(serializers.Serializer):
@@ -72,14 +72,21 @@ class WebhookRetryInputSerializer(serializers.Serializer):
         child=serializers.CharField(max_length=255),
         required=False,
         min_length=1,
-        max_length=MAX_RETRY_IDS,
-        help_text="Provider event ids to re-queue.",
+        help_text="Provider event ids to re-queue (at most WEBHOOK_RETRY_MAX_IDS).",
     )
     status = serializers.ChoiceField(
         choices=[status.value for status in REQUEUEABLE],
         required=False,
         help_text="Re-queue every event in this status.",
     )
+
+    def validate_event_ids(self, value: list[str]) -> list[str]:
+        limit = settings.WEBHOOK_RETRY_MAX_IDS  # read per request
+        if len(value) > limit:
+            raise serializers.ValidationError(
+                f"Ensure this field has no more than {limit} elements."
+            )
+        return value
 
     def validate(self, attrs):
         if ("event_ids" in attrs) == ("status" in attrs):

@@ -115,6 +115,24 @@ def test_retry_needs_exactly_one_selector(staff_client):
     assert processed.status_code == 400
 
 
+def test_retry_id_limit_is_a_setting_read_per_request(staff_client, settings):
+    settings.WEBHOOK_RETRY_MAX_IDS = 2
+    too_many = staff_client.post(
+        "/api/webhooks/retry", {"event_ids": ["a", "b", "c"]}, format="json"
+    )
+    assert too_many.status_code == 400
+    assert "event_ids" in too_many.json()["error"]["details"]["fields"]
+    ok = staff_client.post(
+        "/api/webhooks/retry", {"event_ids": ["a", "b"]}, format="json"
+    )
+    assert ok.status_code == 200
+    settings.WEBHOOK_RETRY_MAX_IDS = 3
+    again = staff_client.post(
+        "/api/webhooks/retry", {"event_ids": ["a", "b", "c"]}, format="json"
+    )
+    assert again.status_code == 200
+
+
 def test_backoff_is_exponential_capped_and_jittered(settings):
     settings.WEBHOOK_RETRY_BACKOFF_SECONDS = 10
     settings.WEBHOOK_RETRY_BACKOFF_MAX_SECONDS = 60
