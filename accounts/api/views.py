@@ -123,10 +123,11 @@ class LogoutView(APIView):
     def post(self, request: Request) -> Response:
         data = s.RefreshInput(data=request.data)
         data.is_valid(raise_exception=True)
-        tokens.token_revoke(refresh=data.validated_data["refresh"])
         kind, access = credentials_from_headers(request.headers)
-        if kind == "jwt":
-            tokens.access_token_revoke(access=access)
+        services.user_logout(
+            refresh=data.validated_data["refresh"],
+            access=access if kind == "jwt" else None,
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -21,7 +21,13 @@ from accounts.services._common import (
     now_and_after_commit,
     validate_new_password,
 )
-from accounts.tokens import TokenPair, refresh_tokens_revoke_all, token_pair_issue
+from accounts.tokens import (
+    TokenPair,
+    access_token_revoke,
+    refresh_tokens_revoke_all,
+    token_pair_issue,
+    token_revoke,
+)
 from flowmatik.errors import InvalidInput
 
 logger = logging.getLogger("flowmatik.accounts")
@@ -91,6 +97,17 @@ def user_token_login(
     # Same signal a session log-in sends: updates last_login, resets axes failures.
     user_logged_in.send(sender=user.__class__, request=request, user=user)
     return user, token_pair_issue(user=user)
+
+
+def user_logout(*, refresh: str, access: str | None = None) -> None:
+    """API log-out: blacklist the refresh token, and deny `access` at once if given.
+
+    The refresh token is checked first (401 if it is not a live one), so a bad
+    request revokes nothing. Without `access`, that token lives until its expiry.
+    """
+    token_revoke(refresh=refresh)
+    if access:
+        access_token_revoke(access=access)
 
 
 # --- Profile ---

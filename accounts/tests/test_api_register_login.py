@@ -284,3 +284,24 @@ def test_access_token_of_a_deactivated_user_is_401(api_client, user):
     pair = jwt_login(api_client, user.email)
     user_deactivate(user=user)
     assert bearer(pair["access"]).get("/api/auth/me").status_code == 401
+
+
+def test_user_logout_service_revokes_refresh_and_access_together(api_client, user):
+    from accounts.identity import identity_from_jwt
+    from accounts.services import user_logout
+
+    pair = jwt_login(api_client, user.email)
+    user_logout(refresh=pair["refresh"], access=pair["access"])
+    assert identity_from_jwt(pair["access"]) is None
+    reuse = api_client.post(
+        "/api/auth/refresh", {"refresh": pair["refresh"]}, format="json"
+    )
+    assert reuse.status_code == 401
+
+
+def test_logout_with_a_bad_refresh_revokes_nothing(api_client, user):
+    pair = jwt_login(api_client, user.email)
+    client = bearer(pair["access"])
+    out = client.post("/api/auth/logout", {"refresh": "nope"}, format="json")
+    assert out.status_code == 401
+    assert client.get("/api/auth/me").status_code == 200
