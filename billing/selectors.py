@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import QuerySet, Sum
+from django.db.models import Exists, OuterRef, QuerySet, Sum
 from django.utils import timezone
 
 from billing.models import (
@@ -127,6 +127,25 @@ def user_has_feature(*, user, feature: str) -> bool:
 def user_is_premium(*, user) -> bool:
     """True when the user's current plan is a paid one (the `premium` role)."""
     return not plan_get_for_user(user=user).is_free
+
+
+def user_premium_exists(*, user_ref: str = "pk", now: datetime | None = None) -> Exists:
+    """`user_is_premium` as SQL, to annotate or filter a queryset of users at once.
+
+    True when the user (`OuterRef(user_ref)`) has a live subscription that grants
+    access (`subscription_grants_access`) on a paid plan.
+    """
+    now = now or timezone.now()
+    granting = (
+        Subscription.objects.filter(
+            live_user=OuterRef(user_ref),
+            status__in=[s.value for s in GRANTING_STATUSES],
+            plan__price__gt=0,
+        )
+        .exclude(provider_status="unpaid")
+        .exclude(cancel_at_period_end=True, current_period_end__lte=now)
+    )
+    return Exists(granting)
 
 
 def _plan_cache_key(user_id: int) -> str:

@@ -19,10 +19,12 @@ def admin_client(db) -> Client:
     return client
 
 
-def test_user_admin_searches_by_email_and_filters_by_role(admin_client, paid_users):
+def test_user_admin_searches_by_email_and_filters_by_role(admin_client):
+    from billing.tests.factories import subscription_row
+
     alice = UserFactory(email="alice@example.com")
     paid = UserFactory(email="paid@example.com")
-    paid_users.add(paid.pk)
+    subscription_row(user=paid, plan="starter")
     found = admin_client.get("/admin/accounts/user/", {"q": "alice@"})
     assert found.status_code == 200
     assert b"alice@example.com" in found.content
