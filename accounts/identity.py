@@ -91,27 +91,29 @@ def _identity_for_user_id(user_id: int) -> Identity | None:
     return entry[0] if entry else None
 
 
-def identity_from_jwt(token: str) -> Identity | None:
-    """An active user's identity from a valid access token, else None.
-
-    A token minted before the user's last password change is refused: it carries
-    the fingerprint of the old password hash (simplejwt's `CHECK_REVOKE_TOKEN`).
-    """
+def _jwt_parse(token: str) -> tuple[AccessToken, int] | None:
+    """A valid access token and its user id (no I/O), else None."""
     try:
         access = AccessToken(token)
     except TokenError:
         return None
     user_id = access.get(settings.SIMPLE_JWT["USER_ID_CLAIM"])
     try:
-        user_id = int(user_id)
+        return access, int(user_id)
     except (TypeError, ValueError):
         return None
-    # One cache round trip: the user's entry and the logout denylist together.
+
+
+def _jwt_cache_lookup(access: AccessToken, user_id: int) -> tuple[bool, object]:
+    """(denied, cached user entry or None) in one cache round trip."""
     denied_key = access_denied_cache_key(str(access.get("jti", "")))
     found = cache.get_many([_user_cache_key(user_id), denied_key])
-    if found.get(denied_key):
-        return None
-    entry = _user_entry(user_id, cached=found.get(_user_cache_key(user_id)))
+    return bool(found.get(denied_key)), found.get(_user_cache_key(user_id))
+
+
+def _jwt_identity(
+    access: AccessToken, entry: tuple[Identity, str] | None
+) -> Identity | None:
     if entry is None:
         return None
     identity, fingerprint = entry
@@ -122,41 +124,73 @@ def identity_from_jwt(token: str) -> Identity | None:
     return identity
 
 
+def identity_from_jwt(token: str) -> Identity | None:
+    """An active user's identity from a valid access token, else None.
+
+    A token minted before the user's last password change is refused: it carries
+    the fingerprint of the old password hash (simplejwt's `CHECK_REVOKE_TOKEN`).
+    """
+    parsed = _jwt_parse(token)
+    if parsed is None:
+        return None
+    access, user_id = parsed
+    denied, cached = _jwt_cache_lookup(access, user_id)
+    if denied:
+        return None
+    return _jwt_identity(access, _user_entry(user_id, cached=cached))
+
+
+_KeyEntry = tuple[int, int, str, bool, object]  # id, user id, email, staff, expiry
+
+
+def _api_key_load(hashed: str) -> "_KeyEntry | bool":
+    """The key's cache entry from the database (False: no live key); cached."""
+    api_key = (
+        ApiKey.objects.select_related("user")
+        .filter(hashed_key=hashed, revoked_at__isnull=True, user__is_active=True)
+        .first()
+    )
+    entry = (
+        (
+            api_key.pk,
+            api_key.user_id,
+            api_key.user.email,
+            api_key.user.is_staff,
+            api_key.expires_at,
+        )
+        if api_key
+        else False
+    )
+    cache.set(_key_cache_key(hashed), entry, IDENTITY_CACHE_SECONDS)
+    return entry
+
+
+def _api_key_usable(entry: "_KeyEntry | bool") -> "_KeyEntry | None":
+    """The entry if it names an unexpired key (the plan is checked separately)."""
+    if not entry:
+        return None
+    expires_at = entry[4]
+    if expires_at is not None and expires_at <= timezone.now():
+        return None
+    return entry
+
+
+def _has_api_feature(plan) -> bool:
+    # API access is a plan feature: a downgraded owner's keys stop working (cached).
+    return API_FEATURE in plan.features
+
+
 def identity_from_api_key(raw_key: str) -> Identity | None:
     """The owner's identity for a live (not revoked, not expired) API key, else None."""
     if not raw_key.startswith(API_KEY_PREFIX):
         return None
     hashed = api_key_hash(raw_key)
-    key = _key_cache_key(hashed)
-    cached = cache.get(key)
-    if cached is None:
-        api_key = (
-            ApiKey.objects.select_related("user")
-            .filter(hashed_key=hashed, revoked_at__isnull=True, user__is_active=True)
-            .first()
-        )
-        cached = (
-            (
-                api_key.pk,
-                api_key.user_id,
-                api_key.user.email,
-                api_key.user.is_staff,
-                api_key.expires_at,
-            )
-            if api_key
-            else False
-        )
-        cache.set(key, cached, IDENTITY_CACHE_SECONDS)
-    if not cached:
+    cached = cache.get(_key_cache_key(hashed))
+    entry = _api_key_usable(_api_key_load(hashed) if cached is None else cached)
+    if entry is None:
         return None
-    key_id, user_id, email, is_staff, expires_at = cached
-    if expires_at is not None and expires_at <= timezone.now():
-        return None
-    # API access is a plan feature: a downgraded owner's keys stop working (cached).
-    if (
-        API_FEATURE
-        not in billing_selectors.plan_info_for_user_id(user_id=user_id).features
-    ):
+    key_id, user_id, email, is_staff, _ = entry
+    if not _has_api_feature(billing_selectors.plan_info_for_user_id(user_id=user_id)):
         return None
     from accounts.services import api_key_mark_used
 
@@ -185,6 +219,63 @@ def identify(kind: str, token: str) -> Identity | None:
     return None
 
 
+def _in_thread(func):
+    return sync_to_async(func, thread_sensitive=False)
+
+
 async def aidentify(kind: str, token: str) -> Identity | None:
-    """Async `identify`: answers from the cache without a thread hop when it can."""
-    return await sync_to_async(identify, thread_sensitive=False)(kind, token)
+    """Async `identify`: answers from the cache without a thread hop when it can.
+
+    Cache reads run on the event loop (locmem and Redis gets are quick); only the
+    database work a cache miss needs (and the throttled `last_used_at` write) goes
+    to a worker thread. Same answers as `identify`.
+    """
+    if kind == "jwt":
+        return await _aidentity_from_jwt(token)
+    if kind == "api_key":
+        return await _aidentity_from_api_key(token)
+    return None
+
+
+async def _aidentity_from_jwt(token: str) -> Identity | None:
+    parsed = _jwt_parse(token)
+    if parsed is None:
+        return None
+    access, user_id = parsed
+    denied, cached = _jwt_cache_lookup(access, user_id)
+    if denied:
+        return None
+    if cached is None:
+        entry = await _in_thread(_user_entry)(user_id)
+    else:
+        entry = cached or None
+    return _jwt_identity(access, entry)
+
+
+async def _aidentity_from_api_key(raw_key: str) -> Identity | None:
+    from accounts.services.api_keys import (
+        api_key_last_used_claim,
+        api_key_last_used_write,
+    )
+
+    if not raw_key.startswith(API_KEY_PREFIX):
+        return None
+    hashed = api_key_hash(raw_key)
+    cached = cache.get(_key_cache_key(hashed))
+    if cached is None:
+        cached = await _in_thread(_api_key_load)(hashed)
+    entry = _api_key_usable(cached)
+    if entry is None:
+        return None
+    key_id, user_id, email, is_staff, _ = entry
+    plan = billing_selectors.plan_info_cached(user_id=user_id)
+    if plan is None:
+        plan = await _in_thread(billing_selectors.plan_info_for_user_id)(
+            user_id=user_id
+        )
+    if not _has_api_feature(plan):
+        return None
+    now = timezone.now()
+    if api_key_last_used_claim(api_key_id=key_id, now=now):
+        await _in_thread(api_key_last_used_write)(api_key_id=key_id, now=now)
+    return Identity(user_id, email, is_staff, api_key_id=key_id)

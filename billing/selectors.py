@@ -164,11 +164,19 @@ def plan_info(plan: Plan) -> PlanInfo:
     )
 
 
+def plan_info_cached(*, user_id: int) -> PlanInfo | None:
+    """The cached `plan_info_for_user_id` answer, or None on a miss (no query).
+
+    For async callers: a hit needs no database, so no thread hop.
+    """
+    return cache.get(_plan_cache_key(user_id))
+
+
 def plan_info_for_user_id(*, user_id: int) -> PlanInfo:
     """`plan_get_for_user` for the hot path: cached; invalidated on every change."""
-    key = _plan_cache_key(user_id)
-    info = cache.get(key)
+    info = plan_info_cached(user_id=user_id)
     if info is None:
+        key = _plan_cache_key(user_id)
         from accounts.models import User
 
         info = plan_info(plan_get_for_user(user=User(pk=user_id)))

@@ -87,10 +87,19 @@ def api_key_mark_used(*, api_key_id: int) -> bool:
     Time is cut into buckets of that length and the cache admits one writer per key
     and bucket (atomic `add`), so a busy key costs no write per request.
     """
-    interval = max(1, settings.API_KEY_LAST_USED_INTERVAL_SECONDS)
     now = timezone.now()
-    bucket = int(now.timestamp()) // interval
-    if not cache.add(f"accounts:apikey-used:{api_key_id}:{bucket}", 1, interval * 2):
+    if not api_key_last_used_claim(api_key_id=api_key_id, now=now):
         return False
-    ApiKey.objects.filter(pk=api_key_id).update(last_used_at=now)
+    api_key_last_used_write(api_key_id=api_key_id, now=now)
     return True
+
+
+def api_key_last_used_claim(*, api_key_id: int, now: datetime) -> bool:
+    """Cache only: True for the one caller per key and interval that must write."""
+    interval = max(1, settings.API_KEY_LAST_USED_INTERVAL_SECONDS)
+    bucket = int(now.timestamp()) // interval
+    return cache.add(f"accounts:apikey-used:{api_key_id}:{bucket}", 1, interval * 2)
+
+
+def api_key_last_used_write(*, api_key_id: int, now: datetime) -> None:
+    ApiKey.objects.filter(pk=api_key_id).update(last_used_at=now)

@@ -1,9 +1,13 @@
 """API keys: plan gate, shown once, stored hashed, owner-only, revoke, expiry, use."""
 
+import asyncio
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
+from asgiref.sync import sync_to_async
+from django.core.cache import cache
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -199,6 +203,72 @@ async def test_aidentify_resolves_keys_for_async_callers(paid_user):
     identity = await aidentify("api_key", raw)
     assert identity.user_id == paid_user.pk
     assert await aidentify("api_key", raw + "x") is None
+
+
+class _CountingExecutor(ThreadPoolExecutor):
+    """The loop's default executor, counting the work `sync_to_async` hands it."""
+
+    def __init__(self):
+        super().__init__(max_workers=2)
+        self.submitted = 0
+
+    def submit(self, *args, **kwargs):
+        self.submitted += 1
+        return super().submit(*args, **kwargs)
+
+
+@pytest.fixture
+async def counting_executor():
+    executor = _CountingExecutor()
+    asyncio.get_running_loop().set_default_executor(executor)
+    yield executor
+    executor.shutdown(wait=True)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_aidentify_answers_a_cached_api_key_without_a_thread_hop(
+    paid_user, counting_executor
+):
+    raw = (await sync_to_async(api_key_create)(user=paid_user, name="k")).raw_key
+    await sync_to_async(cache.clear)()
+    counting_executor.submitted = 0
+    first = await aidentify("api_key", raw)  # cold: key, plan, last_used_at write
+    assert first.user_id == paid_user.pk
+    assert counting_executor.submitted >= 1
+    counting_executor.submitted = 0
+    again = await aidentify("api_key", raw)
+    assert again == first
+    assert counting_executor.submitted == 0
+    assert await aidentify("api_key", raw + "x") is None  # unknown: one lookup
+    assert await aidentify("api_key", raw + "x") is None  # now cached as absent
+    assert counting_executor.submitted == 1
+    last_used = await sync_to_async(
+        lambda: ApiKey.objects.get(pk=first.api_key_id).last_used_at
+    )()
+    assert last_used is not None
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_aidentify_answers_a_cached_jwt_without_a_thread_hop_and_like_identify(
+    user, counting_executor
+):
+    from accounts.services import user_logout
+    from accounts.tokens import token_pair_issue
+
+    pair = await sync_to_async(token_pair_issue)(user=user)
+    await sync_to_async(cache.clear)()
+    counting_executor.submitted = 0
+    first = await aidentify("jwt", pair.access)
+    assert first.user_id == user.pk
+    assert counting_executor.submitted == 1  # the user row, once
+    assert await aidentify("jwt", pair.access) == first
+    assert await aidentify("jwt", "not-a-token") is None
+    assert counting_executor.submitted == 1
+    await sync_to_async(user_logout)(refresh=pair.refresh, access=pair.access)
+    counting_executor.submitted = 0
+    assert await aidentify("jwt", pair.access) is None
+    assert await sync_to_async(identify)("jwt", pair.access) is None
+    assert counting_executor.submitted == 0
 
 
 def test_key_list_query_count_does_not_grow_with_keys(
