@@ -1,6 +1,6 @@
 """Billing API views: thin; parse, call one service or selector, render."""
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -36,6 +36,15 @@ PROVIDER_ERRORS = {
     ),
     504: OpenApiResponse(description="`payment_provider_timeout`."),
 }
+# `?page=` / `?page_size=` of the paginated lists, and their 400 / past-the-end 404
+PAGE_PARAMS = [
+    OpenApiParameter("page", int, description="Page number (from 1)."),
+    OpenApiParameter("page_size", int, description="Items per page (capped)."),
+]
+PAGE_ERRORS = {
+    400: OpenApiResponse(description="`invalid_input`: page or page_size."),
+    404: OpenApiResponse(description="A page past the end."),
+}
 AUTH_ERRORS = {401: OpenApiResponse(description="Not authenticated.")}
 NO_SUBSCRIPTION = {404: OpenApiResponse(description="`no_subscription`.")}
 
@@ -69,7 +78,8 @@ class PlanListView(APIView):
         operation_id="payments_plans",
         summary="Plans with prices, limits, features and the providers selling each",
         tags=TAGS,
-        responses=PaginatedPlanOutputSerializer,
+        parameters=PAGE_PARAMS,
+        responses={200: PaginatedPlanOutputSerializer, **PAGE_ERRORS},
     )
     def get(self, request):
         plans = [_plan_data(p) for p in selectors.plan_list()]
@@ -237,8 +247,10 @@ class InvoiceListView(APIView):
         operation_id="payments_invoices",
         summary="Your invoices from either provider, newest first",
         tags=TAGS,
+        parameters=PAGE_PARAMS,
         responses={
             200: PaginatedInvoiceOutputSerializer,
+            **PAGE_ERRORS,
             **AUTH_ERRORS,
             **PROVIDER_ERRORS,
         },
@@ -253,8 +265,10 @@ class PaymentMethodListView(APIView):
         operation_id="payments_payment_methods",
         summary="Cards on file: brand, last 4, expiry",
         tags=TAGS,
+        parameters=PAGE_PARAMS,
         responses={
             200: PaginatedPaymentMethodOutputSerializer,
+            **PAGE_ERRORS,
             **AUTH_ERRORS,
             **PROVIDER_ERRORS,
         },

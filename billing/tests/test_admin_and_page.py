@@ -182,3 +182,18 @@ def test_cancel_and_change_plan_declare_their_400s(auth_client, api_client):
         ("/api/payments/subscription/change-plan", change),
     ):
         assert response.status_code in declared_statuses(document, path, "post")
+
+
+def test_paginated_lists_document_page_parameters_and_their_errors(api_client):
+    document = schema_document(api_client)
+    bad = api_client.get("/api/payments/plans", {"page_size": "0"})
+    past = api_client.get("/api/payments/plans", {"page": "99"})
+    assert (bad.status_code, past.status_code) == (400, 404)
+    for path in (
+        "/api/payments/plans",
+        "/api/payments/invoices",
+        "/api/payments/payment-methods",
+    ):
+        operation = document["paths"][path]["get"]
+        assert {p["name"] for p in operation["parameters"]} >= {"page", "page_size"}
+        assert {400, 404} <= declared_statuses(document, path, "get"), path
