@@ -66,6 +66,11 @@ def user(db):
 
 
 @pytest.fixture
+def other_user(db):
+    return UserFactory()
+
+
+@pytest.fixture
 def staff_user(db):
     return UserFactory(is_staff=True)
 

@@ -19,7 +19,6 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.identity import api_key_hash
 from accounts.models import ApiKey
-from accounts.tests.factories import UserFactory
 
 # The AI tests' demo model (OpenAI-compatible, uvicorn on 127.0.0.1) and their
 # settings fixture: the chat socket runs the real gateway against it.
@@ -41,26 +40,6 @@ def jwt_for(user, *, lifetime: timedelta | None = None) -> str:
     if lifetime is not None:
         token.set_exp(lifetime=lifetime)
     return str(token)
-
-
-@pytest.fixture
-def plans(db):
-    """The seeded plans (data migrations' rows do not survive transactional tests)."""
-    from billing.models import Plan
-    from billing.seed_data import PLANS
-
-    for data in PLANS:
-        Plan.objects.update_or_create(slug=data["slug"], defaults=data)
-
-
-@pytest.fixture
-def user(plans):
-    return UserFactory()
-
-
-@pytest.fixture
-def other_user(plans):
-    return UserFactory()
 
 
 def api_key_for(user, *, plan: str = "starter", **fields) -> str:

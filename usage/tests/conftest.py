@@ -18,30 +18,6 @@ def _fresh_quota_state(settings):
     quota_redis.reset_state()
 
 
-@pytest.fixture
-def plans(db):
-    """The four plans (data migrations' rows do not survive transactional tests)."""
-    from billing.models import Plan
-    from billing.seed_data import PLANS
-
-    for data in PLANS:
-        Plan.objects.update_or_create(slug=data["slug"], defaults=data)
-
-
-@pytest.fixture
-def user(plans):
-    from accounts.tests.factories import UserFactory
-
-    return UserFactory()
-
-
-@pytest.fixture
-def other_user(plans):
-    from accounts.tests.factories import UserFactory
-
-    return UserFactory()
-
-
 @pytest.fixture(params=["database", "redis"])
 def backend(request, settings) -> str:
     """Each test using it runs on the database fallback and (with REDIS_URL) Redis."""

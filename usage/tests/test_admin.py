@@ -11,7 +11,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def admin_client(plans) -> Client:
+def admin_client(db) -> Client:
     client = Client()
     client.force_login(UserFactory(is_staff=True, is_superuser=True))
     return client
