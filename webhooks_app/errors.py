@@ -1,5 +1,7 @@
 """The webhooks app's errors: stable codes for rejected deliveries."""
 
+from billing.errors import PaymentsNotConfigured
+from flowmatik import errors
 from flowmatik.errors import ApplicationError
 
 
@@ -15,14 +17,12 @@ class InvalidSignature(WebhookRejected):
     reason = "bad_signature"
 
 
-class PayloadTooLarge(WebhookRejected):
-    status_code, code = 413, "payload_too_large"
+class PayloadTooLarge(WebhookRejected, errors.PayloadTooLarge):
     default_message = "The webhook body is too large."
     reason = "too_large"
 
 
-class UnsupportedMediaType(WebhookRejected):
-    status_code, code = 415, "unsupported_media_type"
+class UnsupportedMediaType(WebhookRejected, errors.UnsupportedMediaType):
     default_message = "Webhook bodies must be application/json."
     reason = "wrong_content_type"
 
@@ -39,10 +39,17 @@ class TestModeRefused(WebhookRejected):
     reason = "test_mode"
 
 
-class PaymentsNotConfigured(ApplicationError):
-    status_code, code = 503, "payments_not_configured"
-    default_message = "This payment provider is not configured."
-
-
 class EventProcessingError(Exception):
     """A handler could not apply an event; the task retries it."""
+
+
+__all__ = [
+    "EventProcessingError",
+    "InvalidPayload",
+    "InvalidSignature",
+    "PayloadTooLarge",
+    "PaymentsNotConfigured",
+    "TestModeRefused",
+    "UnsupportedMediaType",
+    "WebhookRejected",
+]

@@ -11,7 +11,13 @@ from django.http import HttpRequest, HttpResponse
 from rest_framework import serializers
 
 from accounts.identity import Identity, aidentify, credentials_from_headers
-from flowmatik.errors import ApplicationError, InvalidInput, NotAuthenticated
+from flowmatik.errors import (
+    ApplicationError,
+    InvalidInput,
+    NotAuthenticated,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
 from flowmatik.request_context import bind_user
 
 
@@ -34,19 +40,11 @@ def _is_json(content_type: str) -> bool:
 def parse_body(request: HttpRequest, serializer_class) -> dict[str, Any]:
     """The validated JSON object body; 415 / 413 / 400 `malformed_request` else."""
     if not _is_json(request.content_type or ""):
-        raise ApplicationError(
-            "The body must be JSON (Content-Type: application/json).",
-            code="unsupported_media_type",
-            status_code=415,
-        )
+        raise UnsupportedMediaType()
     try:
         data = json.loads(request.body or b"{}")
     except RequestDataTooBig:
-        raise ApplicationError(
-            "The request body is too large.",
-            code="payload_too_large",
-            status_code=413,
-        ) from None
+        raise PayloadTooLarge() from None
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise InvalidInput(
             "The body is not valid JSON.", code="malformed_request"

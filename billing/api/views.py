@@ -1,6 +1,11 @@
 """Billing API views: thin; parse, call one service or selector, render."""
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -122,50 +127,43 @@ class _SubscribeView(APIView):
         return Response({"checkout_url": url})
 
 
+def _subscribe_schema(*, operation_id: str, summary: str):
+    return extend_schema(
+        operation_id=operation_id,
+        summary=summary,
+        tags=TAGS,
+        request=PlanInputSerializer,
+        responses={
+            200: CheckoutOutputSerializer,
+            400: OpenApiResponse(description="`plan_not_purchasable` (Free)."),
+            404: OpenApiResponse(description="`plan_not_found`."),
+            409: OpenApiResponse(
+                description="`subscription_exists`: use change-plan instead."
+            ),
+            **AUTH_ERRORS,
+            **PROVIDER_ERRORS,
+        },
+    )
+
+
+@extend_schema_view(
+    post=_subscribe_schema(
+        operation_id="payments_subscribe_stripe",
+        summary="Start a Stripe Checkout Session (subscription mode) for a plan",
+    )
+)
 class SubscribeStripeView(_SubscribeView):
     provider = Provider.STRIPE
 
-    @extend_schema(
-        operation_id="payments_subscribe_stripe",
-        summary="Start a Stripe Checkout Session (subscription mode) for a plan",
-        tags=TAGS,
-        request=PlanInputSerializer,
-        responses={
-            200: CheckoutOutputSerializer,
-            400: OpenApiResponse(description="`plan_not_purchasable` (Free)."),
-            404: OpenApiResponse(description="`plan_not_found`."),
-            409: OpenApiResponse(
-                description="`subscription_exists`: use change-plan instead."
-            ),
-            **AUTH_ERRORS,
-            **PROVIDER_ERRORS,
-        },
-    )
-    def post(self, request):
-        return super().post(request)
 
-
-class SubscribeLemonSqueezyView(_SubscribeView):
-    provider = Provider.LEMONSQUEEZY
-
-    @extend_schema(
+@extend_schema_view(
+    post=_subscribe_schema(
         operation_id="payments_subscribe_lemonsqueezy",
         summary="Start a LemonSqueezy checkout for a plan",
-        tags=TAGS,
-        request=PlanInputSerializer,
-        responses={
-            200: CheckoutOutputSerializer,
-            400: OpenApiResponse(description="`plan_not_purchasable` (Free)."),
-            404: OpenApiResponse(description="`plan_not_found`."),
-            409: OpenApiResponse(
-                description="`subscription_exists`: use change-plan instead."
-            ),
-            **AUTH_ERRORS,
-            **PROVIDER_ERRORS,
-        },
     )
-    def post(self, request):
-        return super().post(request)
+)
+class SubscribeLemonSqueezyView(_SubscribeView):
+    provider = Provider.LEMONSQUEEZY
 
 
 class CancelView(APIView):
