@@ -148,7 +148,17 @@ if REDIS_URL:
         "default": {
             "BACKEND": "flowmatik.realtime.CountingRedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        # channels-redis blocks 5 s per BZPOPMIN; redis-py's default
+                        # read timeout is also 5 s, so an idle consumer's read could
+                        # time out just as the server answers. Keep it well above.
+                        "socket_timeout": env.float(
+                            "CHANNELS_SOCKET_TIMEOUT_SECONDS", default=15.0
+                        ),
+                    }
+                ],
                 "prefix": env.str("CHANNELS_PREFIX", default="fmk-asgi"),
                 # A slow socket can hold this many undelivered messages per channel
                 # before channels-redis drops new ones; notifications are stored
