@@ -224,7 +224,7 @@ async def test_token_expiring_mid_stream_saves_the_partial_then_closes_4401(
     await comm.send_json_to(
         {
             "type": "chat",
-            "message": "[[words:800]] [[delay:0.01]] a very long story",
+            "message": "[[words:800]] [[delay:0.03]] a very long story",
             "request_id": "r-exp",
         }
     )
