@@ -1,4 +1,4 @@
-"""Writes of the ai app and the ONE chat path (REST, SSE, OpenAI API, WebSocket).
+"""The ONE chat path (REST, SSE, OpenAI API, WebSocket).
 
 `chat_prepare` resolves the model, builds the context and admits the call through
 `usage.services.usage_admit`, raising before any byte is sent. `chat_stream` and
@@ -18,33 +18,24 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import SynchronousOnlyOperation
-from django.db import transaction
 
 from accounts.identity import Identity
 from ai import context as ctx
-from ai.errors import (
-    ConversationNotFound,
-    ProviderError,
-    ProviderTimeout,
-    ProviderUnavailable,
-)
-from ai.models import AIModel, Conversation, Message, MessageRole, MessageStatus
+from ai.errors import ProviderError, ProviderTimeout, ProviderUnavailable
+from ai.models import MessageStatus
 from ai.providers.chat import chat_complete_upstream, chat_stream_upstream
-from ai.seed_data import seed_models
 from ai.selectors import (
     acatalogue_get,
-    catalogue_invalidate,
-    conversation_get,
     conversation_history,
     fallback_for,
     model_resolve,
 )
+from ai.services.conversations import _conversation_save_turn
 from ai.types import ChatEvent, ChatResult, ChatUsage, ModelInfo, PreparedChat
 from flowmatik.errors import ApplicationError, InvalidInput
 
 logger = logging.getLogger("flowmatik.ai")
 
-TITLE_CHARS = 60
 _FALLBACK_ERRORS = (ProviderError, ProviderTimeout, ProviderUnavailable)
 _ROLES = {"system", "user", "assistant", "tool"}
 
@@ -53,218 +44,6 @@ def _usage():
     from usage import services as usage_services  # the usage app's seam
 
     return usage_services
-
-
-# --- catalogue --------------------------------------------------------------------
-
-
-def model_seed_defaults() -> int:
-    """Create the missing seeded models (idempotent); `manage.py seed` calls it."""
-    created = seed_models(AIModel)
-    if created:
-        catalogue_invalidate()
-    return created
-
-
-# --- conversations ----------------------------------------------------------------
-
-
-def conversation_rename(
-    *, user_id: int, conversation_id: int, title: str
-) -> Conversation:
-    conversation = conversation_get(user_id=user_id, conversation_id=conversation_id)
-    conversation.title = title.strip()[:200]
-    conversation.save(update_fields=["title", "updated_at"])
-    return conversation
-
-
-def conversation_delete(*, user_id: int, conversation_id: int) -> None:
-    deleted, _ = Conversation.objects.filter(
-        pk=conversation_id, user_id=user_id
-    ).delete()
-    if not deleted:
-        raise ConversationNotFound()
-
-
-def _conversation_save_turn(
-    *,
-    prepared: PreparedChat,
-    model: ModelInfo,
-    answer: str,
-    status: str,
-    prompt_tokens: int,
-    completion_tokens: int,
-) -> tuple[int, int]:
-    """Store the question and the answer; returns (message_id, conversation_id)."""
-    with transaction.atomic():
-        if prepared.conversation_id is None:
-            conversation = Conversation.objects.create(
-                user_id=prepared.user_id,
-                title=" ".join(prepared.new_message.split())[:TITLE_CHARS],
-                model=model.model_id,
-                agent=prepared.agent or "",
-                message_count=2,
-            )
-        else:
-            conversation = Conversation.objects.select_for_update().get(
-                pk=prepared.conversation_id, user_id=prepared.user_id
-            )
-            conversation.message_count += 2
-            conversation.model = model.model_id
-            conversation.save(update_fields=["message_count", "model", "updated_at"])
-        Message.objects.create(
-            conversation=conversation,
-            role=MessageRole.USER,
-            content=prepared.new_message,
-            request_id=prepared.request_id,
-        )
-        reply = Message.objects.create(
-            conversation=conversation,
-            role=MessageRole.ASSISTANT,
-            content=answer,
-            model=model.model_id,
-            status=status,
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-            request_id=prepared.request_id,
-        )
-        if _summary_due(conversation):
-            from ai.tasks import conversation_summarize_task
-
-            pk = conversation.pk
-            transaction.on_commit(lambda: conversation_summarize_task.delay(pk))
-    return reply.pk, conversation.pk
-
-
-# --- background summaries ---------------------------------------------------------
-
-SUMMARY_BATCH = 10  # summarise once this many turns beyond the kept ones piled up
-SUMMARY_MAX_TOKENS = 400
-SUMMARY_PROMPT = (
-    "Summarise the conversation below for your own later reference in under 200 "
-    "words. Keep facts, names, numbers, decisions and open questions."
-)
-
-
-def _summary_due(conversation: Conversation, *, added: int = 2) -> bool:
-    """Whether the turn just saved (`added` messages) crossed a summary boundary.
-
-    Derived from `message_count` alone (no query on the hot path): due each time
-    the count passes AI_SUMMARY_KEEP_MESSAGES + n * SUMMARY_BATCH. The task itself
-    decides what to fold, so a missed or repeated trigger is harmless.
-    """
-
-    if not settings.AI_SUMMARY_MODEL:
-        return False
-    keep = settings.AI_SUMMARY_KEEP_MESSAGES
-    now, before = conversation.message_count, conversation.message_count - added
-    if now < keep + SUMMARY_BATCH:
-        return False
-    return (now - keep) // SUMMARY_BATCH > max(before - keep, 0) // SUMMARY_BATCH
-
-
-async def _summary_call(*, user_id: int, model: ModelInfo, provider, messages) -> str:
-    """One metered summary call (admitted and settled like any chat)."""
-    from flowmatik.request_context import new_request_id
-    from usage.types import CallStatus, UsageEvent
-
-    request_id = new_request_id()
-    prompt_tokens = sum(ctx.message_tokens(m) for m in messages)
-    reservation = await _usage().usage_admit(
-        user_id=user_id,
-        ip=None,
-        prompt_tokens=prompt_tokens,
-        max_tokens=SUMMARY_MAX_TOKENS,
-        endpoint="chat.summary",
-        api_key_id=None,
-    )
-    started = time.perf_counter()
-    status, result, error_code = CallStatus.ERROR, None, ""
-    try:
-        result = await chat_complete_upstream(
-            provider=provider,
-            model=model.upstream_name,
-            messages=messages,
-            max_tokens=max(1, min(SUMMARY_MAX_TOKENS, reservation.max_tokens)),
-            request_id=request_id,
-        )
-        status = CallStatus.SUCCESS
-    except ApplicationError as exc:
-        error_code = exc.code
-    finally:
-        used_in = (result.prompt_tokens if result else 0) or 0
-        used_out = (result.completion_tokens if result else 0) or 0
-        await _usage().usage_settle(
-            reservation=reservation,
-            event=UsageEvent(
-                request_id=request_id,
-                user_id=user_id,
-                endpoint="chat.summary",
-                model=model.model_id,
-                provider=model.provider,
-                status=status,
-                prompt_tokens=used_in,
-                completion_tokens=used_out,
-                cost=model.cost(prompt_tokens=used_in, completion_tokens=used_out),
-                currency=model.currency,
-                latency_ms=int((time.perf_counter() - started) * 1000),
-                error_code=error_code,
-            ),
-        )
-    return (result.content if result else "").strip()
-
-
-def conversation_summarize(*, conversation_id: int) -> bool:
-    """Fold the turns older than the last AI_SUMMARY_KEEP_MESSAGES into the summary.
-
-    Idempotent: with nothing new to fold it does nothing; a provider or quota
-    failure leaves the conversation as it was (old turns are then just dropped).
-    """
-    from asgiref.sync import async_to_sync
-
-    from ai.selectors import catalogue_get
-
-    catalogue = catalogue_get()
-    model = catalogue.models.get(settings.AI_SUMMARY_MODEL)
-    provider = catalogue.providers.get(model.provider) if model else None
-    conversation = Conversation.objects.filter(pk=conversation_id).first()
-    if conversation is None or provider is None:
-        return False
-    covered = conversation.summary_upto_id or 0
-    rows = list(
-        Message.objects.filter(conversation=conversation, id__gt=covered)
-        .exclude(content="")
-        .order_by("id")
-        .values_list("id", "role", "content")
-    )
-    fold = rows[: max(0, len(rows) - settings.AI_SUMMARY_KEEP_MESSAGES)]
-    if not fold:
-        return False
-    transcript = "\n".join(f"{role}: {content}" for _, role, content in fold)
-    if conversation.summary:
-        transcript = f"Earlier summary: {conversation.summary}\n{transcript}"
-    try:
-        summary = async_to_sync(_summary_call)(
-            user_id=conversation.user_id,
-            model=model,
-            provider=provider,
-            messages=[
-                {"role": "system", "content": SUMMARY_PROMPT},
-                {"role": "user", "content": transcript},
-            ],
-        )
-    except ApplicationError:
-        return False
-    if not summary:
-        return False
-    with transaction.atomic():
-        updated = Conversation.objects.filter(
-            pk=conversation.pk, summary_upto_id=conversation.summary_upto_id
-        ).update(summary=summary, summary_upto_id=fold[-1][0])
-    return bool(updated)
-
-
-# --- the chat path ----------------------------------------------------------------
 
 
 def _validate_messages(messages: list) -> list[dict[str, Any]]:
