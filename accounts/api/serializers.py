@@ -52,7 +52,7 @@ class RefreshInput(serializers.Serializer):
 
 
 class ProfileInput(serializers.Serializer):
-    """PUT sends every field; PATCH any subset."""
+    """PUT and PATCH both send any subset; the fields sent are updated."""
 
     name = serializers.CharField(max_length=150, allow_blank=True)
     company = serializers.CharField(max_length=150, allow_blank=True)

@@ -152,8 +152,10 @@ class ProfileView(APIView):
     authentication_classes = ACCOUNT_AUTH
     permission_classes = [IsAuthenticated]
 
-    def _update(self, request: Request, *, partial: bool) -> Response:
-        data = s.ProfileInput(data=request.data, partial=partial)
+    def _update(self, request: Request) -> Response:
+        # PUT updates the fields sent, as PATCH does: a frontend form sends only
+        # what it shows, and a missing field must not wipe (or block) the rest.
+        data = s.ProfileInput(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         user = services.user_profile_update(user=request.user, data=data.validated_data)
         return Response(s.UserOutput(user).data)
@@ -162,10 +164,10 @@ class ProfileView(APIView):
         tags=TAG,
         request=s.ProfileInput,
         responses={200: s.UserOutput, **ERRORS},
-        summary="Replace the profile (every field)",
+        summary="Update the profile fields sent (as PATCH)",
     )
     def put(self, request: Request) -> Response:
-        return self._update(request, partial=False)
+        return self._update(request)
 
     @extend_schema(
         tags=TAG,
@@ -174,7 +176,7 @@ class ProfileView(APIView):
         summary="Update some profile fields",
     )
     def patch(self, request: Request) -> Response:
-        return self._update(request, partial=True)
+        return self._update(request)
 
 
 class ChangePasswordView(APIView):
