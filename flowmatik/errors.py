@@ -122,6 +122,32 @@ def _ratelimit_retry_after(exc: Exception) -> float:
     return float(getattr(exc, "retry_after", None) or 60)
 
 
+def _sentence(text: str) -> str:
+    text = text.strip()
+    if not text:
+        return NotAuthenticated.default_message
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else f"{text}."
+
+
+def _authentication_message(exc: drf.APIException) -> tuple[str, str]:
+    """A sentence for people and the detail code for code.
+
+    simplejwt raises with a dict detail (`detail`, `code`, `messages`); rendering it
+    with `str()` would show a Python repr, so the most specific message is used.
+    """
+    detail = exc.detail
+    if isinstance(detail, dict):
+        text = str(detail.get("detail", ""))
+        for entry in detail.get("messages") or []:
+            if isinstance(entry, dict) and entry.get("message"):
+                text = str(entry["message"])
+                break
+        return _sentence(text), str(detail.get("code") or exc.default_code)
+    codes = exc.get_codes()
+    return _sentence(str(detail)), codes if isinstance(codes, str) else exc.default_code
+
+
 def to_application_error(exc: Exception) -> ApplicationError | None:
     """Map framework exceptions to our vocabulary; None for unexpected ones."""
     if isinstance(exc, ApplicationError):
@@ -150,7 +176,8 @@ def to_application_error(exc: Exception) -> ApplicationError | None:
             if isinstance(exc, drf.AuthenticationFailed)
             else None
         )
-        return NotAuthenticated(str(exc.detail), code=code)
+        message, reason = _authentication_message(exc)
+        return NotAuthenticated(message, code=code, details={"reason": reason})
     if isinstance(exc, drf.PermissionDenied):
         return PermissionDenied(str(exc.detail))
     if isinstance(exc, drf.Throttled):
