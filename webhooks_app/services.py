@@ -122,11 +122,29 @@ def _parse_json_object(body: bytes) -> dict[str, Any]:
         data = json.loads(body.decode("utf-8"))
     except UnicodeDecodeError:
         raise InvalidPayload("The webhook body is not UTF-8 encoded JSON.") from None
-    except ValueError:
+    except (ValueError, RecursionError):
         raise InvalidPayload("The webhook body is not valid JSON.") from None
     if not isinstance(data, dict):
         raise InvalidPayload("The webhook body must be a JSON object.")
+    if _json_depth_exceeds(data, limit=settings.WEBHOOK_MAX_JSON_DEPTH):
+        # What parses may still be too deep to store or process (the JSON column's
+        # encoder and the handlers recurse): refuse it here, once, with a 400.
+        raise InvalidPayload("The webhook body is nested too deeply.")
     return data
+
+
+def _json_depth_exceeds(data: Any, *, limit: int) -> bool:
+    """Whether containers nest deeper than `limit` (iterative: no recursion)."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(value, dict):
+            stack.extend((child, depth + 1) for child in value.values())
+        elif isinstance(value, list):
+            stack.extend((child, depth + 1) for child in value)
+    return False
 
 
 def _short_str(value: Any, *, field: str, max_length: int) -> str:

@@ -431,6 +431,8 @@ SUBSCRIPTION_EXPIRE_INTERVAL_SECONDS = env.int(
 )
 
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=512 * 1024)
+# Deepest JSON nesting a webhook body may have (provider events nest < 10 levels)
+WEBHOOK_MAX_JSON_DEPTH = env.int("WEBHOOK_MAX_JSON_DEPTH", default=64)
 WEBHOOK_MAX_RETRIES = env.int("WEBHOOK_MAX_RETRIES", default=5)
 # Most event ids one staff POST /api/webhooks/retry may name
 WEBHOOK_RETRY_MAX_IDS = env.int("WEBHOOK_RETRY_MAX_IDS", default=1000)

@@ -343,3 +343,44 @@ def test_signed_utf16_lemonsqueezy_body_is_400_invalid_payload_not_500(db, clien
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_payload"
     assert not WebhookEvent.objects.exists()
+
+
+# --- Nesting ---
+
+
+def _nested(depth: int) -> str:
+    return '{"a":' * depth + "1" + "}" * depth
+
+
+@pytest.mark.parametrize("depth", [1_000, 200])
+def test_signed_deeply_nested_stripe_body_is_400_invalid_payload_not_500(
+    db, client, depth
+):
+    event = _unknown_event("evt_nested")
+    body = json.dumps(event)[:-1] + ', "metadata": ' + _nested(depth) + "}"
+    response = post_stripe(client, body)
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "invalid_payload"
+    assert not WebhookEvent.objects.exists()
+    assert webhook_rejections()["stripe"]["invalid_payload"] == 1
+
+
+@pytest.mark.parametrize("depth", [1_000, 200])
+def test_signed_deeply_nested_lemonsqueezy_body_is_400_invalid_payload_not_500(
+    db, client, depth
+):
+    body = json.dumps(_ls_subscription_event())[:-1] + ', "x": ' + _nested(depth) + "}"
+    sig = lemonsqueezy_signature(body, LS_SECRET)
+    response = client.post(
+        LS_URL, body, content_type="application/json", HTTP_X_SIGNATURE=sig
+    )
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "invalid_payload"
+    assert not WebhookEvent.objects.exists()
+
+
+def test_signed_stripe_body_nested_within_the_bound_is_stored(db, client, settings):
+    event = _unknown_event("evt_nested_ok")
+    body = json.dumps(event)[:-1] + ', "metadata": ' + _nested(8) + "}"
+    assert post_stripe(client, body).status_code == 200
+    assert WebhookEvent.objects.count() == 1
