@@ -8,6 +8,10 @@ from rest_framework.test import APIClient
 
 from accounts.tests.factories import UserFactory
 
+# The one test-support plugin: live servers, the demo model, credentials, fake
+# payment providers and the seed rows (flowmatik/testing/).
+pytest_plugins = ["flowmatik.testing.plugin"]
+
 
 def pytest_configure(config):
     """On the embedded default (SQLite) build test tables straight from the models.
@@ -28,7 +32,7 @@ def _uses_transactional_db(request) -> bool:
     marker = request.node.get_closest_marker("django_db")
     wants_transaction = bool(marker and marker.kwargs.get("transaction"))
     return wants_transaction or bool(
-        {"transactional_db", "live_server"} & set(request.fixturenames)
+        {"transactional_db", "live_server", "live_asgi"} & set(request.fixturenames)
     )
 
 
@@ -50,9 +54,9 @@ def _seed_data(request):
     from billing.models import Plan
 
     if not Plan.objects.exists():
-        from django.core.management import call_command
+        from flowmatik.testing.plugin import seed_rows
 
-        call_command("seed", verbosity=0)
+        seed_rows()
 
 
 @pytest.fixture

@@ -8,7 +8,8 @@ import pytest
 
 from accounts.tests.factories import UserFactory
 from ai.models import AIModel, Conversation, Message
-from ai.tests.conftest import jwt_for, wait_for
+from flowmatik.testing.auth import jwt_for
+from flowmatik.testing.servers import wait_for
 from usage.types import CallStatus
 
 pytestmark = pytest.mark.usefixtures("catalogue_tx")
@@ -22,7 +23,7 @@ def user(transactional_db):
 @pytest.fixture
 def client(live_asgi, user):
     with httpx.Client(
-        base_url=live_asgi,
+        base_url=live_asgi.http_url,
         headers={"Authorization": f"Bearer {jwt_for(user)}"},
         timeout=10,
     ) as http:

@@ -12,8 +12,8 @@ import pytest
 from accounts.identity import API_KEY_PREFIX, api_key_hash
 from accounts.models import ApiKey
 from accounts.tests.factories import UserFactory
-from ai.tests.conftest import jwt_for
 from billing.tests.factories import subscription_row
+from flowmatik.testing.auth import jwt_for
 
 pytestmark = pytest.mark.usefixtures("catalogue_tx")
 
@@ -41,7 +41,7 @@ def v1(live_asgi, transactional_db):
 def rest(live_asgi, transactional_db):
     user = UserFactory()
     with httpx.Client(
-        base_url=live_asgi,
+        base_url=live_asgi.http_url,
         headers={"Authorization": f"Bearer {jwt_for(user)}"},
         timeout=10,
     ) as http:

@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from accounts.tests.factories import UserFactory
-from ai.tests.conftest import jwt_for
+from flowmatik.testing.auth import jwt_for
 from usage.services import quota_override_set
 
 
@@ -22,7 +22,7 @@ def test_exactly_one_of_50_concurrent_http_requests_is_admitted_when_one_is_left
     async def burst() -> list[httpx.Response]:
         limits = httpx.Limits(max_connections=50)
         async with httpx.AsyncClient(
-            base_url=live_asgi, timeout=60, limits=limits
+            base_url=live_asgi.http_url, timeout=60, limits=limits
         ) as c:
             return await asyncio.gather(
                 *(

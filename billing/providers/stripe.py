@@ -52,6 +52,13 @@ _ZERO_DECIMAL = {
 }  # fmt: skip
 
 _http_clients: dict[float, Any] = {}
+# The library's module globals as imported; `_configure` repoints them per call.
+_LIBRARY_DEFAULTS = (
+    stripe.api_base,
+    stripe.api_version,
+    stripe.default_http_client,
+    stripe.max_network_retries,
+)
 LIST_LIMIT = 100  # Stripe's maximum page size
 
 
@@ -78,6 +85,16 @@ def _configure() -> str:
     stripe.api_version = settings.STRIPE_API_VERSION
     stripe.max_network_retries = settings.STRIPE_MAX_NETWORK_RETRIES
     return settings.STRIPE_SECRET_KEY
+
+
+def library_reset() -> None:
+    """Put the library's globals back as imported (after tests repointed them)."""
+    (
+        stripe.api_base,
+        stripe.api_version,
+        stripe.default_http_client,
+        stripe.max_network_retries,
+    ) = _LIBRARY_DEFAULTS
 
 
 def _opts(**extra: Any) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from billing.models import Plan, Provider, Subscription, SubscriptionStatus
-from billing.testing.fixtures import LS_VARIANTS, STRIPE_PRICES
+from flowmatik.testing.payments import LS_VARIANTS, STRIPE_PRICES
 
 __all__ = ["LS_VARIANTS", "STRIPE_PRICES"]
 

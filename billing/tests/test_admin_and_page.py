@@ -12,8 +12,8 @@ from billing.models import Payment, Subscription
 from billing.selectors import mrr, plan_get_for_user, revenue_total
 from billing.services import payment_record, subscription_sync_from_stripe
 from billing.tasks import subscription_expire_due_task
-from billing.testing.fixtures import STRIPE_PRICES
 from billing.tests.factories import subscription_row
+from flowmatik.testing.payments import STRIPE_PRICES
 
 
 @pytest.fixture

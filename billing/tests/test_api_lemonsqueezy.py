@@ -11,7 +11,7 @@ from billing.services import (
     subscription_reconcile,
     subscription_sync_from_lemonsqueezy,
 )
-from billing.testing.fixtures import LS_VARIANTS
+from flowmatik.testing.payments import LS_VARIANTS
 
 SUBSCRIBE = "/api/payments/subscribe/lemonsqueezy"
 JSONAPI = "application/vnd.api+json"

@@ -10,7 +10,7 @@ from billing.services import (
     subscription_reconcile,
     subscription_sync_from_stripe,
 )
-from billing.testing.fixtures import STRIPE_PRICES
+from flowmatik.testing.payments import STRIPE_PRICES
 
 SUBSCRIBE = "/api/payments/subscribe/stripe"
 

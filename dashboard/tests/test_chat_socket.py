@@ -11,7 +11,8 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from ai.models import Message
-from dashboard.tests.conftest import communicator, jwt_for
+from dashboard.tests.conftest import communicator
+from flowmatik.testing.auth import jwt_for
 from usage.models import QuotaOverride, UsageRecord
 from usage.services import usage_events_drain
 

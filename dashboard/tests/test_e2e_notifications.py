@@ -17,9 +17,9 @@ from websockets.exceptions import ConnectionClosed
 from dashboard.models import NotificationKind
 from dashboard.services import notification_send
 from dashboard.tasks import notification_deliver
-from dashboard.tests.conftest import api_key_for, jwt_for
 from flowmatik import realtime
 from flowmatik.celery import app as celery_app
+from flowmatik.testing.auth import api_key_for, jwt_for
 from flowmatik.ws_auth import CLOSE_UNAUTHENTICATED
 
 ORIGIN = "http://127.0.0.1"

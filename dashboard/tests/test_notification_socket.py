@@ -7,8 +7,9 @@ from asgiref.sync import sync_to_async
 
 from dashboard.models import NotificationKind
 from dashboard.services import notification_broadcast, notification_send
-from dashboard.tests.conftest import communicator, jwt_for
+from dashboard.tests.conftest import communicator
 from flowmatik import realtime
+from flowmatik.testing.auth import jwt_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -1,6 +1,6 @@
 """The quota over real HTTP: 50 concurrent clients against the live ASGI platform.
 
-Uses the ai app's live-server fixtures (uvicorn serving `flowmatik.asgi` and the
+Uses the shared live-server fixtures (uvicorn serving `flowmatik.asgi` and the
 demo model), so the whole path runs: auth, admission, provider call, settlement.
 """
 
@@ -9,19 +9,13 @@ import asyncio
 import httpx
 import pytest
 
-from ai.tests.conftest import (  # noqa: F401 - fixtures used by name
-    _ai_settings,
-    catalogue_tx,
-    demo_server,
-    jwt_for,
-    live_asgi,
-)
+from flowmatik.testing.auth import jwt_for
 from usage.selectors import quota_state_for_user
 from usage.tests.conftest import drain, preload
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.usefixtures("catalogue_tx"),
+    pytest.mark.usefixtures("catalogue_tx", "ai_demo"),
 ]
 
 
@@ -51,7 +45,7 @@ async def _burst(url: str, token: str, count: int) -> list[httpx.Response]:
 def test_exactly_one_of_50_concurrent_http_calls_gets_the_last_request(
     request, user, http_backend
 ):
-    url = request.getfixturevalue("live_asgi")
+    url = request.getfixturevalue("live_asgi").http_url
     preload(user.pk, requests=99)
 
     responses = asyncio.run(_burst(url, jwt_for(user), 50))

@@ -13,7 +13,7 @@ import json
 import time
 from typing import Any
 
-from billing.testing.fake_http import FakeServer, RecordedRequest, Reply
+from flowmatik.testing.fake_http import FakeServer, RecordedRequest, Reply
 
 DEFAULT_KEY = "sk_test_fake_key"
 API_VERSION = "2026-05-27.dahlia"

@@ -12,7 +12,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from billing.testing.fake_http import FakeServer, RecordedRequest, Reply
+from flowmatik.testing.fake_http import FakeServer, RecordedRequest, Reply
 
 DEFAULT_KEY = "ls_test_fake_key"
 JSONAPI = "application/vnd.api+json"

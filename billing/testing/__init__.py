@@ -1,1 +1,0 @@
-"""Test doubles for the far end of the payment providers (real HTTP on 127.0.0.1)."""

@@ -1,0 +1,196 @@
+"""The pytest plugin every app's tests share (registered by the root conftest).
+
+Fixtures: `demo_server` (the demo model over HTTP) and `ai_demo` (the `demo`
+provider pointed at it), `live_asgi` (the platform in uvicorn), `jwt_for` /
+`api_key_for`, `catalogue` / `catalogue_tx` (seed rows), and the fake payment
+providers `fake_stripe` / `fake_lemonsqueezy` with `billing_prices` and
+`webhook_secrets`.
+"""
+
+from dataclasses import dataclass
+
+import pytest
+
+from flowmatik.testing import auth
+from flowmatik.testing.payments import (
+    LEMONSQUEEZY_WEBHOOK_SECRET,
+    LS_VARIANTS,
+    PLAN_CENTS,
+    STRIPE_PRICES,
+    STRIPE_WEBHOOK_SECRET,
+)
+from flowmatik.testing.servers import LiveAsgiServer
+
+
+def seed_rows() -> None:
+    """The seed rows (plans, AI models), through `manage.py seed`'s own seeders.
+
+    Data migrations create them once, but a `transactional_db` test truncates every
+    table when it ends, and `--nomigrations` never runs them; seeders are idempotent.
+    """
+    from django.core.management import call_command
+
+    from ai.selectors import catalogue_invalidate
+
+    call_command("seed", verbosity=0)
+    catalogue_invalidate()
+
+
+# --- the demo model and the live platform ---
+
+
+@dataclass
+class Demo:
+    server: LiveAsgiServer
+    state: object  # ai.demo.app.DemoState
+
+    @property
+    def url(self) -> str:
+        return self.server.http_url
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.url}/v1"
+
+    def chat_calls(self) -> list[dict]:
+        return [e for e in self.state.log if e["path"] == "/v1/chat/completions"]
+
+
+@pytest.fixture(scope="session")
+def demo_server():
+    """Our OpenAI-compatible demo model, served over real HTTP for the session."""
+    from ai.demo.app import create_app
+
+    app = create_app()
+    server = LiveAsgiServer(app, log_level="critical").start()
+    yield Demo(server, app.state.demo)
+    server.stop()
+
+
+@pytest.fixture
+def ai_demo(settings, demo_server, monkeypatch):
+    """No real provider keys; the demo provider answers; retries back off fast."""
+    from ai.providers import chat as provider_chat
+
+    settings.AI_DEMO_BASE_URL = demo_server.base_url
+    settings.SILICONFLOW_API_KEY = ""
+    settings.DOUBAO_API_KEY = ""
+    settings.OPENAI_API_KEY = ""
+    settings.AI_EXTRA_PROVIDERS = {}
+    settings.AI_DEFAULT_MODEL = ""
+    settings.AI_MAX_RETRIES = 2
+    settings.AI_REQUEST_TIMEOUT_SECONDS = 5.0
+    settings.AI_CIRCUIT_FAILURE_THRESHOLD = 5
+    settings.AI_CIRCUIT_RESET_SECONDS = 30
+    settings.RATELIMIT_ENABLE = False
+    monkeypatch.setattr(provider_chat, "RETRY_BASE_SECONDS", 0.01)
+    demo_server.state.log.clear()
+    demo_server.state.seen.clear()
+    demo_server.state.disconnects = 0
+    return demo_server
+
+
+@pytest.fixture(scope="session")
+def _live_asgi_server(django_db_setup, django_db_blocker):
+    from flowmatik.asgi import application
+
+    server = LiveAsgiServer(application).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def live_asgi(_live_asgi_server, transactional_db) -> LiveAsgiServer:
+    """The whole platform (`flowmatik.asgi.application`) in uvicorn on 127.0.0.1.
+
+    One server for the session; each test using it gets a transactional database
+    the server's threads can see. `http_url`, `ws_url`, `run_in_server(fn)`.
+    """
+    return _live_asgi_server
+
+
+@pytest.fixture
+def catalogue(db):
+    """Plans and the seeded model catalogue, with the catalogue cache reset."""
+    seed_rows()
+
+
+@pytest.fixture
+def catalogue_tx(transactional_db):
+    seed_rows()
+
+
+# --- credentials ---
+
+
+@pytest.fixture(name="jwt_for")
+def _jwt_for():
+    """`jwt_for(user, lifetime=None)` -> an access token."""
+    return auth.jwt_for
+
+
+@pytest.fixture(name="api_key_for")
+def _api_key_for(db):
+    """`api_key_for(user, plan="starter", **fields)` -> a raw `fmk_...` key."""
+    return auth.api_key_for
+
+
+# --- payment providers ---
+
+
+@pytest.fixture
+def billing_prices(settings):
+    """Price ids for every paid plan, from the environment settings."""
+    settings.BILLING_STRIPE_PRICE_IDS = dict(STRIPE_PRICES)
+    settings.BILLING_LEMONSQUEEZY_VARIANT_IDS = dict(LS_VARIANTS)
+    return settings
+
+
+@pytest.fixture
+def webhook_secrets(settings):
+    """The webhook signing secrets the test deliveries are signed with."""
+    settings.STRIPE_WEBHOOK_SECRET = STRIPE_WEBHOOK_SECRET
+    settings.LEMONSQUEEZY_WEBHOOK_SECRET = LEMONSQUEEZY_WEBHOOK_SECRET
+    settings.STRIPE_WEBHOOK_TOLERANCE_SECONDS = 300
+    settings.LEMONSQUEEZY_TEST_MODE = True
+    return settings
+
+
+@pytest.fixture
+def fake_stripe(settings, billing_prices, webhook_secrets):
+    """A running fake Stripe; our settings (key, base, prices) point at it."""
+    from billing.providers import stripe as stripe_provider
+    from flowmatik.testing.fake_stripe import FakeStripe
+
+    server = FakeStripe().start()
+    for slug, price_id in STRIPE_PRICES.items():
+        server.add_price(price_id, PLAN_CENTS[slug])
+    settings.STRIPE_SECRET_KEY = server.api_key
+    settings.STRIPE_API_BASE = server.url
+    settings.STRIPE_TIMEOUT_SECONDS = 2.0
+    settings.STRIPE_MAX_NETWORK_RETRIES = 0
+    try:
+        yield server
+    finally:
+        server.stop()
+        stripe_provider.library_reset()
+
+
+@pytest.fixture
+def fake_lemonsqueezy(settings, billing_prices, webhook_secrets):
+    """A running fake LemonSqueezy; our settings (key, store, variants) use it."""
+    from flowmatik.testing.fake_lemonsqueezy import FakeLemonSqueezy
+
+    server = FakeLemonSqueezy().start()
+    for slug, variant_id in LS_VARIANTS.items():
+        server.add_variant(variant_id, PLAN_CENTS[slug], name=slug.title())
+    settings.LEMONSQUEEZY_API_KEY = server.api_key
+    settings.LEMONSQUEEZY_STORE_ID = server.store_id
+    settings.LEMONSQUEEZY_API_BASE = f"{server.url}/v1"
+    settings.LEMONSQUEEZY_TIMEOUT_SECONDS = 2.0
+    settings.LEMONSQUEEZY_MAX_RETRIES = 2
+    settings.LEMONSQUEEZY_RETRY_BACKOFF_SECONDS = 0.01
+    try:
+        yield server
+    finally:
+        server.stop()
