@@ -54,6 +54,7 @@ class PriceUnit(models.TextChoices):
     IMAGE = "image", "per image"
     SECOND = "second", "per second of audio or video"
     UTF8_BYTES = "1M_utf8_bytes", "per 1M UTF-8 bytes of input"
+    VIDEO = "video", "per video"
 
 
 class AIModel(models.Model):
@@ -96,6 +97,11 @@ class AIModel(models.Model):
     currency = models.CharField(max_length=3, default="USD")
     min_plan = models.SlugField(
         max_length=32, default="free", help_text="Lowest plan (slug) allowed."
+    )
+    media_sizes = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Image/video models: the allowed "WxH" sizes, first = default.',
     )
     fallback = models.ForeignKey(
         "self",
@@ -189,3 +195,134 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role}: {self.content[:40]}"
+
+
+class JobType(models.TextChoices):
+    BLOG_POST = "blog_post", "Blog post"
+    SOCIAL_POST = "social_post", "Social post"
+    EMAIL = "email", "E-mail"
+    AD_COPY = "ad_copy", "Ad copy"
+    PRODUCT_DESCRIPTION = "product_description", "Product description"
+    VIDEO_SCRIPT = "video_script", "Video script"
+    SEO_META = "seo_meta", "SEO meta"
+    IMAGE = "image", "Image"
+    AUDIO = "audio", "Audio (speech)"
+    VIDEO = "video", "Video"
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELED = "canceled", "Canceled"
+
+
+class ContentJob(models.Model):
+    """One content-studio request, worked by Celery (`ai.job_run`).
+
+    `lease_until` is the running worker's claim: a second delivery of the same task
+    skips the job while the lease holds; the sweeper re-queues (or fails, past
+    STUDIO_JOB_MAX_ATTEMPTS) a running job whose lease ran out.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="content_jobs"
+    )
+    type = models.CharField(max_length=32, choices=JobType.choices)
+    status = models.CharField(
+        max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED
+    )
+    progress = models.PositiveSmallIntegerField(default=0)
+    prompt = models.TextField()
+    options = models.JSONField(default=dict, blank=True)
+    agent = models.CharField(max_length=64, blank=True)
+    model = models.CharField(max_length=150, blank=True)
+    language = models.CharField(max_length=8, blank=True)
+    result_text = models.TextField(blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    units = models.DecimalField(
+        max_digits=14,
+        decimal_places=3,
+        default=Decimal("0"),
+        help_text="Priced units of media jobs (images, videos, UTF-8 bytes).",
+    )
+    cost = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal("0"))
+    currency = models.CharField(max_length=3, default="USD")
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.CharField(max_length=500, blank=True)
+    request_id = models.CharField(max_length=128, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    provider_task_id = models.CharField(max_length=200, blank=True)
+    reservation = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="An admitted usage reservation not yet settled.",
+    )
+    polls = models.PositiveIntegerField(default=0)
+    deadline_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["user", "-created_at"], name="ai_job_user_created_idx"
+            ),
+            models.Index(
+                fields=["status", "lease_until"], name="ai_job_status_lease_idx"
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(progress__lte=100), name="ai_job_progress_lte_100"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(cost__gte=0, units__gte=0),
+                name="ai_job_cost_units_gte_0",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} job {self.pk} ({self.status})"
+
+
+class AssetKind(models.TextChoices):
+    IMAGE = "image", "Image"
+    AUDIO = "audio", "Audio"
+    VIDEO = "video", "Video"
+
+
+class ContentAsset(models.Model):
+    """A file a job produced, copied into our storage (provider URLs expire)."""
+
+    job = models.ForeignKey(ContentJob, on_delete=models.CASCADE, related_name="assets")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="content_assets",
+    )
+    kind = models.CharField(max_length=8, choices=AssetKind.choices)
+    index = models.PositiveSmallIntegerField(default=0)
+    file = models.FileField(upload_to="studio/%Y/%m/", max_length=300)
+    content_type = models.CharField(max_length=100)
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["job", "index"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["job", "kind", "index"], name="ai_asset_job_kind_index_uniq"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.index} of job {self.job_id}"

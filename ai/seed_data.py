@@ -172,6 +172,7 @@ MODELS = [
         "output_price": D("0"),
         "currency": "CNY",
         "min_plan": "starter",
+        "media_sizes": ["1024x1024", "960x1280", "768x1024", "720x1440", "720x1280"],
         "sort_order": 80,
         "fallback": None,
     },
@@ -243,6 +244,7 @@ MODELS = [
         "output_price": D("0"),
         "currency": "USD",
         "min_plan": "starter",
+        "media_sizes": ["512x512", "768x512", "512x768", "1024x1024"],
         "sort_order": 3,
         "fallback": None,
     },
@@ -266,14 +268,66 @@ MODELS = [
         "sort_order": 4,
         "fallback": None,
     },
+    {
+        "model_id": "Wan-AI/Wan2.2-T2V-A14B",
+        "provider": "siliconflow",
+        "upstream_model": "",
+        "display_name": "Wan 2.2 T2V (video)",
+        "description": NOTE,
+        "modality": "video",
+        "context_window": 0,
+        "max_output_tokens": 0,
+        "supports_streaming_usage": False,
+        "supports_tools": False,
+        "supports_reasoning": False,
+        "price_unit": "video",
+        "input_price": D("2"),
+        "output_price": D("0"),
+        "currency": "CNY",
+        "min_plan": "pro",
+        "media_sizes": ["1280x720", "720x1280", "960x960"],
+        "sort_order": 95,
+        "fallback": None,
+    },
+    {
+        "model_id": "flowmatik-demo-video",
+        "provider": "demo",
+        "upstream_model": "",
+        "display_name": "Local demo model (video)",
+        "description": DEMO_NOTE,
+        "modality": "video",
+        "context_window": 0,
+        "max_output_tokens": 0,
+        "supports_streaming_usage": False,
+        "supports_tools": False,
+        "supports_reasoning": False,
+        "price_unit": "video",
+        "input_price": D("0.05"),
+        "output_price": D("0"),
+        "currency": "USD",
+        "min_plan": "pro",
+        "media_sizes": ["320x180", "180x320", "240x240"],
+        "sort_order": 5,
+        "fallback": None,
+    },
 ]
 
 
 def seed_models(model_class) -> int:
-    """Create missing rows (never overwrite staff edits); then link fallbacks."""
+    """Create missing rows (never overwrite staff edits); then link fallbacks.
+
+    `media_sizes` is filled in on existing rows that have none yet. Fields the
+    (historical) model class lacks are skipped, so early migrations can call this.
+    """
+    known = {f.name for f in model_class._meta.get_fields()}
     created = []
     for data in MODELS:
-        fields = {k: v for k, v in data.items() if k != "fallback"}
+        fields = {k: v for k, v in data.items() if k != "fallback" and k in known}
+        if data.get("media_sizes") and "media_sizes" in known:
+            for row in model_class.objects.filter(model_id=data["model_id"]):
+                if not row.media_sizes:
+                    row.media_sizes = data["media_sizes"]
+                    row.save(update_fields=["media_sizes"])
         _, was_created = model_class.objects.get_or_create(
             model_id=data["model_id"], defaults=fields
         )

@@ -68,6 +68,7 @@ def model_info(row: AIModel) -> ModelInfo:
         min_plan=row.min_plan,
         fallback=row.fallback.model_id if row.fallback_id else None,
         sort_order=row.sort_order,
+        media_sizes=tuple(row.media_sizes or ()),
     )
 
 

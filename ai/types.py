@@ -38,18 +38,33 @@ class ModelInfo:
     min_plan: str
     fallback: str | None
     sort_order: int
+    media_sizes: tuple[str, ...] = ()
 
     @property
     def upstream_name(self) -> str:
         return self.upstream_model or self.model_id
 
-    def cost(self, *, prompt_tokens: int, completion_tokens: int) -> Decimal:
-        """Token cost in `currency` (per-unit models are priced by their own path)."""
-        if self.price_unit != "1M_tokens":
-            return Decimal("0")
-        total = (
-            self.input_price * prompt_tokens + self.output_price * completion_tokens
-        ) / Decimal(1_000_000)
+    def cost(
+        self,
+        *,
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
+        units: Decimal | int = 0,
+    ) -> Decimal:
+        """The call's cost in `currency`.
+
+        Token models price `prompt_tokens`/`completion_tokens` per 1M; every other
+        unit prices `units` at `input_price`: images or videos made, seconds of
+        audio/video, or UTF-8 bytes of input (per 1M) for `1M_utf8_bytes`.
+        """
+        if self.price_unit == "1M_tokens":
+            total = (
+                self.input_price * prompt_tokens + self.output_price * completion_tokens
+            ) / Decimal(1_000_000)
+        elif self.price_unit == "1M_utf8_bytes":
+            total = self.input_price * Decimal(units) / Decimal(1_000_000)
+        else:
+            total = self.input_price * Decimal(units)
         return total.quantize(Decimal("0.000001"))
 
 

@@ -1,4 +1,10 @@
-"""The demo model's ASGI app: `/v1/models`, chat completions, images, speech.
+"""The demo model's ASGI app: `/v1/models`, chat completions, images, speech, video.
+
+A chat whose system prompt says `Content type: <studio type>` is answered with
+deterministic text in that type's format (`render.content_text`). Video follows
+SiliconFlow's submit + status protocol: `[[polls:N]]` in the prompt sets how many
+status calls answer `InProgress` first (default 2), `[[fault:video_failed]]` makes
+the task fail; the result is a small real Motion-JPEG AVI.
 
 Fault modes for tests, chosen per request by a directive in the last user message or
 by a header: `[[fault:429]]` / `X-Demo-Fault: 429` (also 500, 503, `timeout`,
@@ -26,7 +32,9 @@ DEMO_MODELS = [
     ("flowmatik-demo-pro", "chat"),
     ("flowmatik-demo-image", "image"),
     ("flowmatik-demo-tts", "audio"),
+    ("flowmatik-demo-video", "video"),
 ]
+DEFAULT_VIDEO_POLLS = 2
 TIMEOUT_SLEEP_SECONDS = 5.0
 BROKEN_AFTER_CHUNKS = 3
 
@@ -49,6 +57,12 @@ def _last_user_text(messages: list[dict[str, Any]]) -> str:
     return ""
 
 
+def _system_text(messages: list[dict[str, Any]]) -> str:
+    return "\n".join(
+        str(m.get("content") or "") for m in messages if m.get("role") == "system"
+    )
+
+
 def _prompt_tokens(messages: list[dict[str, Any]]) -> int:
     return sum(
         render.estimate_tokens(json.dumps(m.get("content") or "", ensure_ascii=False))
@@ -63,6 +77,7 @@ class DemoState:
         self.seen: Counter[str] = Counter()
         self.disconnects = 0
         self.files: dict[str, tuple[bytes, str]] = {}
+        self.videos: dict[str, dict[str, Any]] = {}
 
 
 def create_app() -> Starlette:
@@ -144,6 +159,19 @@ def create_app() -> Starlette:
         pieces = render.reply_words(prompt, limit=max(words or 24, 1))
         finish = "length" if len(pieces) > limit else "stop"
         pieces = pieces[:limit]
+        kind = render.content_type_of(_system_text(messages))
+        if kind:
+            overlong = render.directives(prompt).get("overlong", "")
+            state.seen[f"overlong:{prompt}"] += 1
+            text = render.content_text(
+                kind=kind,
+                prompt=prompt,
+                system_text=_system_text(messages),
+                overlong=bool(overlong)
+                and state.seen[f"overlong:{prompt}"] <= int(overlong or 0),
+            )
+            pieces = [w if i == 0 else " " + w for i, w in enumerate(text.split(" "))]
+            finish = "stop"
         tools = body.get("tools") or []
         tool_choice = body.get("tool_choice")
         last_role = messages[-1].get("role")
@@ -320,7 +348,9 @@ def create_app() -> Starlette:
         if not prompt:
             return _error(400, "prompt is required.", "invalid_request_error", "prompt")
         fault, _, _ = _fault(request, prompt)
-        state.log.append({"path": "/v1/images/generations", "fault": fault})
+        state.log.append(
+            {"path": "/v1/images/generations", "fault": fault, "body": body}
+        )
         if fault in ("429", "500", "503"):
             return _error(int(fault), "demo fault", "server_error", f"demo_{fault}")
         count = max(1, min(4, int(body.get("batch_size") or 1)))
@@ -344,12 +374,75 @@ def create_app() -> Starlette:
         text = str(body.get("input") or "")
         if not text:
             return _error(400, "input is required.", "invalid_request_error", "input")
-        if (body.get("response_format") or "wav") not in ("wav", "pcm"):
+        if (body.get("response_format") or "wav") not in ("wav", "pcm", "mp3", "opus"):
             return _error(
-                400, "The demo speaks WAV only.", "invalid_request_error", "format"
+                400, "Unknown response_format.", "invalid_request_error", "format"
             )
-        state.log.append({"path": "/v1/audio/speech"})
+        fault, _, _ = _fault(request, text)
+        state.log.append({"path": "/v1/audio/speech", "fault": fault, "body": body})
+        if fault in ("429", "500", "503"):
+            return _error(int(fault), "demo fault", "server_error", f"demo_{fault}")
+        # The demo encodes WAV only: mp3/opus requests get WAV, labelled audio/wav.
         return Response(render.render_wav(text), media_type="audio/wav")
+
+    async def video_submit(request: Request) -> Response:
+        if not _authorised(request):
+            return _error(401, "Missing API key.", "invalid_request_error", "no_key")
+        body = await request.json()
+        prompt = str(body.get("prompt") or "")
+        if not prompt:
+            return _error(400, "prompt is required.", "invalid_request_error", "prompt")
+        fault, _, _ = _fault(request, prompt)
+        state.log.append({"path": "/v1/video/submit", "fault": fault, "body": body})
+        if fault in ("429", "500", "503"):
+            return _error(int(fault), "demo fault", "server_error", f"demo_{fault}")
+        request_id = uuid.uuid4().hex
+        state.videos[request_id] = {
+            "prompt": prompt,
+            "size": str(body.get("image_size") or "320x180"),
+            "polls": 0,
+            "needed": int(
+                render.directives(prompt).get("polls") or DEFAULT_VIDEO_POLLS
+            ),
+            "fault": fault,
+        }
+        return JSONResponse({"requestId": request_id})
+
+    async def video_status(request: Request) -> Response:
+        if not _authorised(request):
+            return _error(401, "Missing API key.", "invalid_request_error", "no_key")
+        body = await request.json()
+        video = state.videos.get(str(body.get("requestId") or ""))
+        state.log.append({"path": "/v1/video/status", "body": body})
+        if video is None:
+            return _error(404, "No such request.", "invalid_request_error", "not_found")
+        video["polls"] += 1
+        if video["fault"] == "video_failed":
+            return JSONResponse({"status": "Failed", "reason": "demo video failure"})
+        if video["polls"] <= video["needed"]:
+            return JSONResponse(
+                {"status": "InProgress", "position": 0, "reason": "", "results": None}
+            )
+        file_id = video.get("file_id")
+        if file_id is None:
+            file_id = video["file_id"] = uuid.uuid4().hex
+            state.files[file_id] = (
+                render.render_avi(video["prompt"], size=video["size"]),
+                "video/x-msvideo",
+            )
+        return JSONResponse(
+            {
+                "status": "Succeed",
+                "reason": "",
+                "results": {
+                    "videos": [
+                        {"url": f"{str(request.base_url).rstrip('/')}/files/{file_id}"}
+                    ],
+                    "timings": {"inference": 0.01},
+                    "seed": 42,
+                },
+            }
+        )
 
     async def files(request: Request) -> Response:
         found = state.files.get(request.path_params["file_id"])
@@ -363,6 +456,8 @@ def create_app() -> Starlette:
             Route("/v1/chat/completions", chat_completions, methods=["POST"]),
             Route("/v1/images/generations", images, methods=["POST"]),
             Route("/v1/audio/speech", speech, methods=["POST"]),
+            Route("/v1/video/submit", video_submit, methods=["POST"]),
+            Route("/v1/video/status", video_status, methods=["POST"]),
             Route("/files/{file_id}", files),
         ]
     )

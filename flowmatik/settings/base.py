@@ -497,6 +497,66 @@ AI_MAX_TOOLS = env.int("AI_MAX_TOOLS", default=128)
 # Widest range (days) a usage report may span
 USAGE_MAX_RANGE_DAYS = env.int("USAGE_MAX_RANGE_DAYS", default=366)
 
+# --- Content studio (POST /api/ai/generate-content, Celery jobs, stored assets) ---
+# Characters of one request's prompt, and of the text read aloud by a speech job
+STUDIO_MAX_PROMPT_CHARS = env.int("STUDIO_MAX_PROMPT_CHARS", default=20_000)
+STUDIO_TTS_MAX_CHARS = env.int("STUDIO_TTS_MAX_CHARS", default=5_000)
+# max_tokens of one text generation (clamped further by the model and the quota)
+STUDIO_TEXT_MAX_TOKENS = env.int("STUDIO_TEXT_MAX_TOKENS", default=2_048)
+# A running job's lease: past it (worker died) the sweeper re-queues the job, at most
+# STUDIO_JOB_MAX_ATTEMPTS runs in all, then fails it (`job_stalled`)
+STUDIO_JOB_LEASE_SECONDS = env.int("STUDIO_JOB_LEASE_SECONDS", default=600)
+STUDIO_JOB_MAX_ATTEMPTS = env.int("STUDIO_JOB_MAX_ATTEMPTS", default=3)
+STUDIO_SWEEP_INTERVAL_SECONDS = env.int("STUDIO_SWEEP_INTERVAL_SECONDS", default=60)
+# Transient provider errors (429/5xx/timeouts) are retried this often, backing off
+# from STUDIO_RETRY_BACKOFF_SECONDS up to STUDIO_RETRY_BACKOFF_MAX_SECONDS (jitter)
+STUDIO_TASK_MAX_RETRIES = env.int("STUDIO_TASK_MAX_RETRIES", default=3)
+STUDIO_RETRY_BACKOFF_SECONDS = env.float("STUDIO_RETRY_BACKOFF_SECONDS", default=5.0)
+STUDIO_RETRY_BACKOFF_MAX_SECONDS = env.float(
+    "STUDIO_RETRY_BACKOFF_MAX_SECONDS", default=120.0
+)
+# Video: first poll after STUDIO_VIDEO_POLL_SECONDS, doubling up to the max; a video
+# not done STUDIO_VIDEO_DEADLINE_SECONDS after submit fails (`video_timeout`)
+STUDIO_VIDEO_POLL_SECONDS = env.float("STUDIO_VIDEO_POLL_SECONDS", default=5.0)
+STUDIO_VIDEO_POLL_MAX_SECONDS = env.float("STUDIO_VIDEO_POLL_MAX_SECONDS", default=30.0)
+STUDIO_VIDEO_DEADLINE_SECONDS = env.int("STUDIO_VIDEO_DEADLINE_SECONDS", default=900)
+# Generated files are downloaded at once (provider URLs expire): size caps per kind
+# (bytes) and the download timeout
+STUDIO_IMAGE_MAX_BYTES = env.int("STUDIO_IMAGE_MAX_BYTES", default=20 * 1024 * 1024)
+STUDIO_AUDIO_MAX_BYTES = env.int("STUDIO_AUDIO_MAX_BYTES", default=50 * 1024 * 1024)
+STUDIO_VIDEO_MAX_BYTES = env.int("STUDIO_VIDEO_MAX_BYTES", default=200 * 1024 * 1024)
+STUDIO_DOWNLOAD_TIMEOUT_SECONDS = env.float(
+    "STUDIO_DOWNLOAD_TIMEOUT_SECONDS", default=60.0
+)
+# Lifetime of the signed asset links handed out with a job
+STUDIO_ASSET_URL_SECONDS = env.int("STUDIO_ASSET_URL_SECONDS", default=900)
+# GET /api/ai/jobs/{id}/events: how often it looks for changes, longest stream
+STUDIO_SSE_POLL_SECONDS = env.float("STUDIO_SSE_POLL_SECONDS", default=1.0)
+STUDIO_SSE_MAX_SECONDS = env.int("STUDIO_SSE_MAX_SECONDS", default=900)
+CELERY_BEAT_SCHEDULE["ai-sweep-stale-jobs"] = {
+    "task": "ai.jobs_sweep",
+    "schedule": STUDIO_SWEEP_INTERVAL_SECONDS,
+}
+# Generated files: local files under MEDIA_ROOT (var/media), or S3-compatible storage
+# (django-storages) once a bucket is set
+AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")
+AWS_S3_ENDPOINT_URL = env.str("AWS_S3_ENDPOINT_URL", default="") or None
+AWS_S3_REGION_NAME = env.str("AWS_S3_REGION_NAME", default="") or None
+AWS_ACCESS_KEY_ID = env.str("AWS_ACCESS_KEY_ID", default="") or None
+AWS_SECRET_ACCESS_KEY = env.str("AWS_SECRET_ACCESS_KEY", default="") or None
+AWS_DEFAULT_ACL = None
+AWS_QUERYSTRING_AUTH = True
+AWS_QUERYSTRING_EXPIRE = STUDIO_ASSET_URL_SECONDS
+AWS_S3_FILE_OVERWRITE = False
+STORAGES = {
+    "default": {
+        "BACKEND": "storages.backends.s3.S3Storage"
+        if AWS_STORAGE_BUCKET_NAME
+        else "django.core.files.storage.FileSystemStorage"
+    },
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
 # --- Quotas ---
 # Seconds a user's plan is cached on the hot path (writes invalidate it at once)
 PLAN_CACHE_SECONDS = env.int("PLAN_CACHE_SECONDS", default=300)
