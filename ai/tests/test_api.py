@@ -85,6 +85,7 @@ def test_models_are_those_the_plan_allows_with_prices(auth_client, user):
         "flowmatik-demo-pro",
         "flowmatik-demo-image",
         "flowmatik-demo-tts",
+        "flowmatik-demo-video",
     }
 
 
