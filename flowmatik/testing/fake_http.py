@@ -133,6 +133,11 @@ class FakeServer:
                     Fault(status=status, body=body, headers=headers or {}, match=match)
                 )
 
+    def clear_faults(self) -> None:
+        """Drop the faults not yet served (the provider is back)."""
+        with self.lock:
+            self.faults.clear()
+
     def delay_next(self, seconds: float, *, times: int = 1, match: str = "") -> None:
         """Answer the next calls only after `seconds` (beyond the client's timeout)."""
         with self.lock:

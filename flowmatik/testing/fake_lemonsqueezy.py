@@ -100,6 +100,13 @@ class FakeLemonSqueezy(FakeServer):
             self._invoice(sub_id, variant_id)
             return self._subscription_resource(sub_id), custom
 
+    def put_subscription(self, resource: dict[str, Any]) -> dict[str, Any]:
+        """Store a subscription resource a test built (e.g. `billing.tests.
+        factories.ls_subscription`); the API then serves it."""
+        with self.lock:
+            self.subscriptions[str(resource["id"])] = copy.deepcopy(resource)
+            return self._subscription_resource(str(resource["id"]))
+
     def subscription_resource(self, sub_id: str) -> dict[str, Any]:
         with self.lock:
             return self._subscription_resource(sub_id)

@@ -3,8 +3,10 @@
 Stateful enough for the subscription flows (customers, checkout sessions,
 subscriptions, invoices, card payment methods, portal sessions), with Stripe's
 idempotency replay, its error envelope, and `complete_checkout` to play the part
-of a customer paying on the hosted page. Shapes follow API version basil+
-(the billing period lives on the subscription items).
+of a customer paying on the hosted page; and for dj-stripe's event sync, which
+re-reads the account, customers, subscriptions, prices, products, invoices and
+sessions (`put_*` store an object exactly as a test built it). Shapes follow API
+version basil+ (the billing period lives on the subscription items).
 """
 
 import copy
@@ -15,8 +17,23 @@ from typing import Any
 
 from flowmatik.testing.fake_http import FakeServer, RecordedRequest, Reply
 
-DEFAULT_KEY = "sk_test_fake_key"
+# dj-stripe refuses a key that does not look real (`sk_test_` + 24 alphanumerics).
+DEFAULT_KEY = "sk_test_fakekey" + "k" * 24
 API_VERSION = "2026-05-27.dahlia"
+PRODUCT_ID = "prod_fake"
+
+
+def _product(product_id: str) -> dict[str, Any]:
+    return {
+        "id": product_id,
+        "object": "product",
+        "name": "Plan",
+        "created": int(time.time()),
+        "livemode": False,
+        "active": True,
+        "metadata": {},
+        "type": "service",
+    }
 
 
 class FakeStripe(FakeServer):
@@ -33,7 +50,9 @@ class FakeStripe(FakeServer):
         self.invoices: dict[str, dict] = {}
         self.payment_methods: dict[str, dict] = {}
         self.portal_sessions: dict[str, dict] = {}
+        self.products: dict[str, dict] = {PRODUCT_ID: _product(PRODUCT_ID)}
         self._idempotent: dict[str, tuple[str, int, Any]] = {}
+        self.route("GET", r"/v1/account", self._account_get)
         self.route("POST", r"/v1/customers", self._customer_create)
         self.route("GET", r"/v1/customers/(?P<id>[^/]+)", self._customer_get)
         self.route("POST", r"/v1/checkout/sessions", self._session_create)
@@ -47,6 +66,9 @@ class FakeStripe(FakeServer):
             "DELETE", r"/v1/subscriptions/(?P<id>[^/]+)", self._subscription_cancel
         )
         self.route("GET", r"/v1/invoices", self._invoice_list)
+        self.route("GET", r"/v1/invoices/(?P<id>[^/]+)", self._invoice_get)
+        self.route("GET", r"/v1/prices/(?P<id>[^/]+)", self._price_get)
+        self.route("GET", r"/v1/products/(?P<id>[^/]+)", self._product_get)
         self.route("GET", r"/v1/payment_methods", self._payment_method_list)
         self.route("POST", r"/v1/billing_portal/sessions", self._portal_create)
 
@@ -61,7 +83,81 @@ class FakeStripe(FakeServer):
             "recurring": {"interval": "month", "interval_count": 1},
             "type": "recurring",
             "active": True,
+            "product": PRODUCT_ID,
+            "livemode": False,
+            "created": int(time.time()),
+            "billing_scheme": "per_unit",
+            "metadata": {},
         }
+
+    def put_customer(self, customer_id: str, *, user) -> dict[str, Any]:
+        """A customer of `user` (metadata `user_id`), as dj-stripe reads it."""
+        with self.lock:
+            self.customers[customer_id] = {
+                "id": customer_id,
+                "object": "customer",
+                "created": int(time.time()),
+                "livemode": False,
+                "email": user.email,
+                "metadata": {"user_id": str(user.pk)},
+                "balance": 0,
+                "currency": "usd",
+                "delinquent": False,
+                "invoice_settings": {"default_payment_method": None},
+                "default_source": None,
+                "deleted": False,
+            }
+            return copy.deepcopy(self.customers[customer_id])
+
+    def put_subscription(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Store a subscription a test built (e.g. `billing.tests.factories.
+        stripe_subscription`), completed with what dj-stripe needs; its price is
+        the fake's own when known. Returns the stored object."""
+        now = int(time.time())
+        item = obj["items"]["data"][0]
+        price_id = (
+            item["price"]["id"] if isinstance(item["price"], dict) else item["price"]
+        )
+        with self.lock:
+            if price_id not in self.prices:
+                self.add_price(price_id, 1900)
+            full = {
+                "created": now,
+                "livemode": False,
+                "currency": "usd",
+                "start_date": now,
+                "billing_cycle_anchor": now,
+                "collection_method": "charge_automatically",
+                **copy.deepcopy(obj),
+            }
+            full["items"] = {
+                "object": "list",
+                "has_more": False,
+                "url": f"/v1/subscription_items?subscription={obj['id']}",
+                "data": [
+                    {
+                        "object": "subscription_item",
+                        "created": now,
+                        "quantity": 1,
+                        "metadata": {},
+                        **copy.deepcopy(item),
+                        "subscription": obj["id"],
+                        "price": copy.deepcopy(self.prices[price_id]),
+                    }
+                ],
+            }
+            self.subscriptions[obj["id"]] = full
+            return copy.deepcopy(full)
+
+    def put_invoice(self, obj: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            self.invoices[obj["id"]] = copy.deepcopy(obj)
+            return copy.deepcopy(obj)
+
+    def put_checkout_session(self, obj: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            self.sessions[obj["id"]] = copy.deepcopy(obj)
+            return copy.deepcopy(obj)
 
     def new_id(self, prefix: str) -> str:
         return f"{prefix}_fake{next(self._ids):04d}"
@@ -301,6 +397,37 @@ class FakeStripe(FakeServer):
         return invoice
 
     # --- routes ---
+
+    def _account_get(self, req: RecordedRequest):
+        return {
+            "id": "acct_fake",
+            "object": "account",
+            "type": "standard",
+            "settings": {},
+            "business_profile": {},
+            "country": "US",
+            "default_currency": "usd",
+            "charges_enabled": True,
+            "payouts_enabled": True,
+            "details_submitted": True,
+            "email": "owner@example.com",
+            "created": int(time.time()),
+        }
+
+    def _invoice_get(self, req: RecordedRequest, id: str):
+        if id not in self.invoices:
+            raise self._missing("invoice", id)
+        return copy.deepcopy(self.invoices[id])
+
+    def _price_get(self, req: RecordedRequest, id: str):
+        if id not in self.prices:
+            raise self._missing("price", id)
+        return copy.deepcopy(self.prices[id])
+
+    def _product_get(self, req: RecordedRequest, id: str):
+        if id not in self.products:
+            raise self._missing("product", id)
+        return copy.deepcopy(self.products[id])
 
     def _customer_create(self, req: RecordedRequest):
         body = req.body

@@ -8,8 +8,9 @@ from typing import Any
 
 from django.test import Client
 
-STRIPE_SECRET = "whsec_test_secret_for_webhooks"
-LS_SECRET = "ls-test-signing-secret"
+from flowmatik.testing.payments import LEMONSQUEEZY_WEBHOOK_SECRET as LS_SECRET
+from flowmatik.testing.payments import STRIPE_WEBHOOK_SECRET as STRIPE_SECRET
+
 STRIPE_URL = "/api/webhooks/stripe"
 LS_URL = "/api/webhooks/lemonsqueezy"
 

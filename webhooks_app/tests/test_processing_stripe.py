@@ -134,7 +134,7 @@ def test_checkout_session_completed_links_the_user(run, fake_stripe, user):
         "livemode": False,
     }
     fake_stripe.put_customer("cus_w", user=user)
-    fake_stripe.put("/v1/checkout/sessions/cs_1", session)
+    fake_stripe.put_checkout_session(session)
     fake_stripe.put_subscription(
         stripe_subscription(sub_id="sub_new", customer="cus_w", status="incomplete")
     )
@@ -184,7 +184,7 @@ def _invoice(status="paid", **extra):
 def _invoice_event(fake_stripe, event_type, status, event_id):
     """An invoice event; the fake API serves the same invoice to dj-stripe."""
     invoice = _invoice(status)
-    fake_stripe.put("/v1/invoices/in_1", invoice)
+    fake_stripe.put_invoice(invoice)
     return stripe_event(event_type, invoice, event_id=event_id)
 
 
@@ -245,7 +245,7 @@ def test_unknown_event_type_is_ignored(run, fake_stripe):
         stripe_event("customer.created", {"id": "cus_1"}, event_id="evt_unknown")
     )
     assert stored.status == EventStatus.IGNORED
-    assert fake_stripe.requests == []
+    assert fake_stripe.calls() == []
 
 
 @needs_mysql

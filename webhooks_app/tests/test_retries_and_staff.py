@@ -47,7 +47,7 @@ def test_a_failure_is_retried_then_succeeds(
     client, django_capture_on_commit_callbacks, fake_stripe, user
 ):
     event = _deliver(client, django_capture_on_commit_callbacks, fake_stripe, user)
-    fake_stripe.fail_next(1)  # Stripe answers 500 once
+    fake_stripe.fail_next(500)  # Stripe answers 500 once
     with django_capture_on_commit_callbacks(execute=True):
         result = webhook_event_process_task.apply(args=[event.pk])
     assert result.get() == EventStatus.PROCESSED
@@ -66,7 +66,7 @@ def test_exhausted_retries_land_failed_then_the_retry_endpoint_replays(
 ):
     settings.WEBHOOK_MAX_RETRIES = 2
     event = _deliver(client, django_capture_on_commit_callbacks, fake_stripe, user)
-    fake_stripe.fail_next(1000)
+    fake_stripe.fail_next(500, times=1000)
     with django_capture_on_commit_callbacks(execute=True):
         assert webhook_event_process_task.apply(args=[event.pk]).get() == "failed"
     event.refresh_from_db()
@@ -75,7 +75,7 @@ def test_exhausted_retries_land_failed_then_the_retry_endpoint_replays(
     assert not Subscription.objects.exists()
     assert webhook_stats()["failed_last_24h"] == 1
 
-    fake_stripe.fail_next(0)  # Stripe is back
+    fake_stripe.clear_faults()  # Stripe is back
     with django_capture_on_commit_callbacks() as callbacks:
         response = staff_client.post(
             "/api/webhooks/retry", {"status": "failed"}, format="json"
