@@ -1,44 +1,8 @@
-"""Dashboard reads: a user's notifications (own + broadcasts) and realtime metrics."""
+"""Dashboard reads for staff views: realtime metrics."""
 
-from datetime import datetime
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
-
-from dashboard.models import BroadcastReceipt, Notification
 from flowmatik import realtime
-
-
-def notification_list_for_user(
-    *, user, since: datetime | None = None, unread_only: bool = False
-) -> QuerySet[Notification]:
-    """The user's own notifications plus the broadcasts sent since they joined.
-
-    Without `since`: newest first. With `since`: only those created strictly after
-    it, oldest first, so a reconnecting client replays them in order and passes the
-    last `created_at` it saw as the next `since`. Rows carry `broadcast_read`.
-    """
-    queryset = Notification.objects.filter(
-        Q(user=user) | Q(user__isnull=True, created_at__gte=user.date_joined)
-    ).annotate(
-        broadcast_read=Exists(
-            BroadcastReceipt.objects.filter(notification=OuterRef("pk"), user=user)
-        )
-    )
-    if unread_only:
-        queryset = queryset.filter(
-            Q(user=user, read_at__isnull=True)
-            | Q(user__isnull=True, broadcast_read=False)
-        )
-    if since is not None:
-        return queryset.filter(created_at__gt=since).order_by("created_at", "id")
-    return queryset.order_by("-created_at", "-id")
-
-
-def notification_is_read(notification: Notification) -> bool:
-    if notification.user_id is None:
-        return bool(getattr(notification, "broadcast_read", False))
-    return notification.read_at is not None
 
 
 def realtime_metrics() -> dict[str, Any]:

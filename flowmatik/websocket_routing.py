@@ -4,7 +4,7 @@ from channels.security.websocket import WebsocketDenier
 from django.urls import path, re_path
 
 from ai.consumers import ChatConsumer
-from dashboard.consumers import NotificationConsumer
+from notifications.consumers import NotificationConsumer
 
 websocket_urlpatterns: list = [
     path("ws/chat/", ChatConsumer.as_asgi()),

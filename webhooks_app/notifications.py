@@ -12,8 +12,8 @@ from django.core.cache import cache
 from django.core.mail import send_mail
 from django.db import transaction
 
-from dashboard.models import NotificationKind
-from dashboard.services import notification_send
+from notifications.models import NotificationKind
+from notifications.services import notification_send
 
 logger = logging.getLogger("flowmatik.webhooks_app")
 

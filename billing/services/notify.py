@@ -20,7 +20,7 @@ def after_commit_notify(
 
     def send() -> None:
         from accounts.models import User
-        from dashboard.services import notification_send
+        from notifications.services import notification_send
 
         try:
             notification_send(

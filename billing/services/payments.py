@@ -15,7 +15,7 @@ logger = logging.getLogger("flowmatik.billing")
 def _notify(payment: Payment) -> None:
     if payment.user_id is None:
         return
-    from dashboard.models import NotificationKind
+    from notifications.models import NotificationKind
 
     paid = payment.status == PaymentStatus.PAID
     if payment.status not in (PaymentStatus.PAID, PaymentStatus.FAILED):

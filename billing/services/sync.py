@@ -177,7 +177,7 @@ def _after_change(sub: Subscription, before: "_Snapshot | None") -> None:
         return
     if before is None and sub.status not in LIVE_STATUSES:
         return  # first seen already ended (reconciling history): nothing to tell
-    from dashboard.models import NotificationKind
+    from notifications.models import NotificationKind
 
     if sub.status in LIVE_STATUSES and sub.cancel_at_period_end:
         title = f"Your {sub.plan.name} plan ends at the end of the period"

@@ -28,7 +28,7 @@ from billing.tests.factories import (
     ls_subscription,
     stripe_subscription,
 )
-from dashboard.models import Notification, NotificationKind
+from notifications.models import Notification, NotificationKind
 
 pytestmark = pytest.mark.usefixtures("billing_prices")
 

@@ -11,8 +11,8 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from ai.models import Message
-from dashboard.tests.conftest import communicator
 from flowmatik.testing.auth import jwt_for
+from flowmatik.testing.websockets import communicator
 from usage.models import QuotaOverride, UsageRecord
 from usage.services import usage_events_drain
 

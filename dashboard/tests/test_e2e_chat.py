@@ -7,8 +7,8 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from dashboard.tests.test_chat_socket import SLOW, assistant_messages, usage_record
-from dashboard.tests.test_e2e_notifications import next_json, open_socket
 from flowmatik.testing.auth import api_key_for, jwt_for
+from notifications.tests.test_e2e_notifications import next_json, open_socket
 from usage.models import QuotaOverride
 
 

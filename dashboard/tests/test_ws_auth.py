@@ -6,8 +6,8 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.utils import timezone
 
-from dashboard.tests.conftest import communicator
 from flowmatik.testing.auth import api_key_for, jwt_for
+from flowmatik.testing.websockets import communicator
 from flowmatik.ws_auth import CLOSE_UNAUTHENTICATED
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "ai",
     "webhooks_app",
     "dashboard",
+    "notifications",
 ]
 
 MIDDLEWARE = [

@@ -1,10 +1,10 @@
 """The pytest plugin every app's tests share (registered by the root conftest).
 
 Fixtures: `demo_server` (the demo model over HTTP) and `ai_demo` (the `demo`
-provider pointed at it), `live_asgi` (the platform in uvicorn), `jwt_for` /
-`api_key_for`, `catalogue` / `catalogue_tx` (seed rows), and the fake payment
-providers `fake_stripe` / `fake_lemonsqueezy` with `billing_prices` and
-`webhook_secrets`.
+provider pointed at it), `live_asgi` (the platform in uvicorn),
+`fresh_channel_layers`, `jwt_for` / `api_key_for`, `catalogue` / `catalogue_tx`
+(seed rows), and the fake payment providers `fake_stripe` / `fake_lemonsqueezy`
+with `billing_prices` and `webhook_secrets`.
 """
 
 from dataclasses import dataclass
@@ -107,6 +107,16 @@ def live_asgi(_live_asgi_server, transactional_db) -> LiveAsgiServer:
     the server's threads can see. `http_url`, `ws_url`, `run_in_server(fn)`.
     """
     return _live_asgi_server
+
+
+@pytest.fixture
+def fresh_channel_layers():
+    """New channel-layer objects for the test (groups of old tests do not leak)."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
 
 
 @pytest.fixture

@@ -118,8 +118,8 @@ def quota_alert_fire(
     an e-mail is queued after commit. Returns the alert, or None if already sent.
     """
     from accounts.models import User
-    from dashboard.models import NotificationKind
-    from dashboard.services import notification_send
+    from notifications.models import NotificationKind
+    from notifications.services import notification_send
     from usage.tasks import usage_quota_exceeded_email
 
     with transaction.atomic():

@@ -6,7 +6,7 @@ import pytest
 import time_machine
 from django.core import mail
 
-from dashboard.models import Notification, NotificationKind
+from notifications.models import Notification, NotificationKind
 from usage.models import QuotaAlert
 from usage.services import quota_override_set
 from usage.tasks import usage_quota_exceeded_email

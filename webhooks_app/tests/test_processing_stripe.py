@@ -10,7 +10,7 @@ from django.core import mail
 from billing.models import Payment, Subscription, SubscriptionStatus
 from billing.selectors import plan_get_for_user
 from billing.tests.factories import STRIPE_PRICES, stripe_subscription
-from dashboard.models import Notification, NotificationKind
+from notifications.models import Notification, NotificationKind
 from webhooks_app.models import EventStatus, WebhookEvent
 from webhooks_app.tasks import webhook_event_process_task
 from webhooks_app.tests.helpers import post_stripe, stripe_event

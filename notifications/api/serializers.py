@@ -2,8 +2,8 @@
 
 from rest_framework import serializers
 
-from dashboard.models import Notification, NotificationKind
-from dashboard.selectors import notification_is_read
+from notifications.models import Notification, NotificationKind
+from notifications.selectors import notification_is_read
 
 
 class NotificationListInput(serializers.Serializer):

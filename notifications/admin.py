@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from dashboard.models import Notification
+from notifications.models import Notification
 
 
 @admin.register(Notification)

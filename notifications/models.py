@@ -1,4 +1,4 @@
-"""Dashboard tables: stored notifications (so clients can fetch what they missed)."""
+"""Notification tables: stored notifications (so clients can fetch what they missed)."""
 
 from django.conf import settings
 from django.db import models
@@ -36,6 +36,9 @@ class Notification(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
+        # The table was created by the `dashboard` app, where notifications lived
+        # first; keeping its name made the move a state-only migration.
+        db_table = "dashboard_notification"
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["user", "created_at"], name="notif_user_created_idx")
@@ -60,6 +63,7 @@ class BroadcastReceipt(models.Model):
     read_at = models.DateTimeField()
 
     class Meta:
+        db_table = "dashboard_broadcastreceipt"
         constraints = [
             models.UniqueConstraint(
                 fields=["notification", "user"], name="broadcast_receipt_once"

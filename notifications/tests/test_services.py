@@ -2,11 +2,10 @@
 
 import pytest
 
-from dashboard.models import Notification, NotificationKind
-from dashboard.selectors import realtime_metrics
-from dashboard.services import notification_broadcast, notification_send
-from dashboard.tasks import notification_deliver
 from flowmatik import realtime
+from notifications.models import Notification, NotificationKind
+from notifications.services import notification_broadcast, notification_send
+from notifications.tasks import notification_deliver
 
 
 @pytest.fixture
@@ -90,4 +89,4 @@ def test_a_layer_failure_is_counted_not_raised(user, monkeypatch):
 
     monkeypatch.setattr(realtime, "get_channel_layer", lambda: BrokenLayer())
     realtime._send(realtime.user_group(user.pk), {"type": "notification"})
-    assert realtime_metrics()["push_failed"] == 1
+    assert realtime.realtime_metrics()["push_failed"] == 1

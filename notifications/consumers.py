@@ -1,7 +1,7 @@
 """`/ws/notifications/`: relays the user's and the broadcast events to the socket.
 
 Server → client frames are the stored notifications as serialized by
-`dashboard.services.notification_serialize` (``{"type": "notification", "id",
+`notifications.services.notification_serialize` (``{"type": "notification", "id",
 "kind", "title", "body", "data", "created_at"}``). Client → server: ``{"type":
 "ping"}`` is answered with ``{"type": "pong"}``; anything else with ``{"type":
 "error", "code": "invalid_message", "message"}``. Nothing else is pushed from here:

@@ -4,15 +4,15 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from dashboard.api.serializers import (
+from flowmatik.pagination import PageNumberPagination
+from notifications.api.serializers import (
     NotificationListInput,
     NotificationOutput,
     NotificationReadInput,
     NotificationReadOutput,
 )
-from dashboard.selectors import notification_list_for_user
-from dashboard.services import notification_mark_read
-from flowmatik.pagination import PageNumberPagination
+from notifications.selectors import notification_list_for_user
+from notifications.services import notification_mark_read
 
 
 class NotificationListApi(APIView):

@@ -6,8 +6,8 @@ import pytest
 import time_machine
 from rest_framework.test import APIClient
 
-from dashboard.models import Notification, NotificationKind
-from dashboard.services import notification_broadcast, notification_send
+from notifications.models import Notification, NotificationKind
+from notifications.services import notification_broadcast, notification_send
 
 URL = "/api/notifications"
 READ_URL = "/api/notifications/read"

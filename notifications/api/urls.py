@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from dashboard.api.views import NotificationListApi, NotificationReadApi
+from notifications.api.views import NotificationListApi, NotificationReadApi
 
 urlpatterns = [
     path("", NotificationListApi.as_view(), name="notifications-list"),

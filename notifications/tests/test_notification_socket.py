@@ -5,11 +5,11 @@ import asyncio
 import pytest
 from asgiref.sync import sync_to_async
 
-from dashboard.models import NotificationKind
-from dashboard.services import notification_broadcast, notification_send
-from dashboard.tests.conftest import communicator
 from flowmatik import realtime
 from flowmatik.testing.auth import jwt_for
+from flowmatik.testing.websockets import communicator
+from notifications.models import NotificationKind
+from notifications.services import notification_broadcast, notification_send
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -1,13 +1,13 @@
-"""Celery entry points of the dashboard: deliver a notification from a worker."""
+"""Celery entry points of notifications: deliver a notification from a worker."""
 
 from celery import shared_task
 from django.contrib.auth import get_user_model
 
-from dashboard.services import notification_send
+from notifications.services import notification_send
 
 
 @shared_task(
-    name="dashboard.notification_deliver",
+    name="notifications.notification_deliver",
     acks_late=True,
     autoretry_for=(ConnectionError, TimeoutError),
     retry_backoff=True,

@@ -1,4 +1,4 @@
-"""Dashboard writes: storing notifications, pushing them live, marking them read."""
+"""Notification writes: storing notifications, pushing them live, marking them read."""
 
 from collections.abc import Iterable
 from typing import Any
@@ -6,8 +6,8 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from dashboard.models import BroadcastReceipt, Notification, NotificationKind
 from flowmatik import realtime
+from notifications.models import BroadcastReceipt, Notification, NotificationKind
 
 
 def notification_serialize(notification: Notification) -> dict[str, Any]:

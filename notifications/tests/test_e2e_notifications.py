@@ -14,13 +14,13 @@ from celery.contrib.testing.worker import start_worker
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from dashboard.models import NotificationKind
-from dashboard.services import notification_send
-from dashboard.tasks import notification_deliver
 from flowmatik import realtime
 from flowmatik.celery import app as celery_app
 from flowmatik.testing.auth import api_key_for, jwt_for
 from flowmatik.ws_auth import CLOSE_UNAUTHENTICATED
+from notifications.models import NotificationKind
+from notifications.services import notification_send
+from notifications.tasks import notification_deliver
 
 ORIGIN = "http://127.0.0.1"
 

@@ -1,0 +1,1 @@
+"""Notifications: stored per user (or broadcast), pushed live, fetched when missed."""
