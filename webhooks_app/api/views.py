@@ -3,10 +3,11 @@
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, JsonResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework.permissions import AllowAny, IsAdminUser
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.permissions import IsAdmin
 from flowmatik.errors import ApplicationError, error_response
 from webhooks_app.api.serializers import (
     WebhookAcceptedSerializer,
@@ -32,7 +33,7 @@ _ERRORS = {
 }
 _STAFF_ERRORS = {
     401: OpenApiResponse(description="Not authenticated."),
-    403: OpenApiResponse(description="`permission_denied`: staff only."),
+    403: OpenApiResponse(description="`admin_required`: staff only."),
 }
 
 
@@ -144,7 +145,7 @@ class LemonSqueezyWebhookView(_RawWebhookView):
 
 
 class WebhookStatsView(APIView):
-    permission_classes = [IsAdminUser]
+    permission_classes = [IsAdmin]
 
     @extend_schema(
         operation_id="webhooks_stats",
@@ -157,7 +158,7 @@ class WebhookStatsView(APIView):
 
 
 class WebhookRetryView(APIView):
-    permission_classes = [IsAdminUser]
+    permission_classes = [IsAdmin]
 
     @extend_schema(
         operation_id="webhooks_retry",

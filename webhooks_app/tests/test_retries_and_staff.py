@@ -209,7 +209,10 @@ def test_stats_count_rejected_deliveries(client, staff_client, webhook_secrets):
     [("get", "/api/webhooks/stats"), ("post", "/api/webhooks/retry")],
 )
 def test_non_staff_get_403_and_anonymous_401(auth_client, api_client, method, path):
-    assert getattr(auth_client, method)(path, {}, format="json").status_code == 403
+    refused = getattr(auth_client, method)(path, {}, format="json")
+    assert refused.status_code == 403
+    # the project's one staff gate and code, like every /api/admin endpoint
+    assert refused.json()["error"]["code"] == "admin_required"
     assert getattr(api_client, method)(path, {}, format="json").status_code == 401
 
 
