@@ -24,7 +24,7 @@ def pytest_configure(config):
 
 
 def pytest_unconfigure(config):
-    for leftover in Path("var").glob(f"test-{os.getpid()}.sqlite3*"):
+    for leftover in Path("var").glob(f"test-{os.getpid()}*.sqlite3*"):
         leftover.unlink(missing_ok=True)
 
 
@@ -123,3 +123,21 @@ def on_mysql(db) -> bool:
     from django.db import connection
 
     return connection.vendor == "mysql"
+
+
+@pytest.fixture
+def isolated_metrics(settings, tmp_path):
+    """A metrics store of this test's own (a fresh SQLite file, or a fresh Redis
+    prefix when REDIS_URL is set); returns it."""
+    import uuid
+
+    from flowmatik.metrics import metrics_reset, metrics_store
+
+    settings.METRICS_STORE_PATH = str(tmp_path / "metrics.sqlite3")
+    settings.METRICS_REDIS_PREFIX = f"fmk:test-metrics:{uuid.uuid4().hex}"
+    metrics_reset()
+    store = metrics_store()
+    yield store
+    if settings.REDIS_URL:
+        store.clear()
+    metrics_reset()

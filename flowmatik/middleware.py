@@ -19,6 +19,8 @@ from flowmatik.errors import (
     internal_error_body,
     to_application_error,
 )
+from flowmatik.metrics import ametrics_record_request, metrics_record_request
+from flowmatik.metrics.system import process_reporter_start
 from flowmatik.request_context import new_request_id, request_id_var, user_id_var
 
 access_logger = logging.getLogger("flowmatik.access")
@@ -70,10 +72,44 @@ def _user_id(request: HttpRequest, *, in_async: bool) -> str | None:
     return user_id_var.get()
 
 
+def _route(request: HttpRequest) -> str:
+    """The URL pattern that served the request (bounded label), not the raw path."""
+    match = getattr(request, "resolver_match", None)
+    return match.route if match is not None and match.route else ""
+
+
 class RequestContextMiddleware(_HybridMiddleware):
-    """Take or make `X-Request-ID`, bind it to logs, return it, log one access line."""
+    """Take or make `X-Request-ID`, bind it to logs, return it, log one access line,
+    and record the request in the shared metrics (one write, no database)."""
+
+    def __call__(self, request: HttpRequest):
+        if iscoroutinefunction(self):
+            return self._acall(request)
+        request._in_async = False
+        self.before(request)
+        response = self.after(request, self.get_response(request))
+        metrics_record_request(
+            method=request.method,
+            route=_route(request),
+            status=response.status_code,
+            duration_ms=request.duration_ms,
+        )
+        return response
+
+    async def _acall(self, request: HttpRequest):
+        request._in_async = True
+        self.before(request)
+        response = self.after(request, await self.get_response(request))
+        await ametrics_record_request(
+            method=request.method,
+            route=_route(request),
+            status=response.status_code,
+            duration_ms=request.duration_ms,
+        )
+        return response
 
     def before(self, request: HttpRequest) -> None:
+        process_reporter_start("web")
         incoming = request.headers.get("X-Request-ID", "")
         request_id = incoming if _REQUEST_ID_RE.match(incoming) else new_request_id()
         request.request_id = request_id

@@ -22,6 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from flowmatik.errors import InvalidInput
+from flowmatik.metrics import metrics_record_webhook
 from webhooks_app import handlers
 from webhooks_app.errors import (
     InvalidPayload,
@@ -86,6 +87,7 @@ def _rejection_key(provider: str, reason: str) -> str:
 
 def webhook_rejection_record(*, provider: str, reason: str) -> None:
     """Count a refused delivery (nothing else is stored for it)."""
+    metrics_record_webhook(provider=provider, outcome=f"rejected_{reason}")
     key = _rejection_key(provider, reason)
     try:
         cache.add(key, 0, timeout=None)
@@ -339,6 +341,9 @@ def webhook_event_process(*, event_pk: int, final_attempt: bool) -> str | None:
                 _finish(locked, EventStatus.PROCESSED, started)
     except Exception as exc:
         _record_failure(event.pk, exc, final=final_attempt)
+        metrics_record_webhook(
+            provider=event.provider, outcome="failed" if final_attempt else "retry"
+        )
         logger.warning(
             "Webhook event processing failed",
             extra={
@@ -351,6 +356,7 @@ def webhook_event_process(*, event_pk: int, final_attempt: bool) -> str | None:
             },
         )
         raise
+    metrics_record_webhook(provider=event.provider, outcome=locked.status)
     logger.info(
         "Webhook event processed",
         extra={

@@ -620,6 +620,35 @@ LOGGING = {
     },
 }
 
+# --- Metrics (flowmatik/metrics): shared by every process ---
+# Record request/AI/webhook/job metrics (one pipelined write per request)
+METRICS_ENABLED = env.bool("METRICS_ENABLED", default=True)
+# Redis key prefix of the metric hashes (used when REDIS_URL is set)
+METRICS_REDIS_PREFIX = env.str("METRICS_REDIS_PREFIX", default="fmk:metrics")
+METRICS_REDIS_TIMEOUT_SECONDS = env.float("METRICS_REDIS_TIMEOUT_SECONDS", default=0.25)
+# After a store failure, metrics are dropped for this long before retrying
+METRICS_RETRY_SECONDS = env.float("METRICS_RETRY_SECONDS", default=5.0)
+# Embedded default: the SQLite file every local process shares (not the app database)
+METRICS_STORE_PATH = env.str(
+    "METRICS_STORE_PATH", default=str(VAR_DIR / "metrics.sqlite3")
+)
+# How long minute and hour buckets are kept (the 5m/1h and 24h windows read them)
+METRICS_MINUTE_RETENTION_SECONDS = env.int(
+    "METRICS_MINUTE_RETENTION_SECONDS", default=2 * 3600
+)
+METRICS_HOUR_RETENTION_SECONDS = env.int(
+    "METRICS_HOUR_RETENTION_SECONDS", default=26 * 3600
+)
+# Each process reports its CPU/memory this often (0 = never)
+METRICS_PROCESS_REPORT_SECONDS = env.float(
+    "METRICS_PROCESS_REPORT_SECONDS", default=15.0
+)
+# GET /metrics (Prometheus): a bearer token and/or client networks (CIDR) allowed;
+# with neither set the endpoint answers 401 to everyone
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
+METRICS_IP_META_KEY = env.str("METRICS_IP_META_KEY", default="REMOTE_ADDR")
+
 APP_VERSION = env.str("APP_VERSION", default="1.0.0")
 SILENCED_SYSTEM_CHECKS = []
 if not REDIS_URL:

@@ -1,5 +1,7 @@
 """Test settings: base settings made fast and quiet; backends still follow the env."""
 
+import os
+
 from flowmatik.settings.base import *  # noqa: F403
 from flowmatik.settings.base import env
 
@@ -22,8 +24,11 @@ STORAGES = {
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
     # A file (one per test process), not shared-cache memory: threads and the live
     # server then see SQLite's real locking (WAL + busy timeout), as on the default.
-    import os
-
     DATABASES["default"]["TEST"] = {  # noqa: F405
         "NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")  # noqa: F405
     }
+
+# Metrics: a store file per test process, no reporter threads.
+METRICS_STORE_PATH = str(VAR_DIR / f"test-{os.getpid()}-metrics.sqlite3")  # noqa: F405
+METRICS_PROCESS_REPORT_SECONDS = 0.0
+METRICS_REDIS_PREFIX = f"fmk:test-metrics:{os.getpid()}"

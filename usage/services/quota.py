@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 
 from flowmatik.errors import ServiceUnavailable
+from flowmatik.metrics import ametrics_record_ai_call
 from usage import quota_db, quota_redis
 from usage.limits import (
     Limits,
@@ -331,6 +332,15 @@ async def usage_settle(*, reservation: Reservation, event: UsageEvent) -> QuotaS
     Returns the quota state after settlement.
     """
     payload = event_payload(reservation=reservation, event=event)
+    await ametrics_record_ai_call(
+        user_id=payload["user_id"],
+        model=payload["model"],
+        status=payload["status"],
+        prompt_tokens=payload["prompt_tokens"],
+        completion_tokens=payload["completion_tokens"],
+        cost=payload["cost"],
+        currency=payload["currency"],
+    )
     limits = Limits(reservation.quota.limit_requests, reservation.quota.limit_tokens)
     if reservation.backend != "redis":
         return await sync_to_async(_db_settle)(

@@ -7,6 +7,7 @@ from functools import lru_cache
 from django.conf import settings
 from django.core.cache import cache
 
+from flowmatik.metrics import metrics_record_quota_refusal
 from usage.errors import QuotaExceeded, RateLimited
 from usage.limits import (
     CACHE_ERRORS,
@@ -34,6 +35,7 @@ def _parse(value: str) -> RateSpec | None:
 
 def rate_limited(scope: str, spec: RateSpec, now: float) -> RateLimited:
     retry_after = spec.seconds - (now % spec.seconds)
+    metrics_record_quota_refusal(limit_type="rate")
     return RateLimited(
         details={
             "scope": scope,
@@ -49,6 +51,7 @@ def quota_exceeded(
     *, which: str, limits: Limits, day: date, requests: int, used: int, reserved: int
 ) -> QuotaExceeded:
     retry_after = seconds_until_reset(day)
+    metrics_record_quota_refusal(limit_type=which)
     if which == "requests":
         limit, spent = limits.requests_per_day, requests
         message = "Daily request quota exceeded."
