@@ -17,6 +17,7 @@ from django.db import DatabaseError, transaction
 from flowmatik.errors import ServiceUnavailable
 from flowmatik.metrics import ametrics_record_ai_call
 from usage import quota_db, quota_redis
+from usage.errors import RateLimited
 from usage.limits import (
     Limits,
     day_key_ttl,
@@ -214,6 +215,25 @@ async def usage_admit(
         "endpoint": endpoint,
         "api_key_id": api_key_id,
     }
+    try:
+        return await _admit(**kwargs)
+    except RateLimited as exc:
+        # A per-minute refusal counts nothing; it still tells the day's quota.
+        exc.quota = await sync_to_async(_quota_or_none)(user_id=user_id)
+        raise
+
+
+def _quota_or_none(*, user_id: int) -> QuotaState | None:
+    from usage.selectors import quota_state_for_user
+
+    try:
+        return quota_state_for_user(user_id=user_id)
+    except DatabaseError:
+        logger.warning("Quota state unavailable for a rate-limit refusal")
+        return None
+
+
+async def _admit(**kwargs) -> Reservation:
     if quota_redis.enabled():
         try:
             return await _redis_admit(**kwargs)

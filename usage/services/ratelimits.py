@@ -15,6 +15,7 @@ from usage.limits import (
     RateSpec,
     day_reset_at,
     parse_rate,
+    quota_state,
     seconds_until_reset,
 )
 
@@ -58,7 +59,7 @@ def quota_exceeded(
     else:
         limit, spent = limits.tokens_per_day, used + reserved
         message = "Daily token quota exceeded."
-    return QuotaExceeded(
+    exc = QuotaExceeded(
         message,
         details={
             "limit_type": which,
@@ -69,6 +70,15 @@ def quota_exceeded(
         },
         retry_after=retry_after,
     )
+    # The refusal carries the same X-RateLimit-* headers as an admitted call.
+    exc.quota = quota_state(
+        limits=limits,
+        day=day,
+        requests=requests,
+        tokens_used=used,
+        tokens_reserved=reserved,
+    )
+    return exc
 
 
 def rate_limit_local(*, user_id: int, ip: str | None, now: float) -> None:
