@@ -151,9 +151,7 @@ class SecurityHeadersMiddleware(_HybridMiddleware):
     """Headers SecurityMiddleware does not set (CSP, Permissions-Policy)."""
 
     def after(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
-        if settings.CONTENT_SECURITY_POLICY and not request.path.startswith(
-            "/api/docs"
-        ):
+        if settings.CONTENT_SECURITY_POLICY:
             response.setdefault(
                 "Content-Security-Policy", settings.CONTENT_SECURITY_POLICY
             )

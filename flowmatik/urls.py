@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from flowmatik.health import health_view
 from flowmatik.metrics.prometheus import metrics_view
@@ -12,7 +12,12 @@ urlpatterns = [
     path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path(
+        "api/docs/",
+        # Split: the init script is a separate same-origin request, not inline.
+        SpectacularSwaggerSplitView.as_view(url_name="schema"),
+        name="docs",
+    ),
     path("api/auth/", include("accounts.api.urls")),
     path("api/ai/", include("usage.api.urls")),
     path("api/ai/", include("ai.api.urls")),
