@@ -1,10 +1,12 @@
-"""Django admin for staff: providers (keys never shown), the model catalogue, chats."""
+"""Django admin for staff: providers (keys never shown), the model catalogue, chats,
+agents and MCP servers (auth headers stored encrypted, never shown)."""
 
 from django import forms
 from django.contrib import admin
 
-from ai.models import AIModel, AIProvider, Conversation, Message
+from ai.models import Agent, AIModel, AIProvider, Conversation, McpServer, Message
 from ai.selectors import catalogue_invalidate
+from ai.services.agents import agent_save, mcp_server_save
 
 
 class AIProviderForm(forms.ModelForm):
@@ -84,7 +86,17 @@ class AIModelAdmin(admin.ModelAdmin):
 class MessageInline(admin.TabularInline):
     model = Message
     extra = 0
-    fields = ["role", "content", "model", "status", "completion_tokens", "created_at"]
+    fields = [
+        "role",
+        "content",
+        "tool_calls",
+        "tool_call_id",
+        "reasoning",
+        "model",
+        "status",
+        "completion_tokens",
+        "created_at",
+    ]
     readonly_fields = fields
 
 
@@ -94,3 +106,104 @@ class ConversationAdmin(admin.ModelAdmin):
     search_fields = ["title", "user__email"]
     raw_id_fields = ["user"]
     inlines = [MessageInline]
+
+
+class AgentForm(forms.ModelForm):
+    class Meta:
+        model = Agent
+        fields = [
+            "slug",
+            "name",
+            "description",
+            "language",
+            "owner",
+            "system_prompt",
+            "model",
+            "temperature",
+            "tools",
+            "min_plan",
+            "enabled",
+            "sort_order",
+        ]
+
+    def clean(self):
+        data = super().clean()
+        owner = data.get("owner")
+        scope = owner.pk if owner else 0
+        clash = Agent.objects.filter(owner_scope=scope, slug=data.get("slug"))
+        if self.instance.pk:
+            clash = clash.exclude(pk=self.instance.pk)
+        if clash.exists():
+            self.add_error("slug", "This owner already has an agent with this slug.")
+        tools = data.get("tools")
+        if tools is not None and (
+            not isinstance(tools, list) or not all(isinstance(t, str) for t in tools)
+        ):
+            self.add_error("tools", 'A JSON list of tool names, e.g. ["text_count"].')
+        return data
+
+
+@admin.register(Agent)
+class AgentAdmin(admin.ModelAdmin):
+    form = AgentForm
+    list_display = ["slug", "name", "language", "owner", "min_plan", "enabled"]
+    list_filter = ["language", "min_plan", "enabled"]
+    search_fields = ["slug", "name", "owner__email"]
+    raw_id_fields = ["owner"]
+
+    def save_model(self, request, obj, form, change):
+        agent_save(agent=obj)
+
+
+class McpServerForm(forms.ModelForm):
+    auth_header = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Header value, e.g. 'Bearer …'. Stored encrypted; leave empty to "
+        "keep the stored one.",
+    )
+    clear_auth_header = forms.BooleanField(required=False)
+
+    class Meta:
+        model = McpServer
+        fields = [
+            "slug",
+            "name",
+            "url",
+            "owner",
+            "auth_header_name",
+            "auth_header",
+            "clear_auth_header",
+            "plans",
+            "enabled",
+        ]
+
+    def clean(self):
+        data = super().clean()
+        owner = data.get("owner")
+        scope = owner.pk if owner else 0
+        clash = McpServer.objects.filter(owner_scope=scope, slug=data.get("slug"))
+        if self.instance.pk:
+            clash = clash.exclude(pk=self.instance.pk)
+        if clash.exists():
+            self.add_error("slug", "This owner already has a server with this slug.")
+        return data
+
+
+@admin.register(McpServer)
+class McpServerAdmin(admin.ModelAdmin):
+    form = McpServerForm
+    list_display = ["slug", "name", "url", "owner", "has_auth", "enabled"]
+    list_filter = ["enabled"]
+    search_fields = ["slug", "name", "url", "owner__email"]
+    raw_id_fields = ["owner"]
+
+    @admin.display(boolean=True, description="auth set")
+    def has_auth(self, obj: McpServer) -> bool:
+        return bool(obj.auth_header_encrypted)
+
+    def save_model(self, request, obj, form, change):
+        header = form.cleaned_data.get("auth_header") or None
+        if form.cleaned_data.get("clear_auth_header"):
+            header = ""
+        mcp_server_save(server=obj, auth_header=header)

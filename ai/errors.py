@@ -37,3 +37,23 @@ class ProviderUnavailable(ApplicationError):
     status_code = 503
     code = "provider_unavailable"
     default_message = "The AI provider is unavailable, try again later."
+
+
+class UnknownAgent(ApplicationError):
+    status_code, code, default_message = 400, "unknown_agent", "Unknown agent."
+
+
+class AgentNotFound(ApplicationError):
+    status_code, code, default_message = 404, "not_found", "Agent not found."
+
+
+class McpServerNotFound(ApplicationError):
+    status_code, code, default_message = 404, "not_found", "Integration not found."
+
+
+class PlanFeatureRequired(ApplicationError):
+    """The same code as accounts' plan gates: the plan lacks a feature or tier."""
+
+    status_code = 403
+    code = "plan_feature_required"
+    default_message = "Your plan does not include this feature."

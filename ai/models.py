@@ -1,4 +1,5 @@
-"""Tables of the ai app: providers (admin-configured), the model catalogue, chats."""
+"""Tables of the ai app: providers, the model catalogue, chats, content jobs,
+agents and MCP servers."""
 
 from decimal import Decimal
 
@@ -162,6 +163,7 @@ class MessageRole(models.TextChoices):
     SYSTEM = "system", "System"
     USER = "user", "User"
     ASSISTANT = "assistant", "Assistant"
+    TOOL = "tool", "Tool result"
 
 
 class MessageStatus(models.TextChoices):
@@ -185,6 +187,12 @@ class Message(models.Model):
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
     request_id = models.CharField(max_length=128, blank=True)
+    # An assistant turn that asked for tools: [{"id", "type", "function": {...}}].
+    tool_calls = models.JSONField(null=True, blank=True)
+    # A `tool` turn: the id of the call it answers.
+    tool_call_id = models.CharField(max_length=128, blank=True)
+    # What a reasoning model thought before answering (never mixed into content).
+    reasoning = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -326,3 +334,114 @@ class ContentAsset(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.index} of job {self.job_id}"
+
+
+class Agent(models.Model):
+    """An assistant persona as data: prompt, model, tools, plan; public or a user's.
+
+    `owner_scope` is 0 for public (staff) agents and the owner's id otherwise, so one
+    plain unique constraint keeps slugs unique per owner on every database (MariaDB
+    ignores conditional unique constraints).
+    """
+
+    slug = models.SlugField(max_length=64)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="agents",
+        help_text="Empty for a public agent.",
+    )
+    owner_scope = models.PositiveBigIntegerField(default=0, editable=False)
+    name = models.CharField(max_length=120)
+    description = models.CharField(max_length=255, blank=True)
+    language = models.CharField(max_length=8, default="en")
+    system_prompt = models.TextField()
+    model = models.CharField(
+        max_length=150, blank=True, help_text="Default model id; empty = plan default."
+    )
+    temperature = models.FloatField(null=True, blank=True)
+    tools = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Allowed tools: built-in names, "mcp:<server>" (all its tools) '
+        'or "mcp:<server>/<tool>".',
+    )
+    min_plan = models.SlugField(max_length=32, default="free")
+    enabled = models.BooleanField(default=True)
+    sort_order = models.PositiveSmallIntegerField(default=100)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["sort_order", "slug"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner_scope", "slug"], name="ai_agent_slug_per_owner"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(owner__isnull=True, owner_scope=0)
+                | models.Q(owner_scope=models.F("owner")),
+                name="ai_agent_owner_scope",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(temperature__isnull=True)
+                | models.Q(temperature__gte=0, temperature__lte=2),
+                name="ai_agent_temperature_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.index} of job {self.job_id}"
+
+        return self.name
+
+
+class McpServer(models.Model):
+    """An external MCP server (streamable HTTP) whose tools agents may call.
+
+    Staff register public ones (owner empty, `plans` says who may use them); users
+    whose plan has `integrations` add their own. The auth header value is stored
+    encrypted (`ai.secrets`), never shown back.
+    """
+
+    slug = models.SlugField(max_length=40)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="mcp_servers",
+        help_text="Empty for a server staff offer to plans.",
+    )
+    owner_scope = models.PositiveBigIntegerField(default=0, editable=False)
+    name = models.CharField(max_length=120)
+    url = models.URLField(max_length=500)
+    auth_header_name = models.CharField(max_length=64, default="Authorization")
+    auth_header_encrypted = models.TextField(blank=True, editable=False)
+    plans = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Plan slugs that may use a public server; empty = plans with "
+        "the integrations feature.",
+    )
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["slug"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner_scope", "slug"], name="ai_mcp_slug_per_owner"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(owner__isnull=True, owner_scope=0)
+                | models.Q(owner_scope=models.F("owner")),
+                name="ai_mcp_owner_scope",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,4 +1,5 @@
-"""Reads of the ai app: the cached model catalogue, conversations, provider status."""
+"""Reads of the ai app: the cached model catalogue, conversations, provider status,
+agents and the MCP servers their tools come from."""
 
 import time
 import uuid
@@ -10,15 +11,27 @@ from django.core.cache import cache
 from django.db.models import QuerySet
 
 from ai.errors import (
+    AgentNotFound,
     ConversationNotFound,
+    McpServerNotFound,
     ModelNotAllowed,
+    PlanFeatureRequired,
     ProviderUnavailable,
+    UnknownAgent,
     UnknownModel,
 )
-from ai.models import AIModel, AIProvider, Conversation, Message, Modality
+from ai.models import (
+    Agent,
+    AIModel,
+    AIProvider,
+    Conversation,
+    McpServer,
+    Message,
+    Modality,
+)
 from ai.providers.circuit import circuit_status
 from ai.providers.registry import known_provider_names, providers_from_settings
-from ai.types import ModelInfo, ProviderConfig
+from ai.types import AgentInfo, ModelInfo, ProviderConfig
 
 CATALOGUE_VERSION_KEY = "ai:catalogue:version"
 CATALOGUE_LOCAL_SECONDS = 60
@@ -266,3 +279,128 @@ def provider_status() -> list[dict]:
             }
         )
     return result
+
+
+# --- agents and their tools' servers ------------------------------------------------
+
+
+def agent_info(row: Agent) -> AgentInfo:
+    return AgentInfo(
+        slug=row.slug,
+        name=row.name,
+        description=row.description,
+        language=row.language,
+        system_prompt=row.system_prompt,
+        model=row.model,
+        temperature=row.temperature,
+        tools=tuple(str(t) for t in row.tools or ()),
+        min_plan=row.min_plan,
+        owned=row.owner_id is not None,
+    )
+
+
+def _agents_visible(user_id: int) -> QuerySet[Agent]:
+    return Agent.objects.filter(owner_scope__in=[0, user_id], enabled=True)
+
+
+def _agent_allowed(catalogue: Catalogue, plan, agent: AgentInfo) -> bool:
+    if agent.owned:
+        return "workflows" in plan.features
+    return plan_allows(
+        catalogue, plan_slug=plan.slug, plan_rank=plan.sort_order, model=agent
+    )
+
+
+def agent_list_for_user(*, user_id: int, plan) -> list[AgentInfo]:
+    """Public agents the plan reaches and the user's own (theirs shadow a public
+    agent with the same slug); own agents need the `workflows` feature."""
+    catalogue = catalogue_get()
+    found: dict[str, AgentInfo] = {}
+    for row in _agents_visible(user_id).order_by("owner_scope", "sort_order", "slug"):
+        info = agent_info(row)
+        if _agent_allowed(catalogue, plan, info):
+            found[info.slug] = info
+    return sorted(found.values(), key=lambda a: (not a.owned, a.slug))
+
+
+def agent_get_row(*, user_id: int, slug: str) -> Agent:
+    """The user's own agent row (404 for a public or another user's agent)."""
+    row = Agent.objects.filter(owner_scope=user_id, slug=slug).first()
+    if row is None or user_id == 0:
+        raise AgentNotFound()
+    return row
+
+
+def agent_resolve(*, user_id: int, plan, slug: str) -> AgentInfo:
+    """The agent `slug` for a chat: the user's own first, then the public one.
+
+    400 `unknown_agent` when neither exists (or it is disabled), 403
+    `plan_feature_required` when the plan does not reach it.
+    """
+    row = _agents_visible(user_id).filter(slug=slug).order_by("-owner_scope").first()
+    if row is None:
+        raise UnknownAgent(details={"agent": slug})
+    info = agent_info(row)
+    if not _agent_allowed(catalogue_get(), plan, info):
+        raise PlanFeatureRequired(
+            "Your plan does not include this agent.",
+            details={
+                "agent": slug,
+                "feature": "workflows" if info.owned else None,
+                "min_plan": None if info.owned else info.min_plan,
+            },
+        )
+    return info
+
+
+async def aagent_resolve(*, user_id: int, plan, slug: str) -> AgentInfo:
+    return await sync_to_async(agent_resolve, thread_sensitive=False)(
+        user_id=user_id, plan=plan, slug=slug
+    )
+
+
+def agent_get_for_user(*, user_id: int, plan, slug: str) -> AgentInfo:
+    """GET /api/ai/agents/{slug}: 404 when unknown, 403 above the plan."""
+    try:
+        return agent_resolve(user_id=user_id, plan=plan, slug=slug)
+    except UnknownAgent:
+        raise AgentNotFound() from None
+
+
+def mcp_servers_for_user(*, user_id: int, plan) -> list[McpServer]:
+    """Enabled servers the user may call: their own (with `integrations`) and staff
+    servers offered to their plan (no `plans` listed = plans with `integrations`)."""
+    has_integrations = "integrations" in plan.features
+    usable = []
+    rows = McpServer.objects.filter(owner_scope__in=[0, user_id], enabled=True)
+    for row in rows.order_by("-owner_scope", "slug"):
+        if row.owner_id is not None:
+            allowed = has_integrations
+        else:
+            allowed = plan.slug in (row.plans or []) or (
+                not row.plans and has_integrations
+            )
+        if allowed and all(s.slug != row.slug for s in usable):
+            usable.append(row)
+    return usable
+
+
+def mcp_server_list_own(*, user_id: int) -> QuerySet[McpServer]:
+    return McpServer.objects.filter(owner_scope=user_id, owner__isnull=False)
+
+
+def mcp_server_get_own(*, user_id: int, slug: str) -> McpServer:
+    row = mcp_server_list_own(user_id=user_id).filter(slug=slug).first()
+    if row is None:
+        raise McpServerNotFound()
+    return row
+
+
+def agent_prompts_own(*, user_id: int, slugs: list[str]) -> dict[str, str]:
+    """System prompts of the user's own agents (shown only to their owner)."""
+    if not slugs:
+        return {}
+    rows = Agent.objects.filter(
+        owner_scope=user_id, owner__isnull=False, slug__in=slugs
+    )
+    return dict(rows.values_list("slug", "system_prompt"))

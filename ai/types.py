@@ -157,3 +157,19 @@ class ProviderCompletion:
     prompt_tokens: int | None
     completion_tokens: int | None
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class AgentInfo:
+    """An agent as the chat path needs it (no ORM object)."""
+
+    slug: str
+    name: str
+    description: str
+    language: str
+    system_prompt: str
+    model: str
+    temperature: float | None
+    tools: tuple[str, ...]
+    min_plan: str
+    owned: bool

@@ -3,6 +3,7 @@
 Callers import from here; each submodule has one job (see its docstring).
 """
 
+from ai.services.agents import agent_seed_defaults
 from ai.services.catalogue import model_seed_defaults
 from ai.services.chat import chat_complete, chat_prepare, chat_stream, plan_for_user
 from ai.services.conversations import (
@@ -14,6 +15,7 @@ from ai.services.summaries import conversation_summarize
 
 __all__ = [
     "_conversation_save_turn",
+    "agent_seed_defaults",
     "chat_complete",
     "chat_prepare",
     "chat_stream",

@@ -6,6 +6,8 @@ from the shared plugin (flowmatik/testing/plugin.py).
 
 import pytest
 
+from ai.tests.mcp_server import mcp_record, mcp_server  # noqa: F401 (fixtures)
+
 # Kept importable from here for tests written against this conftest.
 from flowmatik.testing.auth import jwt_for
 from flowmatik.testing.servers import wait_for

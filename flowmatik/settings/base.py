@@ -500,6 +500,22 @@ AI_MAX_MESSAGE_CHARS = env.int("AI_MAX_MESSAGE_CHARS", default=100_000)
 AI_MAX_MESSAGES = env.int("AI_MAX_MESSAGES", default=500)
 AI_MAX_OUTPUT_TOKENS = env.int("AI_MAX_OUTPUT_TOKENS", default=200_000)
 AI_MAX_TOOLS = env.int("AI_MAX_TOOLS", default=128)
+# Agents and tools: model calls per agent turn, per-tool timeout and result size
+AI_AGENT_MAX_STEPS = env.int("AI_AGENT_MAX_STEPS", default=6)
+AI_TOOL_TIMEOUT_SECONDS = env.float("AI_TOOL_TIMEOUT_SECONDS", default=20.0)
+AI_TOOL_RESULT_MAX_CHARS = env.int("AI_TOOL_RESULT_MAX_CHARS", default=8_000)
+AI_MAX_AGENTS_PER_USER = env.int("AI_MAX_AGENTS_PER_USER", default=50)
+# External MCP servers: tool lists cached this long (refreshed on a failed call)
+AI_MCP_TOOLS_CACHE_SECONDS = env.int("AI_MCP_TOOLS_CACHE_SECONDS", default=300)
+AI_MCP_CONNECT_TIMEOUT_SECONDS = env.float(
+    "AI_MCP_CONNECT_TIMEOUT_SECONDS", default=5.0
+)
+AI_MCP_MAX_TOOLS_PER_SERVER = env.int("AI_MCP_MAX_TOOLS_PER_SERVER", default=64)
+AI_MAX_MCP_SERVERS_PER_USER = env.int("AI_MAX_MCP_SERVERS_PER_USER", default=10)
+# Let users register MCP servers on private/loopback addresses (staff always may)
+AI_MCP_ALLOW_PRIVATE_URLS = env.bool("AI_MCP_ALLOW_PRIVATE_URLS", default=False)
+# Key that encrypts stored secrets (MCP auth headers); empty = derived from SECRET_KEY
+AI_SECRETS_KEY = env.str("AI_SECRETS_KEY", default="")
 # Widest range (days) a usage report may span
 USAGE_MAX_RANGE_DAYS = env.int("USAGE_MAX_RANGE_DAYS", default=366)
 

@@ -1,4 +1,4 @@
-"""`manage.py seed`: create missing seed rows (plans, AI models); idempotent."""
+"""`manage.py seed`: create missing seed rows (plans, AI models, agents); idempotent."""
 
 from importlib import import_module
 
@@ -8,11 +8,12 @@ from django.core.management.base import BaseCommand
 SEEDERS = [
     ("billing.services", "plan_seed_defaults"),
     ("ai.services", "model_seed_defaults"),
+    ("ai.services", "agent_seed_defaults"),
 ]
 
 
 class Command(BaseCommand):
-    help = "Create missing seed data (plans, AI models). Safe to run again."
+    help = "Create missing seed data (plans, AI models, agents). Safe to run again."
 
     def handle(self, *args, **options) -> None:
         for module_name, function_name in SEEDERS:
