@@ -11,6 +11,12 @@ by a header: `[[fault:429]]` / `X-Demo-Fault: 429` (also 500, 503, `timeout`,
 `broken` = cut the stream after a few chunks, `empty`), `429x2` fails only the first
 two times a prompt is seen, `[[delay:0.05]]` waits between chunks, `[[words:40]]`
 sets the answer length. `app.state.log` records every call for assertions.
+
+Tools and reasoning: offered `tools` are called with OpenAI tool calls
+(see `_tool_calls_for`: `[[tools:a,b+c]]` plans the calls step by step,
+`[[tools:always]]` never stops); after a tool result the answer starts with
+"Tool said: ...". Models named like reasoning models, or `[[reasoning:on]]`, send
+`reasoning_content` before the answer.
 """
 
 import asyncio
@@ -69,6 +75,73 @@ def _prompt_tokens(messages: list[dict[str, Any]]) -> int:
         + 4
         for m in messages
     )
+
+
+def _tool_steps_taken(messages: list[dict[str, Any]]) -> int:
+    """Assistant turns that asked for tools since the last user message."""
+    taken = 0
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            break
+        if message.get("role") == "assistant" and message.get("tool_calls"):
+            taken += 1
+    return taken
+
+
+def _tool_calls_for(
+    messages: list[dict[str, Any]], body: dict[str, Any], prompt: str
+) -> list[dict[str, str]]:
+    """The calls this turn makes: [{"name", "arguments"}], or [] to answer in text.
+
+    Without a directive: the first offered tool (or `tool_choice`'s) unless the
+    last message is a tool result. `[[tools:a,b+c]]` calls `a` at the first step,
+    `b` and `c` together at the second, then answers; `[[tools:always]]` calls the
+    first tool at every step (to test step limits).
+    """
+    tools = [t for t in body.get("tools") or [] if isinstance(t, dict)]
+    tool_choice = body.get("tool_choice")
+    if not tools or tool_choice == "none":
+        return []
+    by_name = {(t.get("function") or {}).get("name"): t for t in tools}
+    first = tools[0]
+    if isinstance(tool_choice, dict):
+        first = by_name.get((tool_choice.get("function") or {}).get("name"), first)
+    plan = render.directives(prompt).get("tools", "")
+    if plan == "always":
+        chosen = [first]
+    elif plan:
+        steps = [step.split("+") for step in plan.split(",") if step]
+        taken = _tool_steps_taken(messages)
+        if taken >= len(steps):
+            return []
+        chosen = [by_name[name] for name in steps[taken] if name in by_name]
+    elif messages[-1].get("role") == "tool":
+        return []
+    else:
+        chosen = [first]
+    return [
+        {
+            "name": tool["function"]["name"],
+            "arguments": render.tool_arguments(tool, prompt),
+        }
+        for tool in chosen
+    ]
+
+
+def _call_ids(calls: list[dict[str, str]], completion_id: str):
+    for index, call in enumerate(calls):
+        yield f"call_{completion_id[-8:]}_{index}", dict(call)
+
+
+def _reasoning_for(body: dict[str, Any], prompt: str) -> str:
+    """What a reasoning model "thinks" (`reasoning_content`): for models named
+    like one (`...reason...`, `-R1`) or with `[[reasoning:on]]`."""
+    model = str(body.get("model") or "").lower()
+    wanted = render.directives(prompt).get("reasoning") == "on"
+    if not (wanted or "reason" in model or model.endswith("-r1")):
+        return ""
+    topic = " ".join(render.strip_directives(prompt).split()[:8]) or "the request"
+    return f"Thinking: the user asks about {topic}; plan the answer, then write it."
 
 
 class DemoState:
@@ -172,18 +245,12 @@ def create_app() -> Starlette:
             )
             pieces = [w if i == 0 else " " + w for i, w in enumerate(text.split(" "))]
             finish = "stop"
-        tools = body.get("tools") or []
-        tool_choice = body.get("tool_choice")
-        last_role = messages[-1].get("role")
-        tool = None
-        if tools and tool_choice != "none" and last_role != "tool":
-            tool = tools[0]
-            if isinstance(tool_choice, dict):
-                wanted = (tool_choice.get("function") or {}).get("name")
-                tool = next(
-                    (t for t in tools if t.get("function", {}).get("name") == wanted),
-                    tool,
-                )
+        calls = _tool_calls_for(messages, body, prompt)
+        last = messages[-1]
+        if last.get("role") == "tool" and not calls:
+            said = " ".join(str(last.get("content") or "").split())[:80]
+            pieces = [f"Tool said: {said}."] + [" " + p.lstrip() for p in pieces]
+        reasoning = _reasoning_for(body, prompt)
         prompt_tokens = _prompt_tokens(messages)
         completion_id = f"chatcmpl-demo-{uuid.uuid4().hex[:12]}"
         created = int(time.time())
@@ -192,24 +259,22 @@ def create_app() -> Starlette:
         if not stream:
             message: dict[str, Any] = {"role": "assistant", "content": "".join(pieces)}
             completion_tokens = len(pieces)
-            if tool:
-                arguments = render.tool_arguments(tool, prompt)
+            if calls:
                 message = {
                     "role": "assistant",
                     "content": None,
                     "tool_calls": [
-                        {
-                            "id": f"call_{completion_id[-8:]}",
-                            "type": "function",
-                            "function": {
-                                "name": tool["function"]["name"],
-                                "arguments": arguments,
-                            },
-                        }
+                        {"id": call_id, "type": "function", "function": function}
+                        for call_id, function in _call_ids(calls, completion_id)
                     ],
                 }
                 finish = "tool_calls"
-                completion_tokens = render.estimate_tokens(arguments)
+                completion_tokens = sum(
+                    render.estimate_tokens(c["arguments"]) for c in calls
+                )
+            if reasoning:
+                message["reasoning_content"] = reasoning
+                completion_tokens += render.estimate_tokens(reasoning)
             return JSONResponse(
                 {
                     "id": completion_id,
@@ -255,49 +320,50 @@ def create_app() -> Starlette:
                         }
                     ]
                 )
-                if tool:
-                    arguments = render.tool_arguments(tool, prompt)
-                    half = len(arguments) // 2
-                    call_id = f"call_{completion_id[-8:]}"
-                    yield frame(
-                        [
-                            {
-                                "index": 0,
-                                "delta": {
-                                    "tool_calls": [
-                                        {
-                                            "index": 0,
-                                            "id": call_id,
-                                            "type": "function",
-                                            "function": {
-                                                "name": tool["function"]["name"],
-                                                "arguments": "",
-                                            },
-                                        }
-                                    ]
-                                },
-                                "finish_reason": None,
-                            }
-                        ]
-                    )
-                    for part in (arguments[:half], arguments[half:]):
+                if reasoning:
+                    for word in reasoning.split(" "):
+                        yield frame(
+                            [
+                                {
+                                    "index": 0,
+                                    "delta": {"reasoning_content": word + " "},
+                                    "finish_reason": None,
+                                }
+                            ]
+                        )
+                if calls:
+                    for index, (call_id, function) in enumerate(
+                        _call_ids(calls, completion_id)
+                    ):
+                        arguments = function["arguments"]
+                        half = len(arguments) // 2
+                        head = {"name": function["name"], "arguments": ""}
+                        opening = {"index": index, "id": call_id, "type": "function"}
                         yield frame(
                             [
                                 {
                                     "index": 0,
                                     "delta": {
-                                        "tool_calls": [
-                                            {
-                                                "index": 0,
-                                                "function": {"arguments": part},
-                                            }
-                                        ]
+                                        "tool_calls": [{**opening, "function": head}]
                                     },
                                     "finish_reason": None,
                                 }
                             ]
                         )
-                    completion_tokens = render.estimate_tokens(arguments)
+                        for part in (arguments[:half], arguments[half:]):
+                            piece = {"index": index, "function": {"arguments": part}}
+                            yield frame(
+                                [
+                                    {
+                                        "index": 0,
+                                        "delta": {"tool_calls": [piece]},
+                                        "finish_reason": None,
+                                    }
+                                ]
+                            )
+                    completion_tokens = sum(
+                        render.estimate_tokens(c["arguments"]) for c in calls
+                    )
                     final_reason = "tool_calls"
                 else:
                     for piece in pieces:
@@ -317,6 +383,8 @@ def create_app() -> Starlette:
                         sent += 1
                     completion_tokens = len(pieces)
                     final_reason = finish
+                if reasoning:
+                    completion_tokens += render.estimate_tokens(reasoning)
                 yield frame([{"index": 0, "delta": {}, "finish_reason": final_reason}])
                 if include_usage:
                     yield frame(

@@ -77,7 +77,9 @@ def tool_arguments(tool: dict, prompt: str) -> str:
     args = {}
     for name, schema in props.items():
         kind = (schema or {}).get("type", "string")
-        if kind in ("integer", "number"):
+        if (schema or {}).get("enum"):
+            args[name] = schema["enum"][0]
+        elif kind in ("integer", "number"):
             args[name] = 1
         elif kind == "boolean":
             args[name] = True
