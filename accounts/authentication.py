@@ -1,70 +1,57 @@
-"""DRF authentication: JWT access tokens and personal API keys.
+"""DRF authentication: JWT access tokens and personal API keys, through the one
+check of each (`accounts.identity.credential_check`).
 
-Both bind the caller's id to the log context. Order in settings: API keys first (they
-claim `X-API-Key` and `Bearer fmk_...`), then JWT, then the portal's session.
+Both bind the caller's id to the log context and leave the `Identity` in
+`request.auth`. Order in settings: API keys first (they claim `X-API-Key` and
+`Bearer fmk_...`), then JWT, then the portal's session.
 """
 
-from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
-from rest_framework_simplejwt.authentication import JWTAuthentication
 
-from accounts.identity import (
-    API_KEY_PREFIX,
-    Identity,
-    credentials_from_headers,
-    identity_from_api_key,
-)
+from accounts.credentials import CredentialKind, credentials_from_headers
+from accounts.identity import Identity, Refusal, credential_check
 from accounts.models import User
-from accounts.tokens import access_token_is_revoked
 from flowmatik.request_context import bind_user
 
 
-class JwtAuthentication(JWTAuthentication):
-    """simplejwt access-token check (active user, same password) + log binding."""
+class _BearerAuthentication(authentication.BaseAuthentication):
+    """Authenticates the requests whose credential is of `kind`; others pass."""
 
-    def authenticate(self, request: Request):
-        header = self.get_header(request)
-        if header is None:
-            return None
-        raw = self.get_raw_token(header)
-        if raw is None or raw.decode(errors="replace").startswith(API_KEY_PREFIX):
-            return None  # an API key: ApiKeyAuthentication's business
-        result = super().authenticate(request)
-        if result is not None:
-            if access_token_is_revoked(jti=str(result[1].get("jti", ""))):
-                raise exceptions.AuthenticationFailed(
-                    _("The token was revoked by a log-out."), code="token_revoked"
-                )
-            bind_user(result[0].pk)
-        return result
-
-
-class ApiKeyAuthentication(authentication.BaseAuthentication):
-    """`Authorization: Bearer fmk_...` or `X-API-Key: fmk_...`; `request.auth` is the
-    `Identity` (with `api_key_id`)."""
-
+    kind: CredentialKind
     www_authenticate_realm = "api"
 
     def authenticate(self, request: Request) -> tuple[User, Identity] | None:
         kind, token = credentials_from_headers(request.headers)
-        if kind != "api_key":
+        if kind != self.kind:
             return None
-        identity = identity_from_api_key(token)
-        if identity is None:
-            raise exceptions.AuthenticationFailed(
-                _("Invalid, revoked or expired API key."), code="invalid_api_key"
-            )
-        user = User.objects.filter(pk=identity.user_id, is_active=True).first()
+        result = credential_check(kind, token)
+        if isinstance(result, Refusal):
+            raise exceptions.AuthenticationFailed(result.message, code=result.reason)
+        # The identity is cached; the view needs the user row itself.
+        user = User.objects.filter(pk=result.user_id, is_active=True).first()
         if user is None:
             raise exceptions.AuthenticationFailed(
-                _("Invalid, revoked or expired API key."), code="invalid_api_key"
+                "User is inactive or does not exist.", code="user_inactive"
             )
         bind_user(user.pk)
-        return user, identity
+        return user, result
 
     def authenticate_header(self, request: Request) -> str:
         return f'Bearer realm="{self.www_authenticate_realm}"'
+
+
+class JwtAuthentication(_BearerAuthentication):
+    """`Authorization: Bearer <access token>` (`POST /api/auth/login`)."""
+
+    kind = "jwt"
+
+
+class ApiKeyAuthentication(_BearerAuthentication):
+    """`Authorization: Bearer fmk_...` or `X-API-Key: fmk_...`; `request.auth` has
+    the key's id (`api_key_id`)."""
+
+    kind = "api_key"
 
 
 class BoundSessionAuthentication(authentication.SessionAuthentication):

@@ -1,29 +1,62 @@
-"""Who is calling: resolve a JWT access token or an API key to an `Identity`, fast.
+"""Who is calling: ONE check for a JWT access token and ONE for an API key.
 
-This is the AI hot path's authentication (async views, WebSocket consumers): results
-are cached briefly so a request normally costs no database query. Revoking a key,
-deactivating a user or changing a password calls `identity_cache_invalidate` (after
-commit) so the cache never outlives them. A key's `last_used_at` is written at most
-once per `API_KEY_LAST_USED_INTERVAL_SECONDS`.
+Every caller goes through these two checks: DRF authentication (`identify` via
+`credential_check`), the async AI views and the WebSocket middleware (`aidentify`,
+`aidentity_from_bearer`) and the MCP server (`aidentity_from_bearer`).
+
+Each check is written once, as a generator: it does the cache reads itself and
+*yields* the database work a cache miss needs (a plain callable), receiving its
+result back. `credential_check` runs that work inline; `acredential_check` runs it in
+a worker thread, so on the event loop a cached caller costs no thread hop and no
+query. Resolved entries are cached for `IDENTITY_CACHE_SECONDS`; revoking a key,
+deactivating a user or changing a password invalidates them (after commit). A key's
+`last_used_at` is written at most once per `API_KEY_LAST_USED_INTERVAL_SECONDS`.
 """
 
-import hashlib
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.core.cache import cache
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 from rest_framework_simplejwt.utils import get_md5_hash_password
 
+from accounts.credentials import (
+    API_KEY_PREFIX,
+    CredentialKind,
+    access_denied_cache_key,
+    api_key_cache_key,
+    api_key_hash,
+    bearer_kind,
+    credentials_from_headers,
+    identity_cache_read,
+    identity_cache_write,
+    user_cache_key,
+)
 from accounts.models import ApiKey, User
+from accounts.services.api_keys import (
+    API_FEATURE,
+    api_key_last_used_claim,
+    api_key_last_used_write,
+)
 from billing import selectors as billing_selectors
 
-API_KEY_PREFIX = "fmk_"
-API_FEATURE = "api"
-IDENTITY_CACHE_SECONDS = getattr(settings, "IDENTITY_CACHE_SECONDS", 30)
+__all__ = [
+    "API_KEY_PREFIX",
+    "Identity",
+    "Refusal",
+    "acredential_check",
+    "aidentify",
+    "aidentity_from_bearer",
+    "credential_check",
+    "credentials_from_headers",
+    "identify",
+    "identity_from_api_key",
+]
 
 
 @dataclass(frozen=True)
@@ -34,51 +67,39 @@ class Identity:
     api_key_id: int | None = None
 
 
-def api_key_hash(raw_key: str) -> str:
-    """Keys are high-entropy random strings, so a plain SHA-256 is the right hash."""
-    return hashlib.sha256(raw_key.encode()).hexdigest()
+@dataclass(frozen=True)
+class Refusal:
+    """Why a credential was refused: a stable `reason` code and a sentence."""
+
+    reason: str
+    message: str
 
 
-def _user_cache_key(user_id: int) -> str:
-    return f"identity:user:{user_id}"
+INVALID_API_KEY = Refusal("invalid_api_key", "Invalid, revoked or expired API key.")
+
+# A check yields database work (a callable) and gets its result sent back.
+_Check = Generator[Callable[[], Any], Any, Identity | Refusal]
+_UserEntry = tuple[Identity, str]  # identity, password fingerprint
+_KeyEntry = tuple[int, int, str, bool, Any]  # id, user id, email, staff, expiry
 
 
-def _key_cache_key(hashed: str) -> str:
-    return f"identity:key:{hashed}"
+# --- The JWT check ---
 
 
-def identity_cache_invalidate(
-    *, user_id: int | None = None, hashed_key: str = ""
-) -> None:
-    if user_id is not None:
-        cache.delete(_user_cache_key(user_id))
-    if hashed_key:
-        cache.delete(_key_cache_key(hashed_key))
-
-
-def access_denied_cache_key(jti: str) -> str:
-    """Where a logged-out access token's id is kept until the token expires."""
-    return f"identity:jwt-denied:{jti}"
-
-
-def _user_entry(user_id: int, *, cached: object = None) -> tuple[Identity, str] | None:
-    """(identity, password fingerprint) of an active user, cached; None otherwise."""
-    key = _user_cache_key(user_id)
-    if cached is None:
-        cached = cache.get(key)
-    if cached is not None:
-        return cached or None
+def _user_entry_load(user_id: int) -> _UserEntry | bool:
+    """An active user's (identity, password fingerprint) from the database (False:
+    none), cached."""
     user = (
         User.objects.filter(pk=user_id, is_active=True)
         .only("email", "is_staff", "password")
         .first()
     )
-    entry = (
+    entry: _UserEntry | bool = (
         (Identity(user.pk, user.email, user.is_staff), _fingerprint(user.password))
         if user
-        else None
+        else False
     )
-    cache.set(key, entry or False, IDENTITY_CACHE_SECONDS)
+    identity_cache_write(user_cache_key(user_id), entry)
     return entry
 
 
@@ -86,71 +107,47 @@ def _fingerprint(password_hash: str) -> str:
     return get_md5_hash_password(password_hash)
 
 
-def _identity_for_user_id(user_id: int) -> Identity | None:
-    entry = _user_entry(user_id)
-    return entry[0] if entry else None
-
-
-def _jwt_parse(token: str) -> tuple[AccessToken, int] | None:
-    """A valid access token and its user id (no I/O), else None."""
+def _jwt_check(token: str) -> _Check:
+    """A valid, not logged-out access token of an active user whose password has
+    not changed since it was minted (simplejwt's `CHECK_REVOKE_TOKEN` claim)."""
     try:
         access = AccessToken(token)
-    except TokenError:
-        return None
-    user_id = access.get(settings.SIMPLE_JWT["USER_ID_CLAIM"])
+    except TokenError as exc:
+        return Refusal("token_not_valid", str(exc))
     try:
-        return access, int(user_id)
-    except (TypeError, ValueError):
-        return None
-
-
-def _jwt_cache_lookup(access: AccessToken, user_id: int) -> tuple[bool, object]:
-    """(denied, cached user entry or None) in one cache round trip."""
-    denied_key = access_denied_cache_key(str(access.get("jti", "")))
-    found = cache.get_many([_user_cache_key(user_id), denied_key])
-    return bool(found.get(denied_key)), found.get(_user_cache_key(user_id))
-
-
-def _jwt_identity(
-    access: AccessToken, entry: tuple[Identity, str] | None
-) -> Identity | None:
+        user_id = int(access[settings.SIMPLE_JWT["USER_ID_CLAIM"]])
+    except (KeyError, TypeError, ValueError):
+        return Refusal(
+            "token_not_valid", "Token contained no recognizable user identification."
+        )
+    denied, entry = identity_cache_read(
+        access_denied_cache_key(str(access.get("jti", ""))), user_cache_key(user_id)
+    )
+    if denied:
+        return Refusal("token_revoked", "The token was revoked by a log-out.")
     if entry is None:
-        return None
+        entry = yield partial(_user_entry_load, user_id)
+    if not entry:
+        return Refusal("user_inactive", "User is inactive or does not exist.")
     identity, fingerprint = entry
     if settings.SIMPLE_JWT.get("CHECK_REVOKE_TOKEN"):
         claim = settings.SIMPLE_JWT.get("REVOKE_TOKEN_CLAIM", "hash_password")
         if access.get(claim) != fingerprint:
-            return None
+            return Refusal("password_changed", "The user's password has been changed.")
     return identity
 
 
-def identity_from_jwt(token: str) -> Identity | None:
-    """An active user's identity from a valid access token, else None.
-
-    A token minted before the user's last password change is refused: it carries
-    the fingerprint of the old password hash (simplejwt's `CHECK_REVOKE_TOKEN`).
-    """
-    parsed = _jwt_parse(token)
-    if parsed is None:
-        return None
-    access, user_id = parsed
-    denied, cached = _jwt_cache_lookup(access, user_id)
-    if denied:
-        return None
-    return _jwt_identity(access, _user_entry(user_id, cached=cached))
+# --- The API-key check ---
 
 
-_KeyEntry = tuple[int, int, str, bool, object]  # id, user id, email, staff, expiry
-
-
-def _api_key_load(hashed: str) -> "_KeyEntry | bool":
-    """The key's cache entry from the database (False: no live key); cached."""
+def _api_key_load(hashed: str) -> _KeyEntry | bool:
+    """The key's entry from the database (False: no live key), cached."""
     api_key = (
         ApiKey.objects.select_related("user")
         .filter(hashed_key=hashed, revoked_at__isnull=True, user__is_active=True)
         .first()
     )
-    entry = (
+    entry: _KeyEntry | bool = (
         (
             api_key.pk,
             api_key.user_id,
@@ -161,121 +158,92 @@ def _api_key_load(hashed: str) -> "_KeyEntry | bool":
         if api_key
         else False
     )
-    cache.set(_key_cache_key(hashed), entry, IDENTITY_CACHE_SECONDS)
+    identity_cache_write(api_key_cache_key(hashed), entry)
     return entry
 
 
-def _api_key_usable(entry: "_KeyEntry | bool") -> "_KeyEntry | None":
-    """The entry if it names an unexpired key (the plan is checked separately)."""
+def _api_key_check(raw_key: str) -> _Check:
+    """A live (not revoked, not expired) key of an active user whose plan still
+    includes API access (a downgraded owner's keys stop working)."""
+    if not raw_key.startswith(API_KEY_PREFIX):
+        return INVALID_API_KEY
+    hashed = api_key_hash(raw_key)
+    (entry,) = identity_cache_read(api_key_cache_key(hashed))
+    if entry is None:
+        entry = yield partial(_api_key_load, hashed)
     if not entry:
-        return None
-    expires_at = entry[4]
+        return INVALID_API_KEY
+    key_id, user_id, email, is_staff, expires_at = entry
     if expires_at is not None and expires_at <= timezone.now():
-        return None
-    return entry
+        return INVALID_API_KEY
+    plan = billing_selectors.plan_info_cached(user_id=user_id)
+    if plan is None:
+        plan = yield partial(billing_selectors.plan_info_for_user_id, user_id=user_id)
+    if API_FEATURE not in plan.features:
+        return INVALID_API_KEY
+    now = timezone.now()
+    if api_key_last_used_claim(api_key_id=key_id, now=now):
+        yield partial(api_key_last_used_write, api_key_id=key_id, now=now)
+    return Identity(user_id, email, is_staff, api_key_id=key_id)
 
 
-def _has_api_feature(plan) -> bool:
-    # API access is a plan feature: a downgraded owner's keys stop working (cached).
-    return API_FEATURE in plan.features
+# --- Running a check: inline (sync) or with database work in a thread (async) ---
+
+
+def _check_for(kind: CredentialKind, token: str) -> _Check | None:
+    if kind == "jwt":
+        return _jwt_check(token)
+    if kind == "api_key":
+        return _api_key_check(token)
+    return None
+
+
+NO_CREDENTIALS = Refusal("not_authenticated", "No credentials were provided.")
+
+
+def credential_check(kind: CredentialKind, token: str) -> Identity | Refusal:
+    """The caller's identity, or why the credential is refused (database inline)."""
+    check = _check_for(kind, token)
+    if check is None:
+        return NO_CREDENTIALS
+    try:
+        work = next(check)
+        while True:
+            work = check.send(work())
+    except StopIteration as done:
+        return done.value
+
+
+async def acredential_check(kind: CredentialKind, token: str) -> Identity | Refusal:
+    """`credential_check` for the event loop: the same check, with the database work
+    a cache miss needs run in a worker thread."""
+    check = _check_for(kind, token)
+    if check is None:
+        return NO_CREDENTIALS
+    try:
+        work = next(check)
+        while True:
+            result = await sync_to_async(work, thread_sensitive=False)()
+            work = check.send(result)
+    except StopIteration as done:
+        return done.value
+
+
+def identify(kind: CredentialKind, token: str) -> Identity | None:
+    result = credential_check(kind, token)
+    return result if isinstance(result, Identity) else None
+
+
+async def aidentify(kind: CredentialKind, token: str) -> Identity | None:
+    result = await acredential_check(kind, token)
+    return result if isinstance(result, Identity) else None
 
 
 def identity_from_api_key(raw_key: str) -> Identity | None:
-    """The owner's identity for a live (not revoked, not expired) API key, else None."""
-    if not raw_key.startswith(API_KEY_PREFIX):
-        return None
-    hashed = api_key_hash(raw_key)
-    cached = cache.get(_key_cache_key(hashed))
-    entry = _api_key_usable(_api_key_load(hashed) if cached is None else cached)
-    if entry is None:
-        return None
-    key_id, user_id, email, is_staff, _ = entry
-    if not _has_api_feature(billing_selectors.plan_info_for_user_id(user_id=user_id)):
-        return None
-    from accounts.services import api_key_mark_used
-
-    api_key_mark_used(api_key_id=key_id)
-    return Identity(user_id, email, is_staff, api_key_id=key_id)
+    """The owner's identity for a live API key of a plan with API access, else None."""
+    return identify("api_key", raw_key)
 
 
-def credentials_from_headers(headers) -> tuple[str, str]:
-    """('jwt'|'api_key'|'', token) from `Authorization: Bearer ...` or `X-API-Key`."""
-    api_key = headers.get("X-API-Key", "")
-    if api_key:
-        return "api_key", api_key.strip()
-    auth = headers.get("Authorization", "")
-    scheme, _, token = auth.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        return "", ""
-    token = token.strip()
-    return ("api_key" if token.startswith(API_KEY_PREFIX) else "jwt"), token
-
-
-def identify(kind: str, token: str) -> Identity | None:
-    if kind == "api_key":
-        return identity_from_api_key(token)
-    if kind == "jwt":
-        return identity_from_jwt(token)
-    return None
-
-
-def _in_thread(func):
-    return sync_to_async(func, thread_sensitive=False)
-
-
-async def aidentify(kind: str, token: str) -> Identity | None:
-    """Async `identify`: answers from the cache without a thread hop when it can.
-
-    Cache reads run on the event loop (locmem and Redis gets are quick); only the
-    database work a cache miss needs (and the throttled `last_used_at` write) goes
-    to a worker thread. Same answers as `identify`.
-    """
-    if kind == "jwt":
-        return await _aidentity_from_jwt(token)
-    if kind == "api_key":
-        return await _aidentity_from_api_key(token)
-    return None
-
-
-async def _aidentity_from_jwt(token: str) -> Identity | None:
-    parsed = _jwt_parse(token)
-    if parsed is None:
-        return None
-    access, user_id = parsed
-    denied, cached = _jwt_cache_lookup(access, user_id)
-    if denied:
-        return None
-    if cached is None:
-        entry = await _in_thread(_user_entry)(user_id)
-    else:
-        entry = cached or None
-    return _jwt_identity(access, entry)
-
-
-async def _aidentity_from_api_key(raw_key: str) -> Identity | None:
-    from accounts.services.api_keys import (
-        api_key_last_used_claim,
-        api_key_last_used_write,
-    )
-
-    if not raw_key.startswith(API_KEY_PREFIX):
-        return None
-    hashed = api_key_hash(raw_key)
-    cached = cache.get(_key_cache_key(hashed))
-    if cached is None:
-        cached = await _in_thread(_api_key_load)(hashed)
-    entry = _api_key_usable(cached)
-    if entry is None:
-        return None
-    key_id, user_id, email, is_staff, _ = entry
-    plan = billing_selectors.plan_info_cached(user_id=user_id)
-    if plan is None:
-        plan = await _in_thread(billing_selectors.plan_info_for_user_id)(
-            user_id=user_id
-        )
-    if not _has_api_feature(plan):
-        return None
-    now = timezone.now()
-    if api_key_last_used_claim(api_key_id=key_id, now=now):
-        await _in_thread(api_key_last_used_write)(api_key_id=key_id, now=now)
-    return Identity(user_id, email, is_staff, api_key_id=key_id)
+async def aidentity_from_bearer(token: str) -> Identity | None:
+    """The identity for a bearer token: an `fmk_...` API key or a JWT access token."""
+    return await aidentify(bearer_kind(token), token)

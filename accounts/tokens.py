@@ -21,8 +21,8 @@ from rest_framework_simplejwt.token_blacklist.models import (
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 from rest_framework_simplejwt.utils import datetime_from_epoch, get_md5_hash_password
 
+from accounts.credentials import access_denied_cache_key
 from accounts.errors import InvalidToken
-from accounts.identity import access_denied_cache_key
 from accounts.models import User
 
 logger = logging.getLogger("flowmatik.accounts")

@@ -146,7 +146,7 @@ SETUP_SCRIPT = """
 import secrets
 from datetime import timedelta
 from django.utils import timezone
-from accounts.identity import api_key_hash
+from accounts.credentials import api_key_hash
 from accounts.models import ApiKey, User
 from billing.models import Plan, Subscription
 password = secrets.token_hex(16)

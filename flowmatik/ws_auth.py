@@ -10,9 +10,9 @@ A client passes its token in one of two ways:
    that cannot set subprotocols. The token may end up in access logs.
 
 The token is either a JWT access token (``POST /api/auth/login``) or an API key
-(``fmk_...``), resolved by `accounts.identity.aidentify` exactly as the HTTP API does,
-at connect time. A socket opened with a JWT is closed with 4401 when that token
-expires (a running chat generation is stopped and saved first); the client
+(``fmk_...``), resolved at connect time by `accounts.identity.aidentity_from_bearer`,
+the HTTP API's own checks. A socket opened with a JWT is closed with 4401 when that
+token expires (a running chat generation is stopped and saved first); the client
 reconnects with a fresh token and fetches what it missed.
 
 Close codes (sent after the handshake completes, so browsers can read them; a close
@@ -35,7 +35,7 @@ from channels.middleware import BaseMiddleware
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
-from accounts.identity import API_KEY_PREFIX, aidentify
+from accounts.identity import aidentity_from_bearer
 
 logger = logging.getLogger("flowmatik.realtime")
 
@@ -67,9 +67,8 @@ class TokenAuthMiddleware(BaseMiddleware):
         token, subprotocol = credentials_from_scope(scope)
         identity, expires_at = None, None
         if token:
-            kind = "api_key" if token.startswith(API_KEY_PREFIX) else "jwt"
-            identity = await aidentify(kind, token)
-            if identity is not None and kind == "jwt":
+            identity = await aidentity_from_bearer(token)
+            if identity is not None and identity.api_key_id is None:  # a JWT
                 expires_at = _jwt_expiry(token)
         if identity is None:
             return await self._reject(receive, send, subprotocol)

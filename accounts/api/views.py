@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from accounts import selectors, services, tokens
 from accounts.api import serializers as s
 from accounts.authentication import BoundSessionAuthentication, JwtAuthentication
-from accounts.identity import credentials_from_headers
+from accounts.credentials import credentials_from_headers
 from accounts.ratelimits import rate_limit_ip
 from flowmatik.pagination import PageNumberPagination
 

@@ -7,7 +7,6 @@ from accounts.services.api_keys import (
     API_FEATURE,
     CreatedApiKey,
     api_key_create,
-    api_key_mark_used,
     api_key_revoke,
 )
 from accounts.services.passwords import (
@@ -35,7 +34,6 @@ __all__ = [
     "PROFILE_FIELDS",
     "CreatedApiKey",
     "api_key_create",
-    "api_key_mark_used",
     "api_key_revoke",
     "lockout_retry_after",
     "password_changed_email_send",

@@ -6,10 +6,10 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from accounts.credentials import identity_cache_invalidate
 from accounts.errors import (
     PasswordRejected,
 )
-from accounts.identity import identity_cache_invalidate
 from accounts.models import User
 
 

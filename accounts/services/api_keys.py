@@ -10,19 +10,22 @@ from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.errors import PlanFeatureRequired
-from accounts.identity import (
-    API_FEATURE,
+from accounts.credentials import (
     API_KEY_PREFIX,
     api_key_hash,
     identity_cache_invalidate,
 )
+from accounts.errors import PlanFeatureRequired
 from accounts.models import ApiKey, User
 from accounts.services._common import now_and_after_commit
 from billing import selectors as billing_selectors
 from flowmatik.errors import InvalidInput
 
 logger = logging.getLogger("flowmatik.accounts")
+
+# API access is a plan feature: creating a key needs it, and a key stops working
+# when its owner's plan loses it.
+API_FEATURE = "api"
 
 
 @dataclass(frozen=True)
@@ -81,21 +84,14 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
     return api_key
 
 
-def api_key_mark_used(*, api_key_id: int) -> bool:
-    """Record `last_used_at`, at most once per API_KEY_LAST_USED_INTERVAL_SECONDS.
-
-    Time is cut into buckets of that length and the cache admits one writer per key
-    and bucket (atomic `add`), so a busy key costs no write per request.
-    """
-    now = timezone.now()
-    if not api_key_last_used_claim(api_key_id=api_key_id, now=now):
-        return False
-    api_key_last_used_write(api_key_id=api_key_id, now=now)
-    return True
-
-
 def api_key_last_used_claim(*, api_key_id: int, now: datetime) -> bool:
-    """Cache only: True for the one caller per key and interval that must write."""
+    """Cache only: True for the one caller per key and interval that must write
+    `last_used_at` (`api_key_last_used_write`).
+
+    Time is cut into buckets of API_KEY_LAST_USED_INTERVAL_SECONDS and the cache
+    admits one writer per key and bucket (atomic `add`), so a busy key costs no
+    write per request.
+    """
     interval = max(1, settings.API_KEY_LAST_USED_INTERVAL_SECONDS)
     bucket = int(now.timestamp()) // interval
     return cache.add(f"accounts:apikey-used:{api_key_id}:{bucket}", 1, interval * 2)

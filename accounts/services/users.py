@@ -8,12 +8,12 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 
+from accounts.credentials import identity_cache_invalidate
 from accounts.errors import (
     AccountLocked,
     EmailTaken,
     InvalidCredentials,
 )
-from accounts.identity import identity_cache_invalidate
 from accounts.models import User
 from accounts.services._common import (
     invalidate_identity,

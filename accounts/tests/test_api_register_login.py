@@ -273,20 +273,15 @@ def test_profile_needs_authentication(api_client):
 
 
 def test_logout_with_the_access_token_revokes_it_at_once(api_client, user):
-    from accounts.identity import identity_from_jwt
-
     pair = jwt_login(api_client, user.email)
     other = jwt_login(api_client, user.email)
     client = bearer(pair["access"])
     assert client.get("/api/auth/me").status_code == 200
-    assert identity_from_jwt(pair["access"]) is not None
     out = client.post("/api/auth/logout", {"refresh": pair["refresh"]}, format="json")
     assert out.status_code == 204
     assert client.get("/api/auth/me").status_code == 401
-    assert identity_from_jwt(pair["access"]) is None
     # Another session of the same user is untouched.
     assert bearer(other["access"]).get("/api/auth/me").status_code == 200
-    assert identity_from_jwt(other["access"]) is not None
 
 
 def test_access_token_of_a_deactivated_user_is_401(api_client, user):
@@ -298,12 +293,11 @@ def test_access_token_of_a_deactivated_user_is_401(api_client, user):
 
 
 def test_user_logout_service_revokes_refresh_and_access_together(api_client, user):
-    from accounts.identity import identity_from_jwt
     from accounts.services import user_logout
 
     pair = jwt_login(api_client, user.email)
     user_logout(refresh=pair["refresh"], access=pair["access"])
-    assert identity_from_jwt(pair["access"]) is None
+    assert bearer(pair["access"]).get("/api/auth/me").status_code == 401
     reuse = api_client.post(
         "/api/auth/refresh", {"refresh": pair["refresh"]}, format="json"
     )

@@ -1,6 +1,10 @@
 """The identity seam (JWT / API key), roles, permission classes, startup check."""
 
+import ast
+from pathlib import Path
+
 import pytest
+from asgiref.sync import async_to_sync
 from django.test import override_settings
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -8,38 +12,41 @@ from rest_framework.test import APIRequestFactory, force_authenticate
 from rest_framework.views import APIView
 
 from accounts.checks import jwt_rotation_errors
-from accounts.identity import (
-    credentials_from_headers,
-    identify,
-    identity_from_jwt,
-)
+from accounts.credentials import credentials_from_headers
+from accounts.identity import aidentity_from_bearer
 from accounts.permissions import HasPlanFeature, IsAdmin, IsPremium
 from accounts.selectors import user_role
 from accounts.services import user_deactivate
-from accounts.tests.conftest import jwt_login
+from accounts.tests.conftest import bearer, jwt_login
 from accounts.tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
 
-def test_identity_from_jwt_for_valid_token(api_client, user):
+@pytest.mark.django_db(transaction=True)
+def test_one_jwt_check_answers_drf_views_and_async_callers_alike(api_client, user):
     pair = jwt_login(api_client, user.email)
-    identity = identity_from_jwt(pair["access"])
+    me = bearer(pair["access"]).get("/api/auth/me")
+    assert me.status_code == 200
+    assert me.json()["user"]["id"] == user.pk
+    identity = async_to_sync(aidentity_from_bearer)(pair["access"])
     assert (identity.user_id, identity.email, identity.api_key_id) == (
         user.pk,
         user.email,
         None,
     )
-    assert identify("jwt", pair["access"]) == identity
-    assert identity_from_jwt(pair["refresh"]) is None  # wrong token type
-    assert identity_from_jwt("not.a.jwt") is None
+    for refused in (pair["refresh"], "not.a.jwt"):  # wrong token type, garbage
+        assert bearer(refused).get("/api/auth/me").status_code == 401
+        assert async_to_sync(aidentity_from_bearer)(refused) is None
 
 
-def test_deactivation_stops_cached_jwt_identity_and_tokens(api_client, user):
+@pytest.mark.django_db(transaction=True)
+def test_deactivation_stops_a_cached_jwt_everywhere_and_its_refresh(api_client, user):
     pair = jwt_login(api_client, user.email)
-    assert identity_from_jwt(pair["access"]) is not None  # cached now
+    assert bearer(pair["access"]).get("/api/auth/me").status_code == 200  # cached
     user_deactivate(user=user)
-    assert identity_from_jwt(pair["access"]) is None
+    assert bearer(pair["access"]).get("/api/auth/me").status_code == 401
+    assert async_to_sync(aidentity_from_bearer)(pair["access"]) is None
     refresh = api_client.post(
         "/api/auth/refresh", {"refresh": pair["refresh"]}, format="json"
     )
@@ -150,3 +157,24 @@ def test_startup_refuses_rotation_without_blacklist(monkeypatch, settings):
     monkeypatch.setattr(checks, "settings", _Settings)
     with pytest.raises(ImproperlyConfigured, match="accounts.E001"):
         apps.get_app_config("accounts").ready()
+
+
+def _first_party_imports(path: Path) -> set[str]:
+    first_party = {"accounts", "ai", "billing", "dashboard", "flowmatik"}
+    first_party |= {"notifications", "usage", "webhooks_app"}
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return {name for name in names if name.split(".")[0] in first_party}
+
+
+def test_credential_helpers_import_nothing_of_ours_and_services_not_identity():
+    """No accounts.identity <-> accounts.services cycle: services reach the hashing
+    and cache helpers without the identity check."""
+    accounts_dir = Path(__file__).resolve().parents[1]
+    assert _first_party_imports(accounts_dir / "credentials.py") == set()
+    for module in sorted((accounts_dir / "services").glob("*.py")):
+        assert "accounts.identity" not in _first_party_imports(module), module.name

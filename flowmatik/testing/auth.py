@@ -18,7 +18,7 @@ def api_key_for(user, *, plan: str = "starter", **fields) -> str:
 
     `fields` overwrite columns of the stored key (e.g. `expires_at`).
     """
-    from accounts.identity import api_key_hash
+    from accounts.credentials import api_key_hash
     from accounts.models import ApiKey
     from accounts.services import api_key_create
     from billing.tests.factories import subscription_row
