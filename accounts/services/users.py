@@ -1,6 +1,7 @@
 """Account writes: registration, log-in, profile, deactivation."""
 
 import logging
+from functools import partial
 from typing import Any
 
 from django.contrib.auth import authenticate, user_logged_in
@@ -28,6 +29,7 @@ from accounts.tokens import (
     token_pair_issue,
     token_revoke,
 )
+from ai.context import profile_context_invalidate
 from flowmatik.errors import InvalidInput
 
 logger = logging.getLogger("flowmatik.accounts")
@@ -124,8 +126,15 @@ def user_profile_update(*, user: User, data: dict[str, Any]) -> User:
         except ValidationError as exc:
             raise InvalidInput(details={"fields": exc.message_dict}) from exc
         user.save(update_fields=[*changed, "updated_at"])
-        now_and_after_commit(lambda: identity_cache_invalidate(user_id=user.pk))
+        now_and_after_commit(partial(_profile_caches_invalidate, user_id=user.pk))
     return user
+
+
+def _profile_caches_invalidate(*, user_id: int) -> None:
+    """The cached identity and the profile note the AI prompts carry (brand voice,
+    bio): the next request and the next prompt see the new profile at once."""
+    identity_cache_invalidate(user_id=user_id)
+    profile_context_invalidate(user_id=user_id)
 
 
 # --- Deactivation ---

@@ -2,6 +2,7 @@
 
 import pytest
 
+from accounts.services import user_profile_update
 from accounts.tests.factories import UserFactory
 from ai import context as ctx
 from flowmatik.errors import InvalidInput
@@ -128,9 +129,9 @@ def test_profile_context_carries_brand_voice_and_is_cached(
     assert "Warm, witty." in text
     assert "Acme" in text
     assert "Baker." in text
-    user.brand_voice = "Formal."
-    user.save()
-    ctx.profile_context_invalidate(user_id=user.pk)
+    # The profile service drops the cached note (a hand-made invalidation here
+    # would hide a service that forgets to).
+    user_profile_update(user=user, data={"brand_voice": "Formal."})
     assert "Formal." in ctx.profile_context(user.pk)
 
 
