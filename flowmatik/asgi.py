@@ -10,6 +10,7 @@ django_asgi_app = get_asgi_application()  # before importing anything that uses 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from flowmatik.http_body import ChunkedBodyMiddleware  # noqa: E402
 from flowmatik.websocket_routing import websocket_urlpatterns  # noqa: E402
 from flowmatik.ws_auth import TokenAuthMiddleware  # noqa: E402
 
@@ -34,7 +35,7 @@ def websocket_application():
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": ChunkedBodyMiddleware(django_asgi_app),
         "websocket": websocket_application(),
         "lifespan": lifespan_app,
     }

@@ -347,6 +347,9 @@ CONTENT_SECURITY_POLICY = env.str(
     ),
 )
 
+# Largest request body sent chunked (no Content-Length) that is read; larger: 413
+HTTP_CHUNKED_BODY_MAX_BYTES = env.int("HTTP_CHUNKED_BODY_MAX_BYTES", default=2_621_440)
+
 # --- Static, media, i18n ---
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
