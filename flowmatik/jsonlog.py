@@ -21,7 +21,20 @@ _SECRET_KEY_RE = re.compile(
     re.I,
 )
 _BEARER_RE = re.compile(r"(Bearer\s+|fmk_|sk_(live|test)_|whsec_)[A-Za-z0-9._\-]+")
+# `?token=...` / `&api_key=...` in a logged URL, and a bare JWT anywhere.
+_QUERY_SECRET_RE = re.compile(
+    r"((?:^|[?&;\s])(?:access_)?(?:token|api[_-]?key|key|ticket)=)[^&\s\"']+",
+    re.I,
+)
+_JWT_RE = re.compile(r"eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*")
 REDACTED = "[REDACTED]"
+
+
+def redact_text(text: str) -> str:
+    """`text` with every credential we can recognise replaced."""
+    text = _QUERY_SECRET_RE.sub(lambda m: m.group(1) + REDACTED, text)
+    text = _JWT_RE.sub(REDACTED, text)
+    return _BEARER_RE.sub(lambda m: m.group(1) + REDACTED, text)
 
 
 def redact(value: object, key: str = "") -> object:
@@ -33,8 +46,23 @@ def redact(value: object, key: str = "") -> object:
     if isinstance(value, list | tuple):
         return [redact(v) for v in value]
     if isinstance(value, str):
-        return _BEARER_RE.sub(lambda m: m.group(1) + REDACTED, value)
+        return redact_text(value)
     return value
+
+
+class RedactSecretsFilter(logging.Filter):
+    """Redact credentials from records of loggers we do not format (uvicorn's).
+
+    uvicorn logs each WebSocket handshake with its query string, where a client may
+    have put `?token=`; the record's message is rewritten before any handler sees it.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact_text(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, ()
+        return True
 
 
 class RequestContextFilter(logging.Filter):

@@ -620,7 +620,10 @@ LOG_ACCESS = env.bool("LOG_ACCESS", default=True)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_context": {"()": "flowmatik.jsonlog.RequestContextFilter"}},
+    "filters": {
+        "request_context": {"()": "flowmatik.jsonlog.RequestContextFilter"},
+        "redact_secrets": {"()": "flowmatik.jsonlog.RedactSecretsFilter"},
+    },
     "formatters": {"json": {"()": "flowmatik.jsonlog.JsonFormatter"}},
     "handlers": {
         "stdout": {
@@ -634,7 +637,10 @@ LOGGING = {
     "loggers": {
         "django.server": {"level": "WARNING"},
         "django.request": {"level": "ERROR"},
-        "uvicorn.access": {"level": "WARNING"},
+        # uvicorn formats these itself; the filter strips `?token=` and the like
+        # (its WebSocket handshake line carries the query string at INFO).
+        "uvicorn.error": {"filters": ["redact_secrets"]},
+        "uvicorn.access": {"level": "WARNING", "filters": ["redact_secrets"]},
         "celery": {"level": LOG_LEVEL},
         # One line per task run is noise at INFO (beat runs short tasks often).
         "celery.app.trace": {
