@@ -16,7 +16,12 @@ from django.utils import timezone
 from django_redis.exceptions import ConnectionInterrupted
 from redis import RedisError
 
-from billing.selectors import plan_get_for_user, plan_info, plan_info_for_user_id
+from billing.selectors import (
+    PlanInfo,
+    plan_get_for_user,
+    plan_info,
+    plan_info_for_user_id,
+)
 from usage.models import QuotaOverride
 from usage.types import QuotaState
 
@@ -118,11 +123,19 @@ def _plan_limits(user_id: int) -> tuple[int | None, int | None]:
     return plan.requests_per_day, plan.tokens_per_day
 
 
-def limits_for_user_id(*, user_id: int, now: datetime | None = None) -> Limits:
-    """The limits that apply to `user_id` right now (plan, override, live boost)."""
+def limits_for_user_id(
+    *, user_id: int, now: datetime | None = None, plan: PlanInfo | None = None
+) -> Limits:
+    """The limits that apply to `user_id` right now (plan, override, live boost).
+
+    `plan`: the user's plan when the caller already has it (no second lookup).
+    """
     if not settings.QUOTA_ENFORCEMENT:
         return Limits(None, None)
-    requests, tokens = _plan_limits(user_id)
+    if plan is not None:
+        requests, tokens = plan.requests_per_day, plan.tokens_per_day
+    else:
+        requests, tokens = _plan_limits(user_id)
     override = _override_for(user_id)
     if override is None:
         return Limits(requests, tokens)

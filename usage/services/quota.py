@@ -12,8 +12,10 @@ from datetime import UTC, date, datetime
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.core.exceptions import SynchronousOnlyOperation
 from django.db import DatabaseError, transaction
 
+from billing.selectors import PlanInfo
 from flowmatik.errors import ServiceUnavailable
 from flowmatik.metrics import ametrics_record_ai_call
 from usage import quota_db, quota_redis
@@ -183,6 +185,13 @@ def _db_admit(
     )
 
 
+async def _limits_for(*, user_id: int, plan: PlanInfo | None) -> Limits:
+    try:  # cache hits touch no database, so they may run on the event loop
+        return limits_for_user_id(user_id=user_id, plan=plan)
+    except SynchronousOnlyOperation:  # a miss needs the database: use a thread
+        return await sync_to_async(limits_for_user_id)(user_id=user_id, plan=plan)
+
+
 async def usage_admit(
     *,
     user_id: int,
@@ -191,8 +200,12 @@ async def usage_admit(
     max_tokens: int,
     endpoint: str,
     api_key_id: int | None = None,
+    plan: PlanInfo | None = None,
 ) -> Reservation:
     """Admit one AI call or raise `RateLimited` / `QuotaExceeded` (both 429).
+
+    `plan` is the caller's `PlanInfo` when it already has it: the plan is then not
+    looked up again, and with the override cached no thread is needed at all.
 
     Applies the per-minute limits (user, IP), then counts one request and reserves
     `prompt_tokens + max_tokens` tokens, `max_tokens` clamped to what the day's token
@@ -201,7 +214,7 @@ async def usage_admit(
     """
     prompt_tokens = max(0, int(prompt_tokens))
     max_tokens = max(0, int(max_tokens))
-    limits = await sync_to_async(limits_for_user_id)(user_id=user_id)
+    limits = await _limits_for(user_id=user_id, plan=plan)
     now = utc_now()
     day = now.date()
     kwargs = {

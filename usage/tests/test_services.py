@@ -153,6 +153,24 @@ def test_staff_override_raises_the_limit(user, backend):
     assert reservation.quota.limit_tokens == 80_000
 
 
+def test_the_callers_plan_sets_the_limits_and_an_override_still_applies(user, backend):
+    from dataclasses import replace
+
+    from billing.selectors import plan_info_for_user_id
+
+    free = plan_info_for_user_id(user_id=user.pk)
+    known = replace(free, requests_per_day=150, tokens_per_day=60_000)
+    preload(user.pk, requests=100)  # the stored plan (Free) is used up
+    reservation = admit(user.pk, plan=known)
+    assert reservation.quota.limit_requests == 150
+    assert reservation.quota.limit_tokens == 60_000
+
+    quota_override_set(user_id=user.pk, requests_per_day=102)
+    admit(user.pk, plan=known)  # 102 of 102
+    with pytest.raises(QuotaExceeded):
+        admit(user.pk, plan=known)
+
+
 def test_temporary_boost_applies_until_its_end_date(user, backend):
     start = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
     with time_machine.travel(start, tick=False) as clock:
