@@ -14,13 +14,14 @@ Server → client, for one `chat`::
     {"type": "usage", "prompt_tokens", "completion_tokens", "total_tokens", ...}
     {"type": "done", "message_id", "conversation_id", "finish_reason"}
 
-or ``{"type": "error", "code", "message"}`` (the same codes as `/api/ai/chat`:
-``quota_exceeded``, ``rate_limited``, ``unknown_model``, ... plus
+or ``{"type": "error", "code", "message", "details"?}`` (the same codes as
+`/api/ai/chat`: ``quota_exceeded``, ``rate_limited``, ``unknown_model``, ... plus
 ``invalid_message`` and ``generation_in_progress``), and after a `cancel`
 ``{"type": "cancelled", "request_id", "conversation_id"}``.
 
-Admission (quotas, rate limits, models, context) is `ai.services.chat_prepare` and
-the stream is `ai.services.chat_stream`, exactly as for `/api/ai/chat`. The stream
+Admission (quotas, rate limits, models, context) and the stream are
+`ai.services.chat_run`, exactly as for `/api/ai/chat`; the message's bounds are
+`ai.bounds`', as for every transport. The stream
 runs in its own task so the consumer keeps reading: a `cancel` or a disconnect
 cancels it, which closes the upstream stream, saves the partial answer and settles
 usage for what was generated. One generation runs per socket at a time.
@@ -36,15 +37,16 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 
-from ai.services import chat_prepare, chat_stream
+from ai import bounds
+from ai.services import chat_run
+from ai.types import ChatRequest, ChatStart
 from flowmatik import realtime
-from flowmatik.errors import ApplicationError
+from flowmatik.errors import ApplicationError, InvalidInput
 from flowmatik.request_context import new_request_id, request_id_var, user_id_var
 from flowmatik.ws_auth import CloseOnExpiryMixin
 
 logger = logging.getLogger("flowmatik.ai")
 
-MAX_MESSAGE_CHARS = settings.AI_MAX_MESSAGE_CHARS  # chat_prepare re-reads it per call
 _END = object()
 
 
@@ -54,11 +56,10 @@ class ChatInputError(ApplicationError):
 
 def parse_chat(content: Any) -> dict[str, Any]:
     """Validate a `chat` frame; raises ChatInputError with the offending field."""
-    message = content.get("message")
-    if not isinstance(message, str) or not message.strip():
-        raise ChatInputError('"message" must be a non-empty string.')
-    if len(message) > MAX_MESSAGE_CHARS:
-        raise ChatInputError(f'"message" is longer than {MAX_MESSAGE_CHARS} chars.')
+    try:
+        message = bounds.message_text_check(content.get("message"))
+    except InvalidInput as exc:
+        raise ChatInputError(exc.message, details=exc.details) from None
     conversation_id = content.get("conversation_id")
     if conversation_id is not None and (
         isinstance(conversation_id, bool) or not isinstance(conversation_id, int)
@@ -98,7 +99,7 @@ class ChatConsumer(CloseOnExpiryMixin, AsyncJsonWebsocketConsumer):
         instead of crashing the consumer."""
         try:
             content = await self.decode_json(text_data) if text_data else None
-        except ValueError:
+        except (ValueError, RecursionError):  # malformed or nested too deep
             content = None
         await self.receive_json(content)
 
@@ -119,8 +120,13 @@ class ChatConsumer(CloseOnExpiryMixin, AsyncJsonWebsocketConsumer):
     async def encode_json(cls, content) -> str:
         return json.dumps(content, cls=DjangoJSONEncoder)
 
-    async def _send_error(self, code: str, message: str) -> None:
-        await self.send_json({"type": "error", "code": code, "message": message})
+    async def _send_error(
+        self, code: str, message: str, details: dict | None = None
+    ) -> None:
+        frame = {"type": "error", "code": code, "message": message}
+        if details:
+            frame["details"] = details
+        await self.send_json(frame)
 
     async def _start_generation(self, content: dict) -> None:
         if self.auth_expired:  # closing with 4401: no new work
@@ -134,7 +140,7 @@ class ChatConsumer(CloseOnExpiryMixin, AsyncJsonWebsocketConsumer):
         try:
             request = parse_chat(content)
         except ChatInputError as exc:
-            await self._send_error(exc.code, exc.message)
+            await self._send_error(exc.code, exc.message, exc.details)
             return
         request["request_id"] = request["request_id"] or new_request_id()
         self.task = asyncio.create_task(self._generate(request))
@@ -172,21 +178,24 @@ class ChatConsumer(CloseOnExpiryMixin, AsyncJsonWebsocketConsumer):
         self._current = (request["request_id"], request["conversation_id"])
         client = self.scope.get("client") or (None, None)
         try:
-            prepared = await chat_prepare(
-                identity=identity,
-                message=request["message"],
-                conversation_id=request["conversation_id"],
-                model=request["model"],
-                agent=request["agent"],
-                temperature=None,
-                max_tokens=None,
-                request_id=request["request_id"],
-                endpoint="ws.chat",
-                ip=client[0],
+            stream = await chat_run(
+                ChatRequest(
+                    user_id=identity.user_id,
+                    api_key_id=identity.api_key_id,
+                    request_id=request["request_id"],
+                    endpoint="ws.chat",
+                    message=request["message"],
+                    conversation_id=request["conversation_id"],
+                    model=request["model"],
+                    agent=request["agent"],
+                    persist=True,
+                    stream=True,
+                    ip=client[0],
+                )
             )
-            await self._relay(chat_stream(prepared), request["request_id"])
+            await self._relay(stream.events, request["request_id"])
         except ApplicationError as exc:
-            await self._send_error(exc.code, exc.message)
+            await self._send_error(exc.code, exc.message, exc.details)
         except asyncio.CancelledError:
             raise
         except OSError:  # the client went away while we were sending
@@ -230,7 +239,7 @@ class ChatConsumer(CloseOnExpiryMixin, AsyncJsonWebsocketConsumer):
                     break
                 if isinstance(item, BaseException):
                     raise item
-                event = item.as_dict() if hasattr(item, "as_dict") else dict(item)
+                event = item.as_dict()
                 if event["type"] == "delta":
                     if not buffer:
                         deadline = loop.time() + window
@@ -239,9 +248,8 @@ class ChatConsumer(CloseOnExpiryMixin, AsyncJsonWebsocketConsumer):
                         await flush()
                     continue
                 await flush()
-                if event["type"] == "start":
-                    event.setdefault("request_id", request_id)
-                    self._current = (request_id, event.get("conversation_id"))
+                if isinstance(item, ChatStart):
+                    self._current = (request_id, item.conversation_id)
                 await self.send_json(event)
             await flush()
         finally:

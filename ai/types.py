@@ -1,8 +1,11 @@
 """Plain types of the AI gateway: what the chat path and its callers exchange."""
 
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
+
+from flowmatik.errors import ApplicationError
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,39 @@ class ModelInfo:
         return total.quantize(Decimal("0.000001"))
 
 
+@dataclass(frozen=True, kw_only=True)
+class ChatRequest:
+    """One chat call as every caller asks for it (REST, /v1, WebSocket, tasks).
+
+    Give `message` (a new user turn: the agent's system prompt, the user's profile
+    and the conversation's history are added) or `messages` (the whole context, as
+    the OpenAI API sends it), never both. `persist` stores the turn in a
+    conversation (only with `message`). `stream` picks what `chat_run` returns.
+    `plan` is the caller's `billing.selectors.PlanInfo` when it already has it
+    (saves a lookup); `plan_models_only=False` is for calls the platform makes on
+    the user's behalf with a model the operator chose (summaries): still metered.
+    """
+
+    user_id: int
+    endpoint: str  # the usage label: "chat", "openai.chat.stream", "ws.chat", ...
+    request_id: str
+    message: str | None = None
+    messages: list[dict[str, Any]] | None = None
+    conversation_id: int | None = None
+    model: str | None = None
+    agent: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: Any = None
+    persist: bool = False
+    stream: bool = False
+    api_key_id: int | None = None
+    ip: str | None = None
+    plan: Any = None  # billing.selectors.PlanInfo
+    plan_models_only: bool = True
+
+
 @dataclass
 class PreparedChat:
     """An admitted chat call: everything `chat_stream`/`chat_complete` need."""
@@ -93,21 +129,79 @@ class PreparedChat:
     settled: bool = False
 
 
+# --- events of a streamed chat ------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class ChatEvent:
-    """One event of a streamed chat.
+    """Base of what a chat stream yields: one frozen subclass per kind.
 
-    type: "start" | "delta" | "usage" | "done" | "error"
-    start: model, conversation_id;  delta: content;
-    usage: prompt_tokens, completion_tokens, total_tokens, cost, currency, estimated;
-    done: message_id, conversation_id, finish_reason;  error: code, message.
+    `type` names the kind on the wire (SSE `event:`, the WebSocket frame's "type");
+    `as_dict()` is the frame's JSON. A new kind (the agents' `tool_call`,
+    `tool_result`, `reasoning`) is a new subclass: transports render kinds they do
+    not know with `as_dict()`, so they need no change to carry it.
     """
 
-    type: str
-    data: dict[str, Any] = field(default_factory=dict)
+    type: ClassVar[str] = ""
 
     def as_dict(self) -> dict[str, Any]:
-        return {"type": self.type, **self.data}
+        return {
+            "type": self.type,
+            **{f.name: getattr(self, f.name) for f in fields(self)},
+        }
+
+
+@dataclass(frozen=True)
+class ChatStart(ChatEvent):
+    """The model answered: which one (the fallback, when the first failed)."""
+
+    type: ClassVar[str] = "start"
+    model: str
+    provider: str
+    conversation_id: int | None
+    request_id: str
+
+
+@dataclass(frozen=True)
+class ChatDelta(ChatEvent):
+    type: ClassVar[str] = "delta"
+    content: str
+
+
+@dataclass(frozen=True)
+class ChatUsageReport(ChatEvent):
+    """What the call was settled at (also after a failure that used tokens)."""
+
+    type: ClassVar[str] = "usage"
+    usage: "ChatUsage"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"type": self.type, **self.usage.as_dict()}
+
+
+@dataclass(frozen=True)
+class ChatDone(ChatEvent):
+    type: ClassVar[str] = "done"
+    message_id: int | None
+    conversation_id: int | None
+    finish_reason: str
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ChatFailure(ChatEvent):
+    """The call failed; `error` is the ApplicationError itself (code, status...)."""
+
+    type: ClassVar[str] = "error"
+    error: ApplicationError
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "code": self.error.code,
+            "message": self.error.message,
+            "status": self.error.status_code,
+        }
 
 
 @dataclass(frozen=True)
@@ -121,6 +215,16 @@ class ChatUsage:
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+            "cost": str(self.cost),
+            "currency": self.currency,
+            "estimated": self.estimated,
+        }
 
 
 @dataclass(frozen=True)
@@ -173,3 +277,21 @@ class AgentInfo:
     tools: tuple[str, ...]
     min_plan: str
     owned: bool
+
+
+@dataclass
+class ChatStream:
+    """A started streamed chat, as `chat_run` returns it.
+
+    Its first event (`start`) was already received, so a failure before any output
+    was raised as an error instead (the caller can still answer 4xx/5xx). Iterate
+    `events` (the `start` included); closing it, or cancelling the task reading it,
+    stops the upstream call and settles usage for what was generated.
+    """
+
+    start: ChatStart
+    events: AsyncIterator[ChatEvent]
+    quota: Any  # usage.types.QuotaState at admission
+
+    async def aclose(self) -> None:
+        await self.events.aclose()

@@ -21,6 +21,16 @@ from ai.api.serializers import (
     OpenAIErrorSerializer,
     OpenAIModelListSerializer,
 )
+from ai.types import (
+    ChatDelta,
+    ChatDone,
+    ChatFailure,
+    ChatRequest,
+    ChatResult,
+    ChatStart,
+    ChatStream,
+    ChatUsageReport,
+)
 from flowmatik.errors import ApplicationError
 
 MODEL_CREATED = 1_735_689_600  # catalogue rows carry no upstream creation date
@@ -47,9 +57,9 @@ def _error_body(exc: ApplicationError) -> dict:
     return {"error": body}
 
 
-def _error(exc: ApplicationError, quota=None) -> JsonResponse:
+def _error(exc: ApplicationError) -> JsonResponse:
     response = JsonResponse(_error_body(exc), status=exc.status_code)
-    return common.apply_headers(response, common.error_headers(exc, quota))
+    return common.apply_headers(response, common.error_headers(exc))
 
 
 def _completion_id(request_id: str) -> str:
@@ -67,147 +77,116 @@ async def chat_completions_view(request: HttpRequest):
     try:
         identity = await common.authenticate(request)
         data = common.parse_body(request, OpenAIChatInputSerializer)
-        stream = data.get("stream", False)
-        prepared = await services.chat_prepare(
-            identity=identity,
-            message=[dict(m) for m in data["messages"]],
-            conversation_id=None,
-            model=data.get("model") or None,
-            agent=None,
-            temperature=data.get("temperature"),
-            max_tokens=data.get("max_completion_tokens") or data.get("max_tokens"),
-            request_id=request.request_id,
-            endpoint="openai.chat.stream" if stream else "openai.chat",
-            ip=common.client_ip(request),
-            tools=data.get("tools") or None,
-            tool_choice=data.get("tool_choice"),
+        reply = await services.chat_run(
+            ChatRequest(
+                user_id=identity.user_id,
+                api_key_id=identity.api_key_id,
+                request_id=request.request_id,
+                endpoint="openai.chat.stream" if data["stream"] else "openai.chat",
+                messages=data["messages"],
+                model=data.get("model") or None,
+                temperature=data.get("temperature"),
+                max_tokens=data.get("max_completion_tokens") or data.get("max_tokens"),
+                tools=data.get("tools"),
+                tool_choice=data.get("tool_choice"),
+                stream=data["stream"],
+                ip=common.client_ip(request),
+            )
         )
     except ApplicationError as exc:
         return _error(exc)
-    quota = prepared.reservation.quota
-    completion_id = _completion_id(prepared.request_id)
+    if isinstance(reply, ChatStream):
+        include_usage = bool((data.get("stream_options") or {}).get("include_usage"))
+        return _chunk_stream(reply, include_usage=include_usage)
+    return _completion(reply)
+
+
+def _completion(result: ChatResult) -> JsonResponse:
+    """A finished call as OpenAI's `chat.completion` object."""
+    message = {"role": "assistant", "content": result.content or None}
+    if result.tool_calls:
+        message["tool_calls"] = result.tool_calls
+    body = {
+        "id": _completion_id(result.request_id),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": result.model,
+        "choices": [
+            {"index": 0, "message": message, "finish_reason": result.finish_reason}
+        ],
+        "usage": {
+            "prompt_tokens": result.usage.prompt_tokens,
+            "completion_tokens": result.usage.completion_tokens,
+            "total_tokens": result.usage.total_tokens,
+        },
+    }
+    return common.apply_headers(JsonResponse(body), common.quota_headers(result.quota))
+
+
+def _chunk_stream(stream: ChatStream, *, include_usage: bool) -> StreamingHttpResponse:
+    """A started stream as OpenAI's `chat.completion.chunk` events + `[DONE]`.
+
+    Event kinds OpenAI has no chunk for are not sent (the stream stays valid for
+    OpenAI's SDKs).
+    """
+    completion_id = _completion_id(stream.start.request_id)
     created = int(time.time())
-
-    if not stream:
-        try:
-            result = await services.chat_complete(prepared)
-        except ApplicationError as exc:
-            return _error(exc, quota)
-        message = {"role": "assistant", "content": result.content or None}
-        if result.tool_calls:
-            message["tool_calls"] = result.tool_calls
-        body = {
-            "id": completion_id,
-            "object": "chat.completion",
-            "created": created,
-            "model": result.model,
-            "choices": [
-                {"index": 0, "message": message, "finish_reason": result.finish_reason}
-            ],
-            "usage": {
-                "prompt_tokens": result.usage.prompt_tokens,
-                "completion_tokens": result.usage.completion_tokens,
-                "total_tokens": result.usage.total_tokens,
-            },
-        }
-        return common.apply_headers(
-            JsonResponse(body), common.quota_headers(result.quota or quota)
-        )
-
-    include_usage = bool((data.get("stream_options") or {}).get("include_usage"))
-    events = services.chat_stream(prepared)
-    first = await events.__anext__()
-    if first.type == "error":
-        await events.aclose()
-        return _error(
-            ApplicationError(
-                first.data["message"],
-                code=first.data["code"],
-                status_code=first.data.get("status", 502),
-            ),
-            quota,
-        )
-    model_id = first.data.get("model", prepared.model.model_id)
 
     def chunk(choices: list, usage: dict | None = None) -> bytes:
         payload = {
             "id": completion_id,
             "object": "chat.completion.chunk",
             "created": created,
-            "model": model_id,
+            "model": stream.start.model,
             "choices": choices,
         }
         if usage is not None:
             payload["usage"] = usage
         return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n".encode()
 
+    def delta(fields: dict, finish_reason: str | None = None) -> bytes:
+        return chunk([{"index": 0, "delta": fields, "finish_reason": finish_reason}])
+
     async def frames():
         usage_frame = None
         try:
-            yield chunk(
-                [{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}]
-            )
-            async for event in common.with_keepalive(events):
+            async for event in common.with_keepalive(stream.events):
                 if event is None:
                     yield common.SSE_PING
-                elif event.type == "delta":
-                    yield chunk(
-                        [
-                            {
-                                "index": 0,
-                                "delta": {"content": event.data["content"]},
-                                "finish_reason": None,
-                            }
-                        ]
+                elif isinstance(event, ChatStart):
+                    yield delta({"role": "assistant"})
+                elif isinstance(event, ChatDelta):
+                    yield delta({"content": event.content})
+                elif isinstance(event, ChatUsageReport) and include_usage:
+                    usage = event.usage
+                    usage_frame = chunk(
+                        [],
+                        {
+                            "prompt_tokens": usage.prompt_tokens,
+                            "completion_tokens": usage.completion_tokens,
+                            "total_tokens": usage.total_tokens,
+                        },
                     )
-                elif event.type == "usage" and include_usage:
-                    usage = {
-                        k: event.data[k]
-                        for k in ("prompt_tokens", "completion_tokens", "total_tokens")
-                    }
-                    usage_frame = chunk([], usage)
-                elif event.type == "done":
-                    calls = event.data.get("tool_calls") or []
-                    if calls:
-                        yield chunk(
-                            [
-                                {
-                                    "index": 0,
-                                    "delta": {
-                                        "tool_calls": [
-                                            {"index": i, **call}
-                                            for i, call in enumerate(calls)
-                                        ]
-                                    },
-                                    "finish_reason": None,
-                                }
-                            ]
-                        )
-                    yield chunk(
-                        [
-                            {
-                                "index": 0,
-                                "delta": {},
-                                "finish_reason": event.data.get("finish_reason"),
-                            }
+                elif isinstance(event, ChatDone):
+                    if event.tool_calls:
+                        calls = [
+                            {"index": i, **call}
+                            for i, call in enumerate(event.tool_calls)
                         ]
-                    )
-                    if include_usage and usage_frame:
+                        yield delta({"tool_calls": calls})
+                    yield delta({}, event.finish_reason)
+                    if usage_frame:
                         yield usage_frame
-                elif event.type == "error":
-                    err = ApplicationError(
-                        event.data["message"],
-                        code=event.data["code"],
-                        status_code=event.data.get("status", 502),
-                    )
-                    yield f"data: {json.dumps(_error_body(err))}\n\n".encode()
+                elif isinstance(event, ChatFailure):
+                    body = json.dumps(_error_body(event.error))
+                    yield f"data: {body}\n\n".encode()
             yield b"data: [DONE]\n\n"
         finally:
-            await events.aclose()
+            await stream.aclose()
 
     response = StreamingHttpResponse(frames(), content_type="text/event-stream")
     common.sse_headers(response)
-    return common.apply_headers(response, common.quota_headers(quota))
+    return common.apply_headers(response, common.quota_headers(stream.quota))
 
 
 @csrf_exempt

@@ -1,39 +1,60 @@
 """Input and output serializers of the ai API (also what the OpenAPI schema shows)."""
 
-from django.conf import settings
 from rest_framework import serializers
 
+from ai import bounds
 from ai.models import Conversation, Message
+from flowmatik.errors import InvalidInput
+
+
+def _bounded(check, value, **kwargs):
+    """Run an `ai.bounds` check (the one definition of the limits) as a validator."""
+    try:
+        return check(value, **kwargs)
+    except InvalidInput as exc:
+        raise serializers.ValidationError(exc.message) from None
+
+
+class BoundedChatFields:
+    """`validate_<field>` through `ai.bounds` for the fields both chat inputs share.
+
+    The serializers check types; the limits (`AI_MAX_*`, read per request) and the
+    Unicode rule are `ai.bounds`', the same the WebSocket and the engine apply.
+    """
+
+    def validate_temperature(self, value):
+        return _bounded(bounds.temperature_check, value)
+
+    def validate_max_tokens(self, value):
+        return _bounded(bounds.max_tokens_check, value)
+
+    def validate_max_completion_tokens(self, value):
+        return _bounded(bounds.max_tokens_check, value)
 
 
 def _max_tokens_field() -> serializers.IntegerField:
     return serializers.IntegerField(
         required=False,
         allow_null=True,
-        min_value=1,
-        max_value=settings.AI_MAX_OUTPUT_TOKENS,
+        help_text="1 to AI_MAX_OUTPUT_TOKENS.",
     )
 
 
-class ChatInputSerializer(serializers.Serializer):
-    """Limits come from settings (`AI_MAX_*`), read when the serializer is built."""
-
-    message = serializers.CharField(trim_whitespace=True)
+class ChatInputSerializer(BoundedChatFields, serializers.Serializer):
+    message = serializers.CharField(
+        trim_whitespace=True, help_text="1 to AI_MAX_MESSAGE_CHARS characters."
+    )
     conversation_id = serializers.IntegerField(required=False, allow_null=True)
     model = serializers.CharField(max_length=150, required=False, allow_blank=True)
     agent = serializers.CharField(max_length=64, required=False, allow_blank=True)
     temperature = serializers.FloatField(
-        required=False, allow_null=True, min_value=0, max_value=2
+        required=False, allow_null=True, help_text="0 to 2."
     )
+    max_tokens = _max_tokens_field()
     stream = serializers.BooleanField(required=False, default=False)
 
-    def get_fields(self):
-        fields = super().get_fields()
-        fields["message"] = serializers.CharField(
-            max_length=settings.AI_MAX_MESSAGE_CHARS, trim_whitespace=True
-        )
-        fields["max_tokens"] = _max_tokens_field()
-        return fields
+    def validate_message(self, value):
+        return _bounded(bounds.message_text_check, value)
 
 
 class ChatUsageSerializer(serializers.Serializer):
@@ -225,28 +246,46 @@ class OpenAIToolChoiceField(serializers.JSONField):
         return {"type": "function", "function": dict(named.validated_data["function"])}
 
 
-class OpenAIChatInputSerializer(serializers.Serializer):
+class OpenAIChatInputSerializer(BoundedChatFields, serializers.Serializer):
     model = serializers.CharField(max_length=150, required=False, allow_blank=True)
-    messages = OpenAIMessageSerializer(many=True)
+    messages = OpenAIMessageSerializer(
+        many=True,
+        help_text="1 to AI_MAX_MESSAGES messages of at most AI_MAX_MESSAGE_CHARS "
+        "characters each.",
+    )
     stream = serializers.BooleanField(required=False, default=False)
     stream_options = OpenAIStreamOptionsSerializer(required=False)
     temperature = serializers.FloatField(
-        required=False, allow_null=True, min_value=0, max_value=2
+        required=False, allow_null=True, help_text="0 to 2."
     )
-    tools = OpenAIToolSerializer(many=True, required=False)
+    max_tokens = _max_tokens_field()
+    max_completion_tokens = _max_tokens_field()
+    tools = OpenAIToolSerializer(
+        many=True, required=False, help_text="At most AI_MAX_TOOLS."
+    )
     tool_choice = OpenAIToolChoiceField(required=False, allow_null=True)
 
-    def get_fields(self):
-        fields = super().get_fields()
-        fields["messages"] = OpenAIMessageSerializer(
-            many=True, min_length=1, max_length=settings.AI_MAX_MESSAGES
-        )
-        fields["max_tokens"] = _max_tokens_field()
-        fields["max_completion_tokens"] = _max_tokens_field()
-        fields["tools"] = OpenAIToolSerializer(
-            many=True, required=False, max_length=settings.AI_MAX_TOOLS
-        )
-        return fields
+    def to_internal_value(self, data):
+        # Count before validating every item: a huge list is refused cheaply.
+        if isinstance(data, dict):
+            for name, check in (
+                ("messages", bounds.messages_count_check),
+                ("tools", bounds.tools_count_check),
+            ):
+                if isinstance(data.get(name), list):
+                    try:
+                        check(data[name], field=name)
+                    except InvalidInput as exc:
+                        raise serializers.ValidationError(
+                            {name: [exc.message]}
+                        ) from None
+        return super().to_internal_value(data)
+
+    def validate_messages(self, value):
+        return _bounded(bounds.messages_check, value)
+
+    def validate_tools(self, value):
+        return _bounded(bounds.tools_check, value)
 
     def validate(self, attrs):
         choice = attrs.get("tool_choice")

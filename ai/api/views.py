@@ -20,6 +20,7 @@ from ai.api.serializers import (
     ModelOutputSerializer,
     StatusOutputSerializer,
 )
+from ai.types import ChatRequest, ChatResult, ChatStream
 from flowmatik.errors import ApplicationError, error_response
 from usage.api.serializers import UsageErrorSerializer as ErrorSerializer
 
@@ -27,8 +28,8 @@ CHAT_ENDPOINT = "chat"
 CHAT_STREAM_ENDPOINT = "chat.stream"
 
 
-def _error(exc: ApplicationError, quota=None) -> JsonResponse:
-    return common.apply_headers(error_response(exc), common.error_headers(exc, quota))
+def _error(exc: ApplicationError) -> JsonResponse:
+    return common.apply_headers(error_response(exc), common.error_headers(exc))
 
 
 @csrf_exempt
@@ -42,74 +43,67 @@ async def chat_view(request: HttpRequest):
     try:
         identity = await common.authenticate(request)
         data = common.parse_body(request, ChatInputSerializer)
-        stream = data.get("stream", False)
-        prepared = await services.chat_prepare(
-            identity=identity,
-            message=data["message"],
-            conversation_id=data.get("conversation_id"),
-            model=data.get("model") or None,
-            agent=data.get("agent") or None,
-            temperature=data.get("temperature"),
-            max_tokens=data.get("max_tokens"),
-            request_id=request.request_id,
-            endpoint=CHAT_STREAM_ENDPOINT if stream else CHAT_ENDPOINT,
-            ip=common.client_ip(request),
+        reply = await services.chat_run(
+            ChatRequest(
+                user_id=identity.user_id,
+                api_key_id=identity.api_key_id,
+                request_id=request.request_id,
+                endpoint=CHAT_STREAM_ENDPOINT if data["stream"] else CHAT_ENDPOINT,
+                message=data["message"],
+                conversation_id=data.get("conversation_id"),
+                model=data.get("model") or None,
+                agent=data.get("agent") or None,
+                temperature=data.get("temperature"),
+                max_tokens=data.get("max_tokens"),
+                persist=True,
+                stream=data["stream"],
+                ip=common.client_ip(request),
+            )
         )
     except ApplicationError as exc:
         return _error(exc)
-    admitted_quota = prepared.reservation.quota
+    if isinstance(reply, ChatStream):
+        return _event_stream(reply)
+    return _reply(reply)
 
-    if not stream:
-        try:
-            result = await services.chat_complete(prepared)
-        except ApplicationError as exc:
-            return _error(exc, admitted_quota)
-        body = {
-            "reply": result.content,
-            "conversation_id": result.conversation_id,
-            "message_id": result.message_id,
-            "model": result.model,
-            "provider": result.provider,
-            "usage": {
-                "prompt_tokens": result.usage.prompt_tokens,
-                "completion_tokens": result.usage.completion_tokens,
-                "total_tokens": result.usage.total_tokens,
-                "estimated": result.usage.estimated,
-            },
-            "cost": str(result.usage.cost),
-            "currency": result.usage.currency,
-            "finish_reason": result.finish_reason,
-            "request_id": result.request_id,
-        }
-        return common.apply_headers(
-            JsonResponse(body), common.quota_headers(result.quota or admitted_quota)
-        )
 
-    events = services.chat_stream(prepared)
-    first = await events.__anext__()
-    if first.type == "error":  # nothing was streamed: answer with a real status
-        await events.aclose()
-        exc = ApplicationError(
-            first.data["message"],
-            code=first.data["code"],
-            status_code=first.data.get("status", 502),
-        )
-        return _error(exc, admitted_quota)
+def _reply(result: ChatResult) -> JsonResponse:
+    body = {
+        "reply": result.content,
+        "conversation_id": result.conversation_id,
+        "message_id": result.message_id,
+        "model": result.model,
+        "provider": result.provider,
+        "usage": {
+            "prompt_tokens": result.usage.prompt_tokens,
+            "completion_tokens": result.usage.completion_tokens,
+            "total_tokens": result.usage.total_tokens,
+            "estimated": result.usage.estimated,
+        },
+        "cost": str(result.usage.cost),
+        "currency": result.usage.currency,
+        "finish_reason": result.finish_reason,
+        "request_id": result.request_id,
+    }
+    return common.apply_headers(JsonResponse(body), common.quota_headers(result.quota))
+
+
+def _event_stream(stream: ChatStream) -> StreamingHttpResponse:
+    """Every event as `event: <type>` + `data: <as_dict()>` (any kind, new ones too)."""
 
     async def frames():
         try:
-            yield common.sse_frame(first.type, first.as_dict())
-            async for event in common.with_keepalive(events):
+            async for event in common.with_keepalive(stream.events):
                 if event is None:
                     yield common.SSE_PING
                 else:
                     yield common.sse_frame(event.type, event.as_dict())
         finally:
-            await events.aclose()
+            await stream.aclose()
 
     response = StreamingHttpResponse(frames(), content_type="text/event-stream")
     common.sse_headers(response)
-    return common.apply_headers(response, common.quota_headers(admitted_quota))
+    return common.apply_headers(response, common.quota_headers(stream.quota))
 
 
 class ChatSchemaView(APIView):

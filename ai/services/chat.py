@@ -1,25 +1,49 @@
-"""The ONE chat path (REST, SSE, OpenAI API, WebSocket).
+"""The chat engine: the ONE path of every chat (REST, SSE, /v1, WebSocket, tasks).
 
-`chat_prepare` resolves the model, builds the context and admits the call through
-`usage.services.usage_admit`, raising before any byte is sent. `chat_stream` and
-`chat_complete` call the provider and settle usage exactly once, also when the
-consumer goes away mid-stream (the upstream stream is closed at once, the partial
-answer saved, and the tokens generated so far settled as `partial`).
+Public surface (callers build on these; nothing else here is theirs to call):
+
+- `ChatRequest` (`ai.types`): one typed request: a new `message` for a conversation
+  or a whole `messages` list, the model, agent, limits, tools, `persist`, `stream`,
+  the usage `endpoint` label and, when the caller has it, the user's `plan`.
+- `chat_run(request)`: what views and consumers call. Prepares (validates with
+  `ai.bounds`, resolves the model and its fallback, builds the context, admits
+  through `usage.services.usage_admit`) and then either completes the call
+  (`ChatResult`) or opens the stream (`ChatStream`, whose first event was already
+  received, so a failure before any output raises and can still be a 4xx/5xx).
+  Failures are `ApplicationError`s carrying the call's `quota` for the headers.
+- `chat_complete_sync(request)`: the same complete call from sync code (Celery
+  tasks). With `persist=False` it is a non-persisting, metered
+  prompt -> text + usage call: background summaries use it, the content studio can.
+- `chat_prepare(request) -> PreparedChat`, then `chat_stream(prepared)` (events)
+  or `chat_complete(prepared)` (a `ChatResult`): ONE admitted model call, with the
+  model's fallback when the first fails before any output, settled exactly once
+  (also when the reader goes away mid-stream: the upstream stream is closed, the
+  partial answer saved and the tokens generated so far settled as `partial`).
+  A tool-calling loop calls this pair once per round (each round is admitted and
+  metered on its own), reads `tool_calls` from `ChatDone` / `ChatResult`, runs the
+  tools and appends their results as `tool` messages for the next round.
+- Events are `ai.types.ChatEvent` subclasses, one per kind (`ChatStart`,
+  `ChatDelta`, `ChatUsageReport`, `ChatDone`, `ChatFailure` carrying the error
+  itself). New kinds (`tool_call`, `tool_result`, `reasoning`) are new subclasses;
+  the transports render kinds they do not know with `as_dict()`.
+
+Inside, `_model_call` is the one place a model is called and `_run` the one relay
+(fallback, accumulation, settlement) under both `chat_stream` and `chat_complete`.
 """
 
 import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import SynchronousOnlyOperation
 
-from accounts.identity import Identity
+from ai import bounds
 from ai import context as ctx
 from ai.errors import ProviderError, ProviderTimeout, ProviderUnavailable
 from ai.models import MessageStatus
@@ -30,14 +54,27 @@ from ai.selectors import (
     fallback_for,
     model_resolve,
 )
-from ai.services.conversations import _conversation_save_turn
-from ai.types import ChatEvent, ChatResult, ChatUsage, ModelInfo, PreparedChat
+from ai.services.conversations import conversation_turn_save
+from ai.types import (
+    ChatDelta,
+    ChatDone,
+    ChatEvent,
+    ChatFailure,
+    ChatRequest,
+    ChatResult,
+    ChatStart,
+    ChatStream,
+    ChatUsage,
+    ChatUsageReport,
+    ModelInfo,
+    PreparedChat,
+    ProviderChunk,
+)
 from flowmatik.errors import ApplicationError, InvalidInput
 
 logger = logging.getLogger("flowmatik.ai")
 
 _FALLBACK_ERRORS = (ProviderError, ProviderTimeout, ProviderUnavailable)
-_ROLES = {"system", "user", "assistant", "tool"}
 
 
 def _usage():
@@ -46,29 +83,31 @@ def _usage():
     return usage_services
 
 
-def _validate_messages(messages: list) -> list[dict[str, Any]]:
+# --- entry points -------------------------------------------------------------------
 
-    limit = settings.AI_MAX_MESSAGES
-    if not messages or len(messages) > limit:
-        raise InvalidInput(
-            f"messages must hold 1 to {limit} items.",
-            details={"fields": {"messages": ["Invalid length."]}},
-        )
-    clean = []
-    for index, message in enumerate(messages):
-        if not isinstance(message, dict) or message.get("role") not in _ROLES:
-            raise InvalidInput(
-                "Each message needs a role: system, user, assistant or tool.",
-                details={"fields": {f"messages[{index}]": ["Invalid message."]}},
-            )
-        kept = {
-            k: message[k]
-            for k in ("role", "content", "name", "tool_calls", "tool_call_id")
-            if message.get(k) is not None
-        }
-        kept.setdefault("content", "")
-        clean.append(kept)
-    return clean
+
+async def chat_run(request: ChatRequest) -> ChatResult | ChatStream:
+    """Prepare and run one chat: a `ChatResult`, or a started `ChatStream` when
+    `request.stream`. Raises `ApplicationError` (with `.quota` once admitted)."""
+    prepared = await chat_prepare(request)
+    if not request.stream:
+        return await chat_complete(prepared)
+    return await _stream_open(prepared)
+
+
+def chat_complete_sync(request: ChatRequest) -> ChatResult:
+    """`chat_run` for sync code (a Celery task): always a complete call."""
+    return async_to_sync(chat_run)(replace(request, stream=False))
+
+
+def _with_quota(error: ApplicationError, quota: Any) -> ApplicationError:
+    """Attach the call's quota so every transport can send the X-RateLimit headers."""
+    if getattr(error, "quota", None) is None:
+        error.quota = quota
+    return error
+
+
+# --- preparation: bounds, model, context, admission --------------------------------
 
 
 async def plan_for_user(user_id: int):
@@ -90,78 +129,63 @@ async def _profile(user_id: int) -> str:
     return await sync_to_async(ctx.profile_context, thread_sensitive=False)(user_id)
 
 
-async def chat_prepare(
-    *,
-    identity: Identity,
-    message: str | list[dict],
-    conversation_id: int | None,
-    model: str | None,
-    agent: str | None,
-    temperature: float | None,
-    max_tokens: int | None,
-    request_id: str,
-    endpoint: str,
-    ip: str | None,
-    tools: list[dict] | None = None,
-    tool_choice: Any = None,
-) -> PreparedChat:
-    """Resolve, build the context and admit a chat call; raises before any output.
+def _request_check(request: ChatRequest) -> None:
+    """The parts of a request that no transport may skip (see `ai.bounds`)."""
+    if (request.message is None) == (request.messages is None):
+        raise InvalidInput("Send either a message or a message list.")
+    if request.messages is not None and request.conversation_id is not None:
+        raise InvalidInput("Send either a conversation_id or a message list.")
+    if request.messages is not None and request.persist:
+        raise InvalidInput("Only a single new message can be stored.")
+
+
+async def chat_prepare(request: ChatRequest) -> PreparedChat:
+    """Validate, resolve, build the context and admit one call; raises before output.
 
     Raises 400 `unknown_model` / `invalid_input` / `context_too_long`, 403
     `model_not_allowed`, 404 for another user's conversation, 503 when the model's
     provider is not configured, and whatever `usage_admit` raises (429).
     """
-    if temperature is not None and not 0 <= temperature <= 2:
-        raise InvalidInput(
-            "temperature must be between 0 and 2.",
-            details={"fields": {"temperature": ["Out of range."]}},
-        )
-    if max_tokens is not None and not 1 <= max_tokens <= settings.AI_MAX_OUTPUT_TOKENS:
-        raise InvalidInput(
-            f"max_tokens must be between 1 and {settings.AI_MAX_OUTPUT_TOKENS}.",
-            details={"fields": {"max_tokens": ["Out of range."]}},
-        )
-    plan = await plan_for_user(identity.user_id)
-    catalogue = await acatalogue_get()
-    info = model_resolve(
-        catalogue, model_id=model, plan_slug=plan.slug, plan_rank=plan.sort_order
-    )
-    fallback = fallback_for(
-        catalogue, model=info, plan_slug=plan.slug, plan_rank=plan.sort_order
-    )
-    providers = catalogue.providers
+    _request_check(request)
+    temperature = bounds.temperature_check(request.temperature)
+    max_tokens = bounds.max_tokens_check(request.max_tokens)
+    tools = bounds.tools_check(request.tools)
+    if request.messages is not None:
+        messages = bounds.messages_check(request.messages)
+    else:
+        text = bounds.message_text_check(request.message)
 
+    plan = request.plan or await plan_for_user(request.user_id)
+    catalogue = await acatalogue_get()
+    # An operator-chosen model (summaries) is open to every plan: rank it highest.
+    rank = (
+        plan.sort_order
+        if request.plan_models_only
+        else max(catalogue.plan_rank.values(), default=plan.sort_order)
+    )
+    info = model_resolve(
+        catalogue, model_id=request.model, plan_slug=plan.slug, plan_rank=rank
+    )
+    fallback = fallback_for(catalogue, model=info, plan_slug=plan.slug, plan_rank=rank)
     wanted = max_tokens or settings.AI_DEFAULT_MAX_TOKENS
     wanted = min(wanted, info.max_output_tokens, max(1, info.context_window // 2))
 
-    if isinstance(message, list):
-        if conversation_id is not None:
-            raise InvalidInput("Send either a conversation_id or a message list.")
-        messages = _validate_messages(message)
+    if request.messages is not None:
         built = ctx.context_build_from_messages(
             messages=messages, context_window=info.context_window, max_tokens=wanted
         )
         new_message = str(messages[-1].get("content") or "")
-        persist = False
     else:
-        text = (message or "").strip()
-        limit = settings.AI_MAX_MESSAGE_CHARS
-        if not text or len(text) > limit:
-            raise InvalidInput(
-                f"message must be 1 to {limit} characters.",
-                details={"fields": {"message": ["Invalid length."]}},
-            )
-        system_prompt = ctx.agent_system_prompt(agent)
         history = (
             await sync_to_async(conversation_history)(
-                user_id=identity.user_id, conversation_id=conversation_id
+                user_id=request.user_id, conversation_id=request.conversation_id
             )
-            if conversation_id is not None
+            if request.conversation_id is not None
             else None
         )
         built = ctx.context_build(
-            system_prompt=system_prompt,
-            profile=await _profile(identity.user_id),
+            system_prompt=ctx.agent_system_prompt(request.agent),
+            profile=await _profile(request.user_id),
             history=history.messages if history else [],
             summary=history.summary if history else "",
             new_message=text,
@@ -169,40 +193,44 @@ async def chat_prepare(
             max_tokens=wanted,
         )
         new_message = text
-        persist = True
 
     reservation = await _usage().usage_admit(
-        user_id=identity.user_id,
-        ip=ip,
+        user_id=request.user_id,
+        ip=request.ip,
         prompt_tokens=built.prompt_tokens,
         max_tokens=wanted,
-        endpoint=endpoint,
-        api_key_id=identity.api_key_id,
+        endpoint=request.endpoint,
+        api_key_id=request.api_key_id,
+        plan=plan,
     )
+    providers = catalogue.providers
     return PreparedChat(
-        user_id=identity.user_id,
-        api_key_id=identity.api_key_id,
-        request_id=request_id,
-        endpoint=endpoint,
+        user_id=request.user_id,
+        api_key_id=request.api_key_id,
+        request_id=request.request_id,
+        endpoint=request.endpoint,
         model=info,
         fallback=fallback,
         messages=built.messages,
         new_message=new_message,
-        conversation_id=conversation_id,
-        persist=persist,
-        agent=agent,
+        conversation_id=request.conversation_id,
+        persist=request.persist,
+        agent=request.agent,
         temperature=temperature,
         max_tokens=max(1, min(wanted, reservation.max_tokens)),
         prompt_tokens_estimate=built.prompt_tokens,
         reservation=reservation,
-        tools=tools or None,
-        tool_choice=tool_choice,
+        tools=tools,
+        tool_choice=request.tool_choice,
         providers={
             m.provider: providers[m.provider]
             for m in (info, fallback)
             if m is not None and m.provider in providers
         },
     )
+
+
+# --- one model call, relayed and settled ---------------------------------------------
 
 
 @dataclass
@@ -248,8 +276,31 @@ def _provider_for(prepared: PreparedChat, model: ModelInfo):
     return provider
 
 
-def _call_kwargs(prepared: PreparedChat, model: ModelInfo) -> dict[str, Any]:
-    return {
+async def _completion_chunks(**kwargs) -> AsyncIterator[ProviderChunk]:
+    """A complete (non-streamed) call seen as one chunk, so one relay serves both."""
+    completion = await chat_complete_upstream(**kwargs)
+    yield ProviderChunk(
+        content=completion.content,
+        finish_reason=completion.finish_reason,
+        prompt_tokens=completion.prompt_tokens,
+        completion_tokens=completion.completion_tokens,
+        tool_calls=[
+            {
+                "index": index,
+                "id": call["id"],
+                "name": call["function"]["name"],
+                "arguments": call["function"]["arguments"],
+            }
+            for index, call in enumerate(completion.tool_calls)
+        ],
+    )
+
+
+def _model_call(
+    prepared: PreparedChat, model: ModelInfo, *, stream: bool
+) -> AsyncIterator[ProviderChunk]:
+    """THE single call of one model: provider chunks (one chunk when not streamed)."""
+    kwargs = {
         "provider": _provider_for(prepared, model),
         "model": model.upstream_name,
         "messages": prepared.messages,
@@ -259,6 +310,7 @@ def _call_kwargs(prepared: PreparedChat, model: ModelInfo) -> dict[str, Any]:
         "tool_choice": prepared.tool_choice if model.supports_tools else None,
         "request_id": prepared.request_id,
     }
+    return chat_stream_upstream(**kwargs) if stream else _completion_chunks(**kwargs)
 
 
 async def _finalize(prepared: PreparedChat, outcome: _Outcome, *, cancelled: bool):
@@ -299,7 +351,7 @@ async def _finalize(prepared: PreparedChat, outcome: _Outcome, *, cancelled: boo
     message_id = conversation_id = None
     if prepared.persist and (content or status == CallStatus.SUCCESS):
         try:
-            message_id, conversation_id = await sync_to_async(_conversation_save_turn)(
+            message_id, conversation_id = await sync_to_async(conversation_turn_save)(
                 prepared=prepared,
                 model=model,
                 answer=content,
@@ -399,35 +451,37 @@ def _tool_calls_list(outcome: _Outcome) -> list[dict]:
     ]
 
 
-async def _relay(prepared: PreparedChat, outcome: _Outcome) -> AsyncIterator[ChatEvent]:
-    """Provider chunks as `delta` events; failures land in `outcome.error`."""
+async def _relay(
+    prepared: PreparedChat, outcome: _Outcome, *, stream: bool
+) -> AsyncIterator[ChatEvent]:
+    """`start` and `delta` events of the first candidate that answers (the model,
+    then its fallback when the model fails before any output); a failure lands in
+    `outcome.error`, never escapes."""
     upstream = None
     try:
+        candidates = _candidates(prepared)
         first = None
-        for index, candidate in enumerate(_candidates(prepared)):
+        for index, candidate in enumerate(candidates):
             outcome.model = candidate
-            upstream = chat_stream_upstream(**_call_kwargs(prepared, candidate))
+            upstream = _model_call(prepared, candidate, stream=stream)
             try:
                 outcome.upstream_opened = True
-                first = await upstream.__anext__()
+                first = await anext(upstream)
                 break
             except _FALLBACK_ERRORS as exc:
                 await upstream.aclose()
                 upstream = None
-                if index + 1 == len(_candidates(prepared)):
+                if index + 1 == len(candidates):
                     raise
                 logger.warning(
                     "AI model failed before output; using its fallback",
                     extra={"model": candidate.model_id, "errorCode": exc.code},
                 )
-        yield ChatEvent(
-            "start",
-            {
-                "model": outcome.model.model_id,
-                "provider": outcome.model.provider,
-                "conversation_id": prepared.conversation_id,
-                "request_id": prepared.request_id,
-            },
+        yield ChatStart(
+            model=outcome.model.model_id,
+            provider=outcome.model.provider,
+            conversation_id=prepared.conversation_id,
+            request_id=prepared.request_id,
         )
         chunk = first
         while chunk is not None:
@@ -440,11 +494,8 @@ async def _relay(prepared: PreparedChat, outcome: _Outcome) -> AsyncIterator[Cha
                 _accumulate_tool_calls(outcome, chunk.tool_calls)
             if chunk.content:
                 outcome.parts.append(chunk.content)
-                yield ChatEvent("delta", {"content": chunk.content})
-            try:
-                chunk = await upstream.__anext__()
-            except StopAsyncIteration:
-                chunk = None
+                yield ChatDelta(content=chunk.content)
+            chunk = await anext(upstream, None)
         outcome.ok = True
     except ApplicationError as exc:
         outcome.error = exc
@@ -453,25 +504,15 @@ async def _relay(prepared: PreparedChat, outcome: _Outcome) -> AsyncIterator[Cha
             await upstream.aclose()
 
 
-def _usage_data(final: _Final) -> dict[str, Any]:
-    return {
-        "prompt_tokens": final.usage.prompt_tokens,
-        "completion_tokens": final.usage.completion_tokens,
-        "total_tokens": final.usage.total_tokens,
-        "cost": str(final.usage.cost),
-        "currency": final.usage.currency,
-        "estimated": final.usage.estimated,
-    }
+async def _run(
+    prepared: PreparedChat, outcome: _Outcome, *, stream: bool
+) -> AsyncIterator[ChatEvent]:
+    """The relay, then `usage` + `done`, or `error`; settles exactly once.
 
-
-async def chat_stream(prepared: PreparedChat) -> AsyncIterator[ChatEvent]:
-    """Stream an admitted chat: `start`, `delta`…, then `usage` + `done` or `error`.
-
-    Closing the generator or cancelling its task closes the upstream stream at once;
-    the `finally` (shielded) saves the partial answer and settles usage as partial.
+    Closing the generator or cancelling its task closes the upstream call at once;
+    the `finally` (shielded) saves the partial answer and settles it as partial.
     """
-    outcome = _Outcome()
-    relay = _relay(prepared, outcome)
+    relay = _relay(prepared, outcome, stream=stream)
     finished = False
     try:
         async for event in relay:
@@ -479,25 +520,17 @@ async def chat_stream(prepared: PreparedChat) -> AsyncIterator[ChatEvent]:
         final = await _finalize_shielded(prepared, outcome, cancelled=False)
         finished = True
         if final is not None and (outcome.ok or final.usage.total_tokens):
-            yield ChatEvent("usage", _usage_data(final))
+            yield ChatUsageReport(usage=final.usage)
         if outcome.error is not None:
-            yield ChatEvent(
-                "error",
-                {
-                    "code": outcome.error.code,
-                    "message": outcome.error.message,
-                    "status": outcome.error.status_code,
-                },
+            yield ChatFailure(
+                error=_with_quota(outcome.error, final.quota if final else None)
             )
         else:
-            yield ChatEvent(
-                "done",
-                {
-                    "message_id": final.message_id if final else None,
-                    "conversation_id": final.conversation_id if final else None,
-                    "finish_reason": outcome.finish_reason or "stop",
-                    "tool_calls": _tool_calls_list(outcome),
-                },
+            yield ChatDone(
+                message_id=final.message_id if final else None,
+                conversation_id=final.conversation_id if final else None,
+                finish_reason=outcome.finish_reason or "stop",
+                tool_calls=_tool_calls_list(outcome),
             )
     finally:
         if not finished:
@@ -505,36 +538,22 @@ async def chat_stream(prepared: PreparedChat) -> AsyncIterator[ChatEvent]:
             await _finalize_shielded(prepared, outcome, cancelled=True)
 
 
+def chat_stream(prepared: PreparedChat) -> AsyncIterator[ChatEvent]:
+    """Stream an admitted chat: `start`, `delta`..., then `usage` + `done`/`error`."""
+    return _run(prepared, _Outcome(), stream=True)
+
+
 async def chat_complete(prepared: PreparedChat) -> ChatResult:
-    """A non-streamed chat; provider errors are raised after usage is settled."""
+    """An admitted chat, not streamed; a failure is raised after usage is settled."""
     outcome = _Outcome()
-    completion = None
+    events = _run(prepared, outcome, stream=False)
     try:
-        for index, candidate in enumerate(_candidates(prepared)):
-            outcome.model = candidate
-            outcome.upstream_opened = True
-            try:
-                completion = await chat_complete_upstream(
-                    **_call_kwargs(prepared, candidate)
-                )
-                break
-            except _FALLBACK_ERRORS:
-                if index + 1 == len(_candidates(prepared)):
-                    raise
-        outcome.parts.append(completion.content)
-        outcome.prompt_tokens = completion.prompt_tokens
-        outcome.completion_tokens = completion.completion_tokens
-        outcome.finish_reason = completion.finish_reason
-        outcome.ok = True
-    except ApplicationError as exc:
-        outcome.error = exc
-        outcome.upstream_opened = False
+        async for event in events:
+            if isinstance(event, ChatFailure):
+                raise event.error
     finally:
-        final = await _finalize_shielded(
-            prepared, outcome, cancelled=outcome.error is None and not outcome.ok
-        )
-    if outcome.error is not None:
-        raise outcome.error
+        await events.aclose()
+    final = outcome.finalized
     return ChatResult(
         content=outcome.content,
         model=outcome.model.model_id,
@@ -545,5 +564,36 @@ async def chat_complete(prepared: PreparedChat) -> ChatResult:
         finish_reason=outcome.finish_reason or "stop",
         request_id=prepared.request_id,
         quota=final.quota,
-        tool_calls=list(completion.tool_calls),
+        tool_calls=_tool_calls_list(outcome),
     )
+
+
+async def _stream_open(prepared: PreparedChat) -> ChatStream:
+    """Start the stream; a failure before its `start` is raised, not streamed."""
+    events = chat_stream(prepared)
+    try:
+        first = await anext(events)
+        while not isinstance(first, ChatStart | ChatFailure):
+            first = await anext(events)
+    except BaseException:
+        await events.aclose()
+        raise
+    if isinstance(first, ChatFailure):
+        await events.aclose()
+        raise _with_quota(first.error, prepared.reservation.quota)
+    return ChatStream(
+        start=first,
+        events=_prepend(first, events),
+        quota=prepared.reservation.quota,
+    )
+
+
+async def _prepend(
+    first: ChatEvent, events: AsyncIterator[ChatEvent]
+) -> AsyncIterator[ChatEvent]:
+    try:
+        yield first
+        async for event in events:
+            yield event
+    finally:
+        await events.aclose()

@@ -28,7 +28,7 @@ def conversation_delete(*, user_id: int, conversation_id: int) -> None:
         raise ConversationNotFound()
 
 
-def _conversation_save_turn(
+def conversation_turn_save(
     *,
     prepared: PreparedChat,
     model: ModelInfo,

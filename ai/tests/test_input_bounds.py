@@ -261,10 +261,65 @@ def test_message_count_limit_is_read_from_settings_per_request(v1, settings):
     assert ok.status_code == 200, ok.text
 
 
-def test_openai_messages_over_the_limit_characters_are_refused(v1, settings):
-    settings.AI_MAX_MESSAGES = 1
+def test_v1_refuses_a_message_over_the_character_limit(v1, demo_server, settings):
+    settings.AI_MAX_MESSAGE_CHARS = 10
+    parts = [{"type": "text", "text": "x" * 6}, {"type": "text", "text": "y" * 5}]
+    for content in ("x" * 11, parts):
+        response = v1.post(
+            "/chat/completions",
+            json={"messages": [_user(), {"role": "user", "content": content}]},
+        )
+        assert _v1_error(response, 400, "invalid_input")["param"] == "messages"
+    assert demo_server.chat_calls() == []
+    ok = v1.post("/chat/completions", json={"messages": [_user("x" * 10)]})
+    assert ok.status_code == 200, ok.text
+
+
+def test_v1_refuses_an_empty_message_list(v1, demo_server):
     response = v1.post("/chat/completions", json={"messages": []})
-    _v1_error(response, 400, "invalid_input")
+    assert _v1_error(response, 400, "invalid_input")["param"] == "messages"
+    assert demo_server.chat_calls() == []
+
+
+# --- 6b. text must be valid Unicode on every transport ---------------------------
+
+# JSON can carry a lone surrogate (`\ud800`); it cannot be sent on as UTF-8.
+SURROGATE = "x\\ud800y"
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/ai/chat", f'{{"message": "{SURROGATE}"}}'),
+        (
+            "/v1/chat/completions",
+            f'{{"messages": [{{"role": "user", "content": "{SURROGATE}"}}]}}',
+        ),
+        (
+            "/v1/chat/completions",
+            '{"messages": [{"role": "user", "content": '
+            f'[{{"type": "text", "text": "{SURROGATE}"}}]}}]}}',
+        ),
+        (
+            "/v1/chat/completions",
+            '{"messages": [{"role": "user", "content": "hi"}], "tools": '
+            '[{"type": "function", "function": '
+            f'{{"name": "f", "description": "{SURROGATE}"}}}}]}}',
+        ),
+    ],
+)
+def test_a_lone_surrogate_is_400_before_any_provider_call(
+    rest, v1, demo_server, settle_spy, path, body
+):
+    client = rest if path.startswith("/api") else v1
+    url = path if path.startswith("/api") else path.removeprefix("/v1")
+    response = client.post(
+        url, content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "invalid_input"
+    assert demo_server.chat_calls() == []
+    assert settle_spy == []
 
 
 # --- 7. provider failures are logged without the upstream body -------------------

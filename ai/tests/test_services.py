@@ -7,8 +7,18 @@ from asgiref.sync import sync_to_async
 
 from accounts.identity import Identity
 from accounts.tests.factories import UserFactory
-from ai.models import Message
-from ai.services import chat_complete, chat_prepare, chat_stream
+from ai.errors import ProviderError
+from ai.models import Conversation, Message
+from ai.services import (
+    chat_complete,
+    chat_complete_sync,
+    chat_prepare,
+    chat_run,
+    chat_stream,
+    plan_for_user,
+)
+from ai.types import ChatDelta, ChatFailure, ChatRequest, ChatStart
+from flowmatik.errors import ApplicationError, InvalidInput
 from usage.types import CallStatus
 
 pytestmark = pytest.mark.usefixtures("catalogue_tx")
@@ -22,16 +32,15 @@ def identity(transactional_db) -> Identity:
 
 async def _prepare(identity, message, **kwargs):
     return await chat_prepare(
-        identity=identity,
-        message=message,
-        conversation_id=kwargs.get("conversation_id"),
-        model=kwargs.get("model"),
-        agent=None,
-        temperature=None,
-        max_tokens=kwargs.get("max_tokens"),
-        request_id="req_test",
-        endpoint="ws.chat",
-        ip="127.0.0.1",
+        ChatRequest(
+            user_id=identity.user_id,
+            request_id="req_test",
+            endpoint="ws.chat",
+            message=message,
+            persist=True,
+            ip="127.0.0.1",
+            **kwargs,
+        )
     )
 
 
@@ -67,7 +76,7 @@ async def test_cancelling_the_consumer_task_closes_upstream_and_settles_partial(
     assert settle_spy[0].endpoint == "ws.chat"
     message = await Message.objects.aget(role="assistant")
     assert message.status == "partial"
-    assert message.content == "".join(e.data["content"] for e in events[1:])
+    assert message.content == "".join(e.content for e in events[1:])
 
 
 async def test_closing_the_generator_settles_exactly_once(
@@ -125,3 +134,101 @@ async def test_the_gateway_itself_queries_no_database_when_caches_are_warm(
     prepared = await _prepare(identity, "hot path")
     assert state["queries"] == []
     assert prepared.model.model_id == "flowmatik-demo"
+
+
+# --- the engine's typed request and its callers --------------------------------------
+
+
+def _request(identity, **fields) -> ChatRequest:
+    return ChatRequest(
+        user_id=identity.user_id, request_id="req_engine", endpoint="test", **fields
+    )
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {"message": "hi", "messages": [{"role": "user", "content": "hi"}]},
+        {"messages": [{"role": "user", "content": "hi"}], "conversation_id": 1},
+        {"messages": [{"role": "user", "content": "hi"}], "persist": True},
+        {"message": "x\ud800y"},
+        {"message": "hi", "temperature": 3},
+        {"message": "hi", "max_tokens": 0},
+    ],
+)
+async def test_the_engine_refuses_a_request_no_transport_checked(
+    identity, demo_server, settle_spy, fields
+):
+    with pytest.raises(InvalidInput):
+        await chat_run(_request(identity, **fields))
+    assert demo_server.chat_calls() == []
+    assert settle_spy == []
+
+
+def test_a_sync_caller_gets_a_metered_completion_that_is_not_stored(
+    identity, demo_server, settle_spy
+):
+    result = chat_complete_sync(
+        _request(identity, messages=[{"role": "user", "content": "write a slogan"}])
+    )
+    assert "write a slogan" in result.content
+    assert result.conversation_id is None
+    assert result.usage.total_tokens > 0
+    assert [(e.endpoint, e.status) for e in settle_spy] == [
+        ("test", CallStatus.SUCCESS)
+    ]
+    assert settle_spy[0].completion_tokens == result.usage.completion_tokens
+    assert not Conversation.objects.exists()
+
+
+async def test_a_failure_before_output_is_raised_as_the_error_itself(
+    identity, demo_server, settle_spy, settings
+):
+    settings.AI_MAX_RETRIES = 0
+    for stream in (True, False):
+        with pytest.raises(ProviderError) as raised:
+            await chat_run(
+                _request(identity, message="[[fault:500]] hi", stream=stream)
+            )
+        assert raised.value.quota is not None  # for the X-RateLimit headers
+    assert [e.status for e in settle_spy] == [CallStatus.ERROR, CallStatus.ERROR]
+
+
+async def test_a_failure_mid_stream_is_an_event_carrying_the_error(
+    identity, demo_server, settle_spy, settings
+):
+    settings.AI_MAX_RETRIES = 0
+    stream = await chat_run(
+        _request(identity, message="[[fault:broken]] [[words:40]] hi", stream=True)
+    )
+    events = [event async for event in stream.events]
+    assert isinstance(events[0], ChatStart)
+    assert any(isinstance(e, ChatDelta) for e in events)
+    failure = events[-1]
+    assert isinstance(failure, ChatFailure)
+    assert isinstance(failure.error, ApplicationError)
+    assert failure.as_dict()["code"] == failure.error.code
+    assert [e.status for e in settle_spy] == [CallStatus.PARTIAL]
+
+
+async def test_the_known_plan_is_not_looked_up_again(
+    identity, demo_server, monkeypatch
+):
+    from billing import selectors as billing_selectors
+    from usage import limits
+
+    plan = await plan_for_user(identity.user_id)
+    looked_up = []
+
+    def counting(**kwargs):
+        looked_up.append(kwargs)
+        return plan
+
+    monkeypatch.setattr(billing_selectors, "plan_info_for_user_id", counting)
+    monkeypatch.setattr(limits, "plan_info_for_user_id", counting)
+    result = await chat_run(_request(identity, message="hi", plan=plan))
+    assert result.content
+    assert looked_up == []
+    await chat_run(_request(identity, message="hi"))
+    assert len(looked_up) == 1  # admission reuses the engine's

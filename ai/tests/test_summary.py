@@ -108,7 +108,7 @@ def test_a_long_conversation_enqueues_its_summary_after_commit(
         agent = None
 
     with django_capture_on_commit_callbacks(execute=True):
-        services._conversation_save_turn(
+        services.conversation_turn_save(
             prepared=Prepared,
             model=model,
             answer="ok",
@@ -119,7 +119,7 @@ def test_a_long_conversation_enqueues_its_summary_after_commit(
     assert queued == [conversation.pk]
     settings.AI_SUMMARY_MODEL = ""
     with django_capture_on_commit_callbacks(execute=True):
-        services._conversation_save_turn(
+        services.conversation_turn_save(
             prepared=Prepared,
             model=model,
             answer="ok",
@@ -161,7 +161,7 @@ def test_saving_a_turn_decides_on_a_summary_without_counting_messages(
             CaptureQueriesContext(connection) as queries,
             django_capture_on_commit_callbacks(execute=True),
         ):
-            services._conversation_save_turn(
+            services.conversation_turn_save(
                 prepared=Prepared,
                 model=model,
                 answer="ok",
@@ -174,3 +174,34 @@ def test_saving_a_turn_decides_on_a_summary_without_counting_messages(
             conversation.refresh_from_db()
             due_at.append(conversation.message_count)
     assert due_at == [14, 24, 34]
+
+
+@pytest.mark.usefixtures("catalogue_tx")
+def test_the_operators_summary_model_serves_every_plan_through_the_chat_engine(
+    settings, demo_server, settle_spy
+):
+    from ai.services import chat_complete_sync
+    from ai.types import ChatRequest
+    from flowmatik.errors import ApplicationError
+
+    settings.AI_SUMMARY_MODEL = "flowmatik-demo-pro"  # a Pro model, a Free user
+    settings.AI_SUMMARY_KEEP_MESSAGES = 2
+    user = UserFactory()
+    conversation = _conversation(user, 6)
+    with pytest.raises(ApplicationError) as refused:
+        chat_complete_sync(
+            ChatRequest(
+                user_id=user.pk,
+                endpoint="chat",
+                request_id="req_user",
+                message="hi",
+                model="flowmatik-demo-pro",
+            )
+        )
+    assert refused.value.code == "model_not_allowed"
+
+    assert conversation_summarize(conversation_id=conversation.pk) is True
+    assert demo_server.chat_calls()[-1]["body"]["model"] == "flowmatik-demo-pro"
+    assert [(e.endpoint, e.model) for e in settle_spy] == [
+        ("chat.summary", "flowmatik-demo-pro")
+    ]

@@ -1,6 +1,6 @@
 """`/ws/chat/` consumer logic (WebsocketCommunicator) against the real AI gateway.
 
-The gateway (`ai.services.chat_prepare` / `chat_stream`) calls the demo model over
+The chat engine (`ai.services.chat_run`) calls the demo model over
 HTTP; `[[words:N]]` sets the reply length and `[[delay:S]]` the pause per token.
 """
 

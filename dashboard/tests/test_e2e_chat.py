@@ -97,3 +97,29 @@ async def test_quota_exhaustion_over_the_socket(live_asgi, chatter):
         await ws.send(json.dumps({"type": "chat", "message": "[[words:2]] two"}))
         error = await next_json(ws)
     assert (error["type"], error["code"]) == ("error", "quota_exceeded")
+
+
+async def test_a_deeply_nested_frame_is_invalid_message_and_the_socket_stays(
+    live_asgi, chatter
+):
+    async with open_socket(live_asgi, "/ws/chat/", jwt_for(chatter)) as ws:
+        for frame in ("[" * 100_000 + "]" * 100_000, "{not json"):
+            await ws.send(frame)
+            error = await next_json(ws)
+            assert (error["type"], error["code"]) == ("error", "invalid_message")
+        await ws.send(json.dumps({"type": "ping"}))
+        assert await next_json(ws) == {"type": "pong"}
+
+
+async def test_a_lone_surrogate_is_refused_before_the_provider(
+    live_asgi, chatter, demo_server
+):
+    async with open_socket(live_asgi, "/ws/chat/", jwt_for(chatter)) as ws:
+        # `json.dumps` escapes the surrogate as `\ud800`, as a browser would send it
+        await ws.send(json.dumps({"type": "chat", "message": "x\ud800y"}))
+        error = await next_json(ws)
+        assert (error["type"], error["code"]) == ("error", "invalid_message")
+        assert error["details"]["fields"] == {"message": ["Invalid Unicode."]}
+        await ws.send(json.dumps({"type": "chat", "message": "hi there"}))
+        assert (await reply(ws))[-1]["type"] == "done"
+    assert len(demo_server.chat_calls()) == 1
