@@ -46,6 +46,14 @@ def user_group(user_id: object) -> str:
     return f"user.{user_id}"
 
 
+def api_key_group(api_key_id: object) -> str:
+    """Every socket opened with this API key (closed when the key is revoked)."""
+    return f"auth.key.{api_key_id}"
+
+
+AUTH_REVOKED_HANDLER = "auth.revoked"  # consumer method `auth_revoked`
+
+
 # --- Counting drops --------------------------------------------------------------
 
 
@@ -166,6 +174,23 @@ def _send(group: str, event: dict[str, Any]) -> None:
 def push_to_user(*, user_id: object, event: dict[str, Any]) -> None:
     """Send `event` to every socket of `user_id` once the transaction commits."""
     transaction.on_commit(lambda: _send(user_group(user_id), event))
+
+
+def sockets_close_for_api_key(*, api_key_id: object) -> None:
+    """Close (4401) every socket opened with `api_key_id`, once the transaction
+    commits; other processes' sockets too when the channel layer is shared."""
+
+    def send() -> None:
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        group = api_key_group(api_key_id)
+        try:
+            async_to_sync(layer.group_send)(group, {"type": AUTH_REVOKED_HANDLER})
+        except Exception:
+            logger.exception("Socket revocation not sent", extra={"group": group})
+
+    transaction.on_commit(send)
 
 
 def push_broadcast(*, event: dict[str, Any]) -> None:

@@ -20,7 +20,9 @@ before the handshake reaches a browser only as 1006):
 
 - ``4401`` unauthenticated: no token, an invalid or expired JWT, a revoked or
   expired API key, or an inactive user (reason ``unauthenticated``); or the JWT
-  expired while connected (reason ``token expired``). Reconnect with a fresh token.
+  expired while connected (reason ``token expired``); or the API key the socket
+  opened with was revoked while connected (reason ``api key revoked``). Reconnect
+  with a fresh token.
 
 A connection from an origin that is not in ``ALLOWED_HOSTS`` is refused before the
 handshake (HTTP 403) by Channels' ``AllowedHostsOriginValidator`` in `asgi.py`.
@@ -103,12 +105,36 @@ def _jwt_expiry(token: str) -> float | None:
 
 
 class CloseOnExpiryMixin:
-    """For consumers: close with 4401 when the JWT the socket opened with expires.
+    """For consumers: close with 4401 when the JWT the socket opened with expires,
+    or when the API key it opened with is revoked.
 
     Call `arm_auth_expiry()` after accepting and `disarm_auth_expiry()` in
     `disconnect`; override `before_expiry_close` to stop work first. A timer, not a
-    task, so idle sockets stay small.
+    task, so idle sockets stay small. A socket opened with an API key joins that
+    key's group (`realtime.api_key_group`) before `connect`, and the consumer's
+    `groups` handling leaves it on disconnect.
     """
+
+    async def websocket_connect(self, message) -> None:
+        from flowmatik import realtime
+
+        identity = self.scope.get("identity")
+        if identity is not None and identity.api_key_id is not None:
+            self.groups = [
+                *getattr(self, "groups", []),
+                realtime.api_key_group(identity.api_key_id),
+            ]
+        await super().websocket_connect(message)
+
+    async def auth_revoked(self, event) -> None:
+        """Channel-layer message: the API key of this socket was revoked."""
+        if self.auth_expired:
+            return
+        logger.info("WebSocket closed: API key revoked")
+        self.auth_expired = True
+        self.disarm_auth_expiry()
+        await self.before_expiry_close()
+        await self.close(code=CLOSE_UNAUTHENTICATED, reason="api key revoked")
 
     _expiry_timer: asyncio.TimerHandle | None = None
     _expiry_task: asyncio.Task | None = None

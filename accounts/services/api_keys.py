@@ -19,6 +19,7 @@ from accounts.errors import PlanFeatureRequired
 from accounts.models import ApiKey, User
 from accounts.services._common import now_and_after_commit
 from billing import selectors as billing_selectors
+from flowmatik import realtime
 from flowmatik.errors import InvalidInput
 
 logger = logging.getLogger("flowmatik.accounts")
@@ -81,6 +82,8 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
         )
     hashed = api_key.hashed_key
     now_and_after_commit(lambda: identity_cache_invalidate(hashed_key=hashed))
+    # Sockets already open with the key are closed too (4401), not only new calls.
+    realtime.sockets_close_for_api_key(api_key_id=api_key.pk)
     return api_key
 
 

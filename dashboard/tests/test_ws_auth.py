@@ -149,3 +149,41 @@ async def test_api_key_sockets_have_no_token_expiry_timer(user):
     assert (await comm.connect())[0] is True
     assert await comm.receive_nothing(timeout=0.3)
     await comm.disconnect()
+
+
+async def _open(path: str, token: str):
+    comm = communicator(path, token=token, via="query")
+    connected, _ = await comm.connect()
+    assert connected is True
+    await comm.send_json_to({"type": "ping"})
+    assert await comm.receive_json_from(timeout=2) == {"type": "pong"}
+    return comm
+
+
+async def test_api_key_revoked_while_connected_closes_its_sockets_with_4401(user):
+    from accounts.models import ApiKey
+    from accounts.services import api_key_revoke
+    from accounts.credentials import api_key_hash
+
+    key = await sync_to_async(api_key_for)(user)
+    other_key = await sync_to_async(api_key_for)(user)
+    sockets = [
+        await _open("/ws/notifications/", key),
+        await _open("/ws/chat/", key),
+    ]
+    untouched = [
+        await _open("/ws/notifications/", other_key),
+        await _open("/ws/notifications/", jwt_for(user)),
+    ]
+    row = await ApiKey.objects.aget(hashed_key=api_key_hash(key))
+    await sync_to_async(api_key_revoke)(api_key=row)
+    for comm in sockets:
+        assert await comm.receive_output(timeout=2) == {
+            "type": "websocket.close",
+            "code": CLOSE_UNAUTHENTICATED,
+            "reason": "api key revoked",
+        }
+    for comm in untouched:
+        await comm.send_json_to({"type": "ping"})
+        assert await comm.receive_json_from(timeout=2) == {"type": "pong"}
+        await comm.disconnect()
