@@ -161,9 +161,9 @@ async def _open(path: str, token: str):
 
 
 async def test_api_key_revoked_while_connected_closes_its_sockets_with_4401(user):
+    from accounts.credentials import api_key_hash
     from accounts.models import ApiKey
     from accounts.services import api_key_revoke
-    from accounts.credentials import api_key_hash
 
     key = await sync_to_async(api_key_for)(user)
     other_key = await sync_to_async(api_key_for)(user)
