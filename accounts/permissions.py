@@ -1,6 +1,6 @@
 """Reusable DRF permissions: roles and plan-feature gates.
 
-    permission_classes = [IsAuthenticated, HasPlanFeature("images")]
+    permission_classes = [IsAuthenticated, HasPlanFeature(Feature.IMAGES)]
 
 An anonymous caller is refused with 401 (DRF's rule when authenticators exist); an
 authenticated one without the role or feature gets a 403 with a stable code.

@@ -2,6 +2,8 @@
 
 from decimal import Decimal
 
+from billing.models import Feature
+
 PLANS = [
     {
         "slug": "free",
@@ -10,7 +12,7 @@ PLANS = [
         "price": Decimal("0.00"),
         "requests_per_day": 100,
         "tokens_per_day": 50_000,
-        "features": ["chat", "community_support"],
+        "features": [Feature.CHAT, Feature.COMMUNITY_SUPPORT],
         "sort_order": 0,
     },
     {
@@ -20,7 +22,12 @@ PLANS = [
         "price": Decimal("19.00"),
         "requests_per_day": 1_000,
         "tokens_per_day": 500_000,
-        "features": ["chat", "images", "priority_support", "api"],
+        "features": [
+            Feature.CHAT,
+            Feature.IMAGES,
+            Feature.PRIORITY_SUPPORT,
+            Feature.API,
+        ],
         "sort_order": 1,
     },
     {
@@ -31,14 +38,14 @@ PLANS = [
         "requests_per_day": 10_000,
         "tokens_per_day": 5_000_000,
         "features": [
-            "chat",
-            "images",
-            "audio",
-            "video",
-            "analytics",
-            "workflows",
-            "api",
-            "priority_support",
+            Feature.CHAT,
+            Feature.IMAGES,
+            Feature.AUDIO,
+            Feature.VIDEO,
+            Feature.ANALYTICS,
+            Feature.WORKFLOWS,
+            Feature.API,
+            Feature.PRIORITY_SUPPORT,
         ],
         "sort_order": 2,
     },
@@ -50,16 +57,16 @@ PLANS = [
         "requests_per_day": None,
         "tokens_per_day": None,
         "features": [
-            "chat",
-            "images",
-            "audio",
-            "video",
-            "analytics",
-            "workflows",
-            "api",
-            "priority_support",
-            "sla",
-            "integrations",
+            Feature.CHAT,
+            Feature.IMAGES,
+            Feature.AUDIO,
+            Feature.VIDEO,
+            Feature.ANALYTICS,
+            Feature.WORKFLOWS,
+            Feature.API,
+            Feature.PRIORITY_SUPPORT,
+            Feature.SLA,
+            Feature.INTEGRATIONS,
         ],
         "sort_order": 3,
     },

@@ -12,7 +12,6 @@ from django.utils import timezone
 
 from billing.models import (
     GRANTING_STATUSES,
-    LIVE_STATUSES,
     Payment,
     PaymentStatus,
     Plan,
@@ -262,9 +261,3 @@ def mrr() -> dict[str, Decimal]:
         .order_by("plan__currency")
     )
     return {row["plan__currency"]: row["total"] for row in rows}
-
-
-def subscription_count_live() -> int:
-    return Subscription.objects.filter(
-        status__in=[s.value for s in LIVE_STATUSES]
-    ).count()

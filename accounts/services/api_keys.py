@@ -19,6 +19,7 @@ from accounts.errors import PlanFeatureRequired
 from accounts.models import ApiKey, User
 from accounts.services._common import now_and_after_commit
 from billing import selectors as billing_selectors
+from billing.models import Feature
 from flowmatik import realtime
 from flowmatik.errors import InvalidInput
 
@@ -26,7 +27,7 @@ logger = logging.getLogger("flowmatik.accounts")
 
 # API access is a plan feature: creating a key needs it, and a key stops working
 # when its owner's plan loses it.
-API_FEATURE = "api"
+API_FEATURE = Feature.API
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,7 @@
 from django.conf import settings
 from rest_framework import serializers
 
-from webhooks_app.models import EventStatus
 from webhooks_app.services import REJECTION_REASONS, REQUEUEABLE
-
-STATUS_NAMES = [status.value for status in EventStatus]
 
 
 class WebhookAcceptedSerializer(serializers.Serializer):

@@ -29,10 +29,3 @@ def handler_for(provider: str, event_type: str) -> Handler | None:
 
     registry = {"stripe": stripe.HANDLERS, "lemonsqueezy": lemonsqueezy.HANDLERS}
     return registry.get(provider, {}).get(event_type)
-
-
-def handled_event_types(provider: str) -> list[str]:
-    from webhooks_app.handlers import lemonsqueezy, stripe
-
-    registry = {"stripe": stripe.HANDLERS, "lemonsqueezy": lemonsqueezy.HANDLERS}
-    return sorted(registry.get(provider, {}))
