@@ -1,4 +1,5 @@
-"""Fixtures for the accounts tests: plans, JWT log-in, eager Celery."""
+"""Fixtures for the accounts tests: plans, JWT log-in (`eager_celery` comes from
+the shared plugin, flowmatik/testing/plugin.py)."""
 
 import pytest
 from rest_framework.test import APIClient
@@ -23,18 +24,6 @@ def paid_users(monkeypatch, db) -> set[int]:
 
     monkeypatch.setattr(billing_selectors, "plan_get_for_user", plan_for)
     return paid
-
-
-@pytest.fixture
-def eager_celery():
-    """Run tasks inline when they are enqueued (after commit)."""
-    from flowmatik.celery import app
-
-    previous = app.conf.task_always_eager, app.conf.task_eager_propagates
-    app.conf.task_always_eager = True
-    app.conf.task_eager_propagates = True
-    yield app
-    app.conf.task_always_eager, app.conf.task_eager_propagates = previous
 
 
 def jwt_login(client: APIClient, email: str, password: str = DEFAULT_PASSWORD) -> dict:

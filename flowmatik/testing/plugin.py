@@ -3,8 +3,8 @@
 Fixtures: `demo_server` (the demo model over HTTP) and `ai_demo` (the `demo`
 provider pointed at it), `live_asgi` (the platform in uvicorn),
 `fresh_channel_layers`, `jwt_for` / `api_key_for`, `catalogue` / `catalogue_tx`
-(seed rows), and the fake payment providers `fake_stripe` / `fake_lemonsqueezy`
-with `billing_prices` and `webhook_secrets`.
+(seed rows), `eager_celery`, `flaky_smtp`, and the fake payment providers
+`fake_stripe` / `fake_lemonsqueezy` with `billing_prices` and `webhook_secrets`.
 """
 
 from dataclasses import dataclass
@@ -128,6 +128,33 @@ def catalogue(db):
 @pytest.fixture
 def catalogue_tx(transactional_db):
     seed_rows()
+
+
+# --- Celery ---
+
+
+@pytest.fixture
+def eager_celery():
+    """Run tasks inline when they are enqueued (after commit); errors propagate."""
+    from flowmatik.celery import app
+
+    previous = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    yield app
+    app.conf.task_always_eager, app.conf.task_eager_propagates = previous
+
+
+@pytest.fixture
+def flaky_smtp(settings):
+    """E-mail goes to `mail.outbox`; `flaky_smtp.failures = n` makes the next n
+    sends fail as a dropped SMTP connection; `flaky_smtp.attempts` counts sends."""
+    from flowmatik.testing.mail import FlakyEmailBackend
+
+    settings.EMAIL_BACKEND = "flowmatik.testing.mail.FlakyEmailBackend"
+    FlakyEmailBackend.failures = FlakyEmailBackend.attempts = 0
+    yield FlakyEmailBackend
+    FlakyEmailBackend.failures = FlakyEmailBackend.attempts = 0
 
 
 # --- credentials ---
