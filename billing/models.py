@@ -201,3 +201,33 @@ class Payment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider} {self.external_id} {self.amount} {self.currency}"
+
+
+class PaymentEmailKind(models.TextChoices):
+    PAYMENT_FAILED = "payment_failed", "Payment failed"
+    ACTION_REQUIRED = "action_required", "Payment needs confirmation"
+
+
+class PaymentEmail(models.Model):
+    """One e-mail about a payment problem, at most once per provider attempt.
+
+    `key` names the attempt (provider, invoice, attempt number): the unique index
+    keeps a second delivery of the same attempt from queueing a second e-mail, and
+    `emailed_at`, claimed by a conditional update, keeps two workers from sending
+    it twice.
+    """
+
+    key = models.CharField(max_length=255, unique=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    kind = models.CharField(max_length=16, choices=PaymentEmailKind.choices)
+    action_url = models.URLField(max_length=1000, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.key}"

@@ -434,37 +434,3 @@ def webhook_events_requeue_stale(*, now: datetime | None = None) -> int:
         return 0
     logger.warning("Re-queueing stale webhook events", extra={"count": len(pks)})
     return webhook_events_requeue(pks=pks)
-
-
-# --- Reconciliation ---
-
-
-def _configured_providers() -> list[str]:
-    providers = []
-    if settings.STRIPE_SECRET_KEY:
-        providers.append(Provider.STRIPE.value)
-    if settings.LEMONSQUEEZY_API_KEY:
-        providers.append(Provider.LEMONSQUEEZY.value)
-    return providers
-
-
-def subscriptions_reconcile_all() -> dict[str, int]:
-    """Ask billing to fix drift for each configured provider; returns fixes per
-    provider. One provider failing does not stop the other; the error is raised
-    after both ran, so the periodic task shows it."""
-    from billing.services import subscription_reconcile
-
-    results: dict[str, int] = {}
-    errors: list[Exception] = []
-    for provider in _configured_providers():
-        try:
-            results[provider] = subscription_reconcile(provider=provider)
-        except Exception as exc:
-            logger.exception(
-                "Subscription reconciliation failed", extra={"provider": provider}
-            )
-            errors.append(exc)
-    logger.info("Subscriptions reconciled", extra={"fixed": results})
-    if errors:
-        raise errors[0]
-    return results

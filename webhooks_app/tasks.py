@@ -1,4 +1,4 @@
-"""Celery entry points of the webhooks app: process one stored event; reconcile."""
+"""Celery entry points of the webhooks app: process one stored event; re-queue."""
 
 import logging
 
@@ -7,7 +7,6 @@ from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 
 from webhooks_app.services import (
-    subscriptions_reconcile_all,
     webhook_event_process,
     webhook_events_requeue_stale,
 )
@@ -45,12 +44,6 @@ def webhook_event_process_task(self, event_pk: int) -> str | None:
         raise self.retry(
             exc=exc, countdown=webhook_retry_countdown(retries=self.request.retries)
         ) from exc
-
-
-@shared_task(name="webhooks.reconcile_subscriptions")
-def subscriptions_reconcile_task() -> dict[str, int]:
-    """Re-read live subscriptions from every configured provider (periodic)."""
-    return subscriptions_reconcile_all()
 
 
 @shared_task(name="webhooks.requeue_stale_events")

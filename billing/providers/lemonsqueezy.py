@@ -133,7 +133,15 @@ def _request(
 def _handle(response: httpx.Response, *, operation: str) -> dict[str, Any]:
     status = response.status_code
     if status < 300:
-        return response.json() if response.content else {}
+        try:
+            return response.json() if response.content else {}
+        except ValueError as exc:
+            logger.warning(
+                "LemonSqueezy sent unreadable JSON", extra={"operation": operation}
+            )
+            raise PaymentProviderError(
+                "The payment provider sent an unreadable answer."
+            ) from exc
     details = {"provider": NAME, "provider_status": status}
     try:
         errors = response.json().get("errors") or []
@@ -160,11 +168,17 @@ def _handle(response: httpx.Response, *, operation: str) -> dict[str, Any]:
     raise PaymentProviderError(details=details)
 
 
-def _dt(value: Any) -> datetime | None:
+def timestamp(value: Any) -> datetime | None:
+    """An aware datetime from LemonSqueezy's ISO 8601 strings (None when absent)."""
     if not value:
         return None
     parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def money_from_minor(amount: Any) -> Decimal:
+    """LemonSqueezy amounts are integers in cents."""
+    return (Decimal(int(amount or 0)) / 100).quantize(Decimal("0.01"))
 
 
 def parse_subscription(
@@ -175,11 +189,11 @@ def parse_subscription(
     provider_status = str(attrs.get("status") or "")
     cancelled = provider_status == "cancelled" or bool(attrs.get("cancelled"))
     ending = provider_status in ("cancelled", "expired") or cancelled
-    period_end = _dt(attrs.get("ends_at")) if ending else None
-    period_end = period_end or _dt(attrs.get("renews_at"))
+    period_end = timestamp(attrs.get("ends_at")) if ending else None
+    period_end = period_end or timestamp(attrs.get("renews_at"))
     status = _STATUS_MAP.get(provider_status, "incomplete")
     if provider_status == "cancelled" and attrs.get("trial_ends_at"):
-        trial_end = _dt(attrs["trial_ends_at"])
+        trial_end = timestamp(attrs["trial_ends_at"])
         if trial_end and trial_end > datetime.now(tz=UTC):
             status = "trialing"
     raw_user = (custom_data or {}).get("user_id")
@@ -193,7 +207,7 @@ def parse_subscription(
         price_ref=str(attrs.get("variant_id") or ""),
         current_period_end=period_end,
         cancel_at_period_end=cancelled and provider_status != "expired",
-        updated_at=_dt(attrs.get("updated_at")),
+        updated_at=timestamp(attrs.get("updated_at")),
         user_id=int(raw_user) if str(raw_user or "").strip().isdigit() else None,
         card_brand=str(attrs.get("card_brand") or ""),
         card_last4=str(attrs.get("card_last_four") or ""),
@@ -210,8 +224,8 @@ def parse_invoice(data: dict[str, Any]) -> ProviderInvoice:
         provider=NAME,
         external_id=str(data["id"]),
         number=str(number),
-        created_at=_dt(attrs.get("created_at")) or datetime.now(tz=UTC),
-        amount=(Decimal(int(attrs.get("total") or 0)) / 100).quantize(Decimal("0.01")),
+        created_at=timestamp(attrs.get("created_at")) or datetime.now(tz=UTC),
+        amount=money_from_minor(attrs.get("total")),
         currency=str(attrs.get("currency") or "USD").upper(),
         status=str(attrs.get("status") or ""),
         url=str(urls.get("invoice_url") or urls.get("receipt") or ""),
@@ -268,6 +282,26 @@ def checkout_create(
 def subscription_get(*, external_id: str) -> ProviderSubscription:
     doc = _request("GET", f"subscriptions/{external_id}", operation="subscription.get")
     return parse_subscription(doc["data"])
+
+
+def subscription_current(*, external_id: str) -> dict[str, Any] | None:
+    """The `subscriptions` resource object as LemonSqueezy has it now (webhooks
+    re-read it: payment events carry an invoice). None when LemonSqueezy is not
+    configured or does not know the subscription."""
+    if not external_id or not is_configured():
+        return None
+    try:
+        doc = _request(
+            "GET", f"subscriptions/{external_id}", operation="subscription.current"
+        )
+    except PaymentProviderRejected as exc:
+        if exc.details.get("provider_status") == 404:
+            return None
+        raise
+    data = doc.get("data")
+    if not isinstance(data, dict):
+        raise PaymentProviderError("The payment provider returned no subscription.")
+    return data
 
 
 def _patch(external_id: str, attributes: dict, operation: str) -> ProviderSubscription:

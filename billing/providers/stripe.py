@@ -15,6 +15,8 @@ from typing import Any
 import stripe
 from django.conf import settings
 from djstripe.models import Customer
+from djstripe.models import Event as DjstripeEvent
+from djstripe.models import Subscription as DjstripeSubscription
 
 from billing.errors import (
     PaymentDeclined,
@@ -152,13 +154,14 @@ def _errors(operation: str) -> Iterator[None]:
         raise PaymentProviderError(details=details) from exc
 
 
-def _ts(value: Any) -> datetime | None:
+def timestamp(value: Any) -> datetime | None:
+    """An aware datetime from a Stripe Unix timestamp (None when absent)."""
     if value in (None, "", 0):
         return None
     return datetime.fromtimestamp(int(value), tz=UTC)
 
 
-def _id(value: Any) -> str:
+def object_id(value: Any) -> str:
     """An id from a field that may be an id string or an expanded object."""
     if isinstance(value, dict):
         return str(value.get("id") or "")
@@ -168,9 +171,6 @@ def _id(value: Any) -> str:
 def plain(obj: Any) -> dict[str, Any]:
     """A plain dict from a dict or a `stripe.StripeObject` (which is not a dict)."""
     return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
-
-
-_plain = plain
 
 
 def money_from_minor(amount: int | None, currency: str) -> Decimal:
@@ -184,12 +184,14 @@ def parse_subscription(
     obj: dict[str, Any], *, updated_at: datetime | None = None
 ) -> ProviderSubscription:
     """A Stripe Subscription object (API version basil or later) in our terms."""
-    obj = _plain(obj)
+    obj = plain(obj)
     items = (obj.get("items") or {}).get("data") or []
-    price_ref = _id(items[0].get("price")) if items else ""
+    price_ref = object_id(items[0].get("price")) if items else ""
     # basil (2025-03-31) moved the period to the items; older versions kept it here.
     ends = [i.get("current_period_end") for i in items if i.get("current_period_end")]
-    period_end = _ts(max(ends)) if ends else _ts(obj.get("current_period_end"))
+    period_end = (
+        timestamp(max(ends)) if ends else timestamp(obj.get("current_period_end"))
+    )
     metadata = obj.get("metadata") or {}
     user_id = metadata.get("user_id")
     provider_status = str(obj.get("status") or "")
@@ -201,7 +203,7 @@ def parse_subscription(
     return ProviderSubscription(
         provider=NAME,
         external_id=str(obj["id"]),
-        customer_id=_id(obj.get("customer")),
+        customer_id=object_id(obj.get("customer")),
         status=_STATUS_MAP.get(provider_status, "incomplete"),
         provider_status=provider_status,
         price_ref=price_ref,
@@ -216,7 +218,7 @@ def parse_subscription(
 
 
 def parse_invoice(obj: dict[str, Any]) -> ProviderInvoice:
-    obj = _plain(obj)
+    obj = plain(obj)
     currency = str(obj.get("currency") or "usd")
     paid = obj.get("status") == "paid"
     amount = obj.get("amount_paid") if paid else obj.get("amount_due")
@@ -224,7 +226,7 @@ def parse_invoice(obj: dict[str, Any]) -> ProviderInvoice:
         provider=NAME,
         external_id=str(obj["id"]),
         number=str(obj.get("number") or ""),
-        created_at=_ts(obj.get("created")) or datetime.now(tz=UTC),
+        created_at=timestamp(obj.get("created")) or datetime.now(tz=UTC),
         amount=money_from_minor(amount, currency),
         currency=currency.upper(),
         status=str(obj.get("status") or ""),
@@ -234,10 +236,10 @@ def parse_invoice(obj: dict[str, Any]) -> ProviderInvoice:
 
 def invoice_subscription_id(obj: dict[str, Any]) -> str:
     """The subscription an Invoice belongs to (basil moved it under `parent`)."""
-    obj = _plain(obj)
+    obj = plain(obj)
     parent = obj.get("parent") or {}
     details = parent.get("subscription_details") or {}
-    return _id(details.get("subscription")) or _id(obj.get("subscription"))
+    return object_id(details.get("subscription")) or object_id(obj.get("subscription"))
 
 
 # --- customers (through dj-stripe) ---
@@ -273,6 +275,19 @@ def customer_link(*, customer_id: str, user, livemode: bool = False) -> None:
     Customer.objects.get_or_create(
         id=customer_id, defaults={"subscriber": user, "livemode": livemode}
     )
+
+
+# --- events (webhooks) ---
+
+
+def event_sync(*, payload: dict[str, Any]) -> None:
+    """Hand a verified webhook event to dj-stripe: it stores its `Event` once and
+    its handlers re-read the event's objects from the API (so order does not
+    matter). A no-op when Stripe is not configured."""
+    if not is_configured():
+        return
+    with _errors("event.sync"):
+        DjstripeEvent.process(data=payload, api_key=_configure())
 
 
 # --- checkout and subscriptions ---
@@ -311,7 +326,27 @@ def subscription_get(*, external_id: str) -> ProviderSubscription:
         obj = stripe.Subscription.retrieve(
             external_id, expand=["default_payment_method"], **_opts()
         )
-    return parse_subscription(_plain(obj), updated_at=datetime.now(tz=UTC))
+    return parse_subscription(plain(obj), updated_at=datetime.now(tz=UTC))
+
+
+def subscription_current(*, external_id: str) -> dict[str, Any] | None:
+    """The subscription as Stripe has it now, as a plain Stripe object, also
+    synced into dj-stripe's table. None when Stripe is not configured, or does
+    not know the subscription."""
+    if not external_id or not is_configured():
+        return None
+    api_key = _configure()
+    try:
+        with _errors("subscription.current"):
+            obj = stripe.Subscription.retrieve(
+                external_id, api_key=api_key, stripe_version=settings.STRIPE_API_VERSION
+            )
+            DjstripeSubscription.sync_from_stripe_data(obj, api_key=api_key)
+    except PaymentProviderRejected as exc:
+        if exc.details.get("provider_status") == 404:
+            return None
+        raise
+    return plain(obj)
 
 
 def subscription_cancel(
@@ -328,7 +363,7 @@ def subscription_cancel(
                 cancel_at_period_end=True,
                 **_opts(idempotency_key=idempotency_key),
             )
-    return parse_subscription(_plain(obj), updated_at=datetime.now(tz=UTC))
+    return parse_subscription(plain(obj), updated_at=datetime.now(tz=UTC))
 
 
 def subscription_resume(
@@ -340,14 +375,14 @@ def subscription_resume(
             cancel_at_period_end=False,
             **_opts(idempotency_key=idempotency_key),
         )
-    return parse_subscription(_plain(obj), updated_at=datetime.now(tz=UTC))
+    return parse_subscription(plain(obj), updated_at=datetime.now(tz=UTC))
 
 
 def subscription_change_price(
     *, external_id: str, price_ref: str, idempotency_key: str
 ) -> ProviderSubscription:
     with _errors("subscription.change_price"):
-        current = _plain(stripe.Subscription.retrieve(external_id, **_opts()))
+        current = plain(stripe.Subscription.retrieve(external_id, **_opts()))
         items = (current.get("items") or {}).get("data") or []
         if not items:
             raise PaymentProviderError("The subscription has no item to change.")
@@ -358,7 +393,7 @@ def subscription_change_price(
             cancel_at_period_end=False,
             **_opts(idempotency_key=idempotency_key),
         )
-    return parse_subscription(_plain(obj), updated_at=datetime.now(tz=UTC))
+    return parse_subscription(plain(obj), updated_at=datetime.now(tz=UTC))
 
 
 def subscription_list(
@@ -369,7 +404,7 @@ def subscription_list(
         with _errors("subscription.list"):
             page = stripe.Subscription.list(status=status, limit=LIST_LIMIT, **_opts())
             for obj in page.auto_paging_iter():
-                yield parse_subscription(_plain(obj), updated_at=datetime.now(tz=UTC))
+                yield parse_subscription(plain(obj), updated_at=datetime.now(tz=UTC))
 
 
 # --- invoices, payment methods, portal ---
@@ -378,7 +413,7 @@ def subscription_list(
 def invoice_list(*, customer_id: str, limit: int = 100) -> list[ProviderInvoice]:
     with _errors("invoice.list"):
         page = stripe.Invoice.list(customer=customer_id, limit=limit, **_opts())
-    return [parse_invoice(_plain(obj)) for obj in page.data]
+    return [parse_invoice(plain(obj)) for obj in page.data]
 
 
 def payment_method_list(*, customer_id: str) -> list[ProviderPaymentMethod]:
@@ -388,7 +423,7 @@ def payment_method_list(*, customer_id: str) -> list[ProviderPaymentMethod]:
         )
     methods = []
     for obj in page.data:
-        card = _plain(obj).get("card") or {}
+        card = plain(obj).get("card") or {}
         methods.append(
             ProviderPaymentMethod(
                 provider=NAME,

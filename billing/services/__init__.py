@@ -1,9 +1,14 @@
 """Billing writes: plans, subscriptions (ours and the providers'), payments.
 
-Webhooks (issue 7) call the `*_sync_*`, `checkout_session_completed_stripe`,
-`payment_record`, `subscription_reconcile` and `subscription_expire_due` services.
+Webhooks call the `*_sync_*`, `checkout_session_completed_stripe`, `payment_record`
+and payment-problem services; beat runs reconciliation and expiry.
 """
 
+from billing.services.payment_emails import (
+    payment_action_required_notify,
+    payment_problem_email_queue,
+    payment_problem_email_send,
+)
 from billing.services.payments import payment_record
 from billing.services.plans import plan_seed_defaults
 from billing.services.subscriptions import (
@@ -24,12 +29,16 @@ from billing.services.sync import (
     subscription_sync_from_lemonsqueezy,
     subscription_sync_from_stripe,
     subscription_sync_remote,
+    subscriptions_reconcile_all,
 )
 
 __all__ = [
     "SubscriberUnknown",
     "SubscriptionPlanUnknown",
     "checkout_session_completed_stripe",
+    "payment_action_required_notify",
+    "payment_problem_email_queue",
+    "payment_problem_email_send",
     "payment_record",
     "plan_seed_defaults",
     "subscription_cancel",
@@ -44,4 +53,5 @@ __all__ = [
     "subscription_sync_from_lemonsqueezy",
     "subscription_sync_from_stripe",
     "subscription_sync_remote",
+    "subscriptions_reconcile_all",
 ]

@@ -330,8 +330,8 @@ def checkout_session_completed_stripe(*, session: dict[str, Any]) -> None:
     metadata = session.get("metadata") or {}
     raw_user = session.get("client_reference_id") or metadata.get("user_id")
     user_id = int(raw_user) if str(raw_user or "").isdigit() else None
-    customer_id = stripe_provider._id(session.get("customer"))
-    subscription_id = stripe_provider._id(session.get("subscription"))
+    customer_id = stripe_provider.object_id(session.get("customer"))
+    subscription_id = stripe_provider.object_id(session.get("subscription"))
     if not _user_exists(user_id):
         logger.warning(
             "Checkout session for an unknown user",
@@ -442,6 +442,30 @@ def subscription_reconcile(*, provider: str) -> int:
         "Reconciled subscriptions", extra={"provider": provider, "fixed": fixed}
     )
     return fixed
+
+
+def subscriptions_reconcile_all() -> dict[str, int]:
+    """Fix drift for each configured provider; fixes per provider.
+
+    One provider failing does not stop the other; the first error is raised after
+    both ran, so the periodic task shows it.
+    """
+    results: dict[str, int] = {}
+    errors: list[Exception] = []
+    for provider in Provider:
+        if not provider_module(provider.value).is_configured():
+            continue
+        try:
+            results[provider.value] = subscription_reconcile(provider=provider.value)
+        except Exception as exc:
+            logger.exception(
+                "Subscription reconciliation failed", extra={"provider": provider.value}
+            )
+            errors.append(exc)
+    logger.info("Subscriptions reconciled", extra={"fixed": results})
+    if errors:
+        raise errors[0]
+    return results
 
 
 def subscription_end(*, subscription_id: int, now: datetime | None = None) -> bool:

@@ -1,4 +1,4 @@
-"""Staff admin for billing, the /billing/ portal page, the periodic task, schema."""
+"""Staff admin for billing, the /billing/ portal page, revenue, schema."""
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -8,10 +8,9 @@ from django.test import Client
 
 from accounts.tests.factories import UserFactory
 from accounts.tests.openapi import declared_statuses, schema_document
-from billing.models import Payment, Subscription
-from billing.selectors import mrr, plan_get_for_user, revenue_total
+from billing.models import Payment
+from billing.selectors import mrr, revenue_total
 from billing.services import payment_record, subscription_sync_from_stripe
-from billing.tasks import subscription_expire_due_task
 from billing.tests.factories import subscription_row
 from flowmatik.testing.payments import STRIPE_PRICES
 
@@ -87,23 +86,6 @@ def test_billing_page_reports_provider_errors(browser, fake_stripe):
 
 def test_billing_page_needs_login(db):
     assert Client().get("/billing/").status_code == 302
-
-
-def test_expire_task_drops_cancelled_subscriptions_to_free(user):
-    subscription_row(
-        user=user,
-        plan="business",
-        cancel_at_period_end=True,
-        period_end=datetime.now(tz=UTC) - timedelta(minutes=1),
-    )
-    assert subscription_expire_due_task.apply().get() == 1
-    assert plan_get_for_user(user=user).slug == "free"
-    assert Subscription.objects.get(user=user).status == "canceled"
-
-
-def test_expire_task_is_on_the_beat_schedule(settings):
-    tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
-    assert "billing.expire_due_subscriptions" in tasks
 
 
 def test_revenue_and_mrr_come_from_payments_and_live_subscriptions(db):

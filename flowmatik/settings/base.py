@@ -457,8 +457,8 @@ SUBSCRIPTION_RECONCILE_INTERVAL_SECONDS = env.int(
 # A `received` event untouched this long past the longest retry wait is re-queued
 WEBHOOK_STALE_AFTER_SECONDS = env.int("WEBHOOK_STALE_AFTER_SECONDS", default=900)
 CELERY_BEAT_SCHEDULE = {
-    "webhooks-reconcile-subscriptions": {
-        "task": "webhooks.reconcile_subscriptions",
+    "billing-reconcile-subscriptions": {
+        "task": "billing.reconcile_subscriptions",
         "schedule": SUBSCRIPTION_RECONCILE_INTERVAL_SECONDS,
     },
     "webhooks-requeue-stale-events": {

@@ -1,10 +1,11 @@
 """LemonSqueezy event handlers. Subscription events carry the whole subscription
 (billing's sync upserts it by `data.id`, ignoring older `updated_at`); payment events
-carry an invoice, so the subscription is re-read from the API first."""
+carry an invoice, so the subscription is re-read from the API first.
+
+Provider calls and LemonSqueezy's shapes go through billing's adapter only.
+"""
 
 import logging
-from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -12,9 +13,8 @@ from django.utils import timezone
 
 from billing import selectors as billing_selectors
 from billing import services as billing
-from webhooks_app import notifications
+from billing.providers import lemonsqueezy as ls_provider
 from webhooks_app.handlers import Handler, Payload
-from webhooks_app.providers import lemonsqueezy as ls_provider
 
 logger = logging.getLogger("flowmatik.webhooks_app")
 
@@ -28,17 +28,6 @@ def _attributes(payload: Payload) -> dict[str, Any]:
 def _custom_data(payload: Payload) -> dict[str, Any] | None:
     custom = (payload.get("meta") or {}).get("custom_data")
     return custom if isinstance(custom, dict) else None
-
-
-def _dt(value: Any) -> datetime | None:
-    if not value:
-        return None
-    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _money(cents: Any) -> Decimal:
-    return (Decimal(int(cents or 0)) / 100).quantize(Decimal("0.01"))
 
 
 def _sync(data: dict[str, Any], custom_data: dict[str, Any] | None):
@@ -55,7 +44,7 @@ def _apply_subscription(payload: Payload, prepared: Any) -> None:
 
 def _prepare_invoice(payload: Payload) -> dict[str, Any] | None:
     return ls_provider.subscription_current(
-        subscription_id=str(_attributes(payload).get("subscription_id") or "")
+        external_id=str(_attributes(payload).get("subscription_id") or "")
     )
 
 
@@ -76,10 +65,10 @@ def _record_invoice(payload: Payload, subscription, *, status: str) -> None:
         external_id=f"invoice:{payload['data']['id']}",
         user=subscription.user,
         plan=subscription.plan,
-        amount=_money(invoice.get("total")),
+        amount=ls_provider.money_from_minor(invoice.get("total")),
         currency=str(invoice.get("currency") or "USD").upper(),
-        paid_at=_dt(invoice.get("created_at"))
-        or _dt(invoice.get("updated_at"))
+        paid_at=ls_provider.timestamp(invoice.get("created_at"))
+        or ls_provider.timestamp(invoice.get("updated_at"))
         or timezone.now(),
         status=status,
     )
@@ -100,11 +89,9 @@ def _apply_payment_failed(payload: Payload, prepared: Any) -> None:
         return
     _record_invoice(payload, subscription, status="failed")
     invoice = _attributes(payload)
-    notifications.payment_failed_email_after_commit(
+    billing.payment_problem_email_queue(
         user=subscription.user,
-        attempt_key=(
-            f"lemonsqueezy:{payload['data']['id']}:{invoice.get('updated_at') or ''}"
-        ),
+        key=(f"lemonsqueezy:{payload['data']['id']}:{invoice.get('updated_at') or ''}"),
         action_url=str((invoice.get("urls") or {}).get("invoice_url") or ""),
     )
 
@@ -138,10 +125,10 @@ def _apply_order_created(payload: Payload, prepared: Any) -> None:
         external_id=f"order:{payload['data']['id']}",
         user=user,
         plan=plan,
-        amount=_money(order.get("total")),
+        amount=ls_provider.money_from_minor(order.get("total")),
         currency=str(order.get("currency") or "USD").upper(),
-        paid_at=_dt(order.get("created_at"))
-        or _dt(order.get("updated_at"))
+        paid_at=ls_provider.timestamp(order.get("created_at"))
+        or ls_provider.timestamp(order.get("updated_at"))
         or timezone.now(),
     )
 

@@ -1,53 +1,24 @@
 """Stripe event handlers: dj-stripe syncs its objects first, then billing's services
-update our subscription and payments from the object's current state."""
+update our subscription and payments from the object's current state.
+
+Provider calls and Stripe's shapes go through billing's Stripe adapter only.
+"""
 
 import logging
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from billing import services as billing
-from webhooks_app import notifications
+from billing.providers import stripe as stripe_provider
 from webhooks_app.handlers import Handler, Payload
-from webhooks_app.providers import stripe as stripe_provider
 
 logger = logging.getLogger("flowmatik.webhooks_app")
 
 PROVIDER = "stripe"
-# Currencies Stripe counts in whole units (no minor unit).
-_ZERO_DECIMAL = {
-    "bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx",
-    "vnd", "vuv", "xaf", "xof", "xpf",
-}  # fmt: skip
 
 
 def _object(payload: Payload) -> dict[str, Any]:
     return payload["data"]["object"]
-
-
-def _ts(value: Any) -> datetime | None:
-    if value in (None, "", 0):
-        return None
-    return datetime.fromtimestamp(int(value), tz=UTC)
-
-
-def _id(value: Any) -> str:
-    if isinstance(value, dict):
-        return str(value.get("id") or "")
-    return str(value or "")
-
-
-def _money(amount: int | None, currency: str) -> Decimal:
-    value = Decimal(int(amount or 0))
-    if currency.lower() in _ZERO_DECIMAL:
-        return value
-    return (value / 100).quantize(Decimal("0.01"))
-
-
-def _invoice_subscription_id(invoice: dict[str, Any]) -> str:
-    # API version basil (2025-03-31) moved it under `parent.subscription_details`.
-    details = (invoice.get("parent") or {}).get("subscription_details") or {}
-    return _id(details.get("subscription")) or _id(invoice.get("subscription"))
 
 
 def _sync(stripe_subscription: dict[str, Any], event_created: datetime | None):
@@ -70,7 +41,7 @@ def _prepare_invoice(payload: Payload) -> dict[str, Any] | None:
     subscription as Stripe has it now (dj-stripe stores that too)."""
     stripe_provider.event_sync(payload=payload)
     return stripe_provider.subscription_current(
-        subscription_id=_invoice_subscription_id(_object(payload))
+        external_id=stripe_provider.invoice_subscription_id(_object(payload))
     )
 
 
@@ -82,7 +53,7 @@ def _apply_checkout_completed(payload: Payload, prepared: Any) -> None:
 
 
 def _apply_subscription(payload: Payload, prepared: Any) -> None:
-    _sync(_object(payload), _ts(payload.get("created")))
+    _sync(_object(payload), stripe_provider.timestamp(payload.get("created")))
 
 
 def _invoice_subscription(payload: Payload, prepared: dict[str, Any] | None):
@@ -99,24 +70,27 @@ def _invoice_subscription(payload: Payload, prepared: dict[str, Any] | None):
 
 def _paid_at(invoice: dict[str, Any], payload: Payload) -> datetime:
     return (
-        _ts((invoice.get("status_transitions") or {}).get("paid_at"))
-        or _ts(invoice.get("created"))
-        or _ts(payload.get("created"))
+        stripe_provider.timestamp(
+            (invoice.get("status_transitions") or {}).get("paid_at")
+        )
+        or stripe_provider.timestamp(invoice.get("created"))
+        or stripe_provider.timestamp(payload.get("created"))
         or datetime.now(tz=UTC)
     )
 
 
-def _record(payload: Payload, subscription, *, status: str, amount_field: str):
+def _record(payload: Payload, subscription, *, status: str) -> None:
+    """Record the invoice's payment: the amount paid, or the amount due when the
+    payment failed. Billing notifies the user after commit."""
     invoice = _object(payload)
-    currency = str(invoice.get("currency") or "usd")
-    # billing notifies the user after commit (payment received / failed).
+    parsed = stripe_provider.parse_invoice(invoice)
     billing.payment_record(
         provider=PROVIDER,
-        external_id=str(invoice["id"]),
+        external_id=parsed.external_id,
         user=subscription.user,
         plan=subscription.plan,
-        amount=_money(invoice.get(amount_field), currency),
-        currency=currency.upper(),
+        amount=parsed.amount,
+        currency=parsed.currency,
         paid_at=_paid_at(invoice, payload),
         status=status,
     )
@@ -125,7 +99,7 @@ def _record(payload: Payload, subscription, *, status: str, amount_field: str):
 def _apply_invoice_paid(payload: Payload, prepared: Any) -> None:
     subscription = _invoice_subscription(payload, prepared)
     if subscription is not None:
-        _record(payload, subscription, status="paid", amount_field="amount_paid")
+        _record(payload, subscription, status="paid")
 
 
 def _attempt_key(invoice: dict[str, Any]) -> str:
@@ -137,10 +111,10 @@ def _apply_invoice_payment_failed(payload: Payload, prepared: Any) -> None:
     if subscription is None:
         return
     invoice = _object(payload)
-    _record(payload, subscription, status="failed", amount_field="amount_due")
-    notifications.payment_failed_email_after_commit(
+    _record(payload, subscription, status="failed")
+    billing.payment_problem_email_queue(
         user=subscription.user,
-        attempt_key=_attempt_key(invoice),
+        key=_attempt_key(invoice),
         action_url=str(invoice.get("hosted_invoice_url") or ""),
     )
 
@@ -151,12 +125,12 @@ def _apply_invoice_action_required(payload: Payload, prepared: Any) -> None:
         return
     invoice = _object(payload)
     action_url = str(invoice.get("hosted_invoice_url") or "")
-    notifications.payment_action_required_notify(
+    billing.payment_action_required_notify(
         user=subscription.user, reference=str(invoice["id"]), action_url=action_url
     )
-    notifications.payment_failed_email_after_commit(
+    billing.payment_problem_email_queue(
         user=subscription.user,
-        attempt_key=_attempt_key(invoice) + ":action",
+        key=_attempt_key(invoice) + ":action",
         action_url=action_url,
         action_required=True,
     )

@@ -19,7 +19,7 @@ T0 = datetime.now(tz=UTC) - timedelta(hours=1)
 
 
 @pytest.fixture
-def run(client, django_capture_on_commit_callbacks, fake_lemonsqueezy):
+def run(client, django_capture_on_commit_callbacks, fake_lemonsqueezy, eager_celery):
     def deliver(event) -> WebhookEvent:
         with django_capture_on_commit_callbacks() as callbacks:
             response = post_lemonsqueezy(client, event)

@@ -38,7 +38,7 @@ def deliver(client, capture, event) -> WebhookEvent:
 
 
 @pytest.fixture
-def run(client, django_capture_on_commit_callbacks):
+def run(client, django_capture_on_commit_callbacks, eager_celery):
     return lambda event: deliver(client, django_capture_on_commit_callbacks, event)
 
 
