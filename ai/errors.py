@@ -57,3 +57,23 @@ class PlanFeatureRequired(ApplicationError):
     status_code = 403
     code = "plan_feature_required"
     default_message = "Your plan does not include this feature."
+
+
+class JobNotFound(ApplicationError):
+    status_code, code, default_message = 404, "not_found", "Job not found."
+
+
+class JobNotCancelable(ApplicationError):
+    status_code = 409
+    code = "job_not_cancelable"
+    default_message = "The job has already finished."
+
+
+class AssetLinkInvalid(ApplicationError):
+    status_code, code, default_message = 403, "invalid_signature", "Invalid link."
+
+
+class AssetLinkExpired(ApplicationError):
+    status_code = 403
+    code = "link_expired"
+    default_message = "This link has expired; fetch the job again for a new one."

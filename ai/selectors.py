@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from ai.errors import (
     AgentNotFound,
     ConversationNotFound,
+    JobNotFound,
     McpServerNotFound,
     ModelNotAllowed,
     PlanFeatureRequired,
@@ -24,6 +25,8 @@ from ai.models import (
     Agent,
     AIModel,
     AIProvider,
+    ContentAsset,
+    ContentJob,
     Conversation,
     McpServer,
     Message,
@@ -404,3 +407,50 @@ def agent_prompts_own(*, user_id: int, slugs: list[str]) -> dict[str, str]:
         owner_scope=user_id, owner__isnull=False, slug__in=slugs
     )
     return dict(rows.values_list("slug", "system_prompt"))
+
+
+# --- content studio ------------------------------------------------------------------
+
+
+def job_list(
+    *, user_id: int, job_type: str = "", status: str = "", search: str = ""
+) -> QuerySet[ContentJob]:
+    """The user's jobs, newest first, with their assets (two queries per page)."""
+    jobs = ContentJob.objects.filter(user_id=user_id)
+    if job_type:
+        jobs = jobs.filter(type=job_type)
+    if status:
+        jobs = jobs.filter(status=status)
+    if search:
+        jobs = jobs.filter(
+            Q(prompt__icontains=search) | Q(result_text__icontains=search)
+        )
+    return jobs.prefetch_related("assets").order_by("-created_at", "-id")
+
+
+def job_get(*, user_id: int, job_id: int) -> ContentJob:
+    """The user's job; another user's is 404, like a missing one."""
+    job = (
+        ContentJob.objects.filter(pk=job_id, user_id=user_id)
+        .prefetch_related("assets")
+        .first()
+    )
+    if job is None:
+        raise JobNotFound()
+    return job
+
+
+def job_state(*, user_id: int, job_id: int) -> dict | None:
+    """Status and progress only (what the event stream polls), or None."""
+    return (
+        ContentJob.objects.filter(pk=job_id, user_id=user_id)
+        .values("status", "progress", "updated_at")
+        .first()
+    )
+
+
+def asset_get(*, asset_id: int) -> ContentAsset:
+    asset = ContentAsset.objects.filter(pk=asset_id).first()
+    if asset is None:
+        raise JobNotFound("Asset not found.")
+    return asset

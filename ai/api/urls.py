@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from ai.api import agent_views, views
+from ai.api import agent_views, studio_views, views
 
 urlpatterns = [
     path("chat", views.chat, name="ai-chat"),
@@ -30,5 +30,23 @@ urlpatterns = [
         "integrations/<slug:slug>",
         agent_views.IntegrationDetailView.as_view(),
         name="ai-integration",
+    ),
+    path(
+        "generate-content",
+        studio_views.GenerateContentView.as_view(),
+        name="ai-generate-content",
+    ),
+    path("jobs", studio_views.JobListView.as_view(), name="ai-jobs"),
+    path("jobs/<int:job_id>", studio_views.JobDetailView.as_view(), name="ai-job"),
+    path(
+        "jobs/<int:job_id>/cancel",
+        studio_views.JobCancelView.as_view(),
+        name="ai-job-cancel",
+    ),
+    path("jobs/<int:job_id>/events", studio_views.job_events, name="ai-job-events"),
+    path(
+        "assets/<int:asset_id>/content",
+        studio_views.asset_content,
+        name="ai-asset-content",
     ),
 ]

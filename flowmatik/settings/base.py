@@ -320,6 +320,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "PaymentProviderEnum": "billing.models.Provider",
         "ToolTypeEnum": [("function", "function")],
+        "ContentTypeEnum": "ai.models.JobType",
     },
 }
 
@@ -558,6 +559,9 @@ STUDIO_ASSET_URL_SECONDS = env.int("STUDIO_ASSET_URL_SECONDS", default=900)
 # GET /api/ai/jobs/{id}/events: how often it looks for changes, longest stream
 STUDIO_SSE_POLL_SECONDS = env.float("STUDIO_SSE_POLL_SECONDS", default=1.0)
 STUDIO_SSE_MAX_SECONDS = env.int("STUDIO_SSE_MAX_SECONDS", default=900)
+# Celery queue of content jobs ("" = the default queue); a worker started with
+# `-Q studio` then gives long media jobs workers of their own
+STUDIO_TASK_QUEUE = env.str("STUDIO_TASK_QUEUE", default="")
 CELERY_BEAT_SCHEDULE["ai-sweep-stale-jobs"] = {
     "task": "ai.jobs_sweep",
     "schedule": STUDIO_SWEEP_INTERVAL_SECONDS,
