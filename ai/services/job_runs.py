@@ -36,7 +36,7 @@ from ai.services import studio
 from ai.services.jobs import (
     EXTENSIONS,
     TEXT_TYPES,
-    agent_check,
+    agent_persona,
     asset_files_delete,
     endpoint_for,
     job_enqueue_poll,
@@ -149,7 +149,7 @@ def job_run(*, job_id: int) -> RunOutcome:
 
 
 def _run_text(job: ContentJob) -> None:
-    persona = agent_check(job.agent)
+    persona = agent_persona(user_id=job.user_id, agent=job.agent)
     profile = ctx.profile_context(job.user_id)
     options = job.options
     usage = {"prompt_tokens": 0, "completion_tokens": 0, "cost": Decimal("0")}
@@ -165,7 +165,7 @@ def _run_text(job: ContentJob) -> None:
             profile=profile,
             shorter=shorter,
         )
-        result = async_to_sync(studio.text_complete)(
+        result = studio.text_complete(
             user_id=job.user_id,
             model_id=job.model,
             system=system,

@@ -26,7 +26,7 @@ from ai.models import (
     JobType,
     Modality,
 )
-from ai.selectors import catalogue_get, model_resolve
+from ai.selectors import agent_resolve, catalogue_get, model_resolve
 from ai.services import studio
 from ai.types import ModelInfo
 from flowmatik import realtime
@@ -119,13 +119,13 @@ def size_check(*, model: ModelInfo, size: str | None, field: str = "size") -> st
     return size
 
 
-def agent_check(agent: str | None) -> str:
-    """The agent's persona prompt; 400 `unknown_agent` for one that does not exist.
-
-    The seam for agents: `ai.context.agent_register` adds them; a job stores the
-    slug and its text generation runs with that agent's system prompt.
-    """
-    return ctx.agent_system_prompt(agent or None)
+def agent_persona(*, user_id: int, agent: str) -> str:
+    """The system prompt text generation runs with: the agent's own prompt, or the
+    default writing assistant. 400 `unknown_agent` when the agent does not exist,
+    403 `plan_feature_required` when the plan does not reach it."""
+    if not agent:
+        return ctx.DEFAULT_SYSTEM_PROMPT
+    return agent_resolve(user_id=user_id, plan=_plan(user_id), slug=agent).system_prompt
 
 
 def _user_language(user_id: int) -> str:
@@ -170,7 +170,7 @@ def job_create(
                 "size": size_check(model=info, size=options.get("size")),
             }
     else:
-        agent_check(agent)
+        agent_persona(user_id=user_id, agent=agent)
         plan = _plan(user_id)
         info = model_resolve(
             catalogue_get(),

@@ -16,10 +16,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from accounts.identity import Identity
 from ai.errors import ProviderError, ProviderTimeout, ProviderUnavailable
-from ai.services.chat import chat_complete, chat_prepare
-from ai.types import ChatResult, ModelInfo
+from ai.services.chat import chat_complete_sync
+from ai.types import ChatRequest, ChatResult, ModelInfo
 from flowmatik.errors import ApplicationError
 
 logger = logging.getLogger("flowmatik.ai")
@@ -44,7 +43,7 @@ def error_is_transient(exc: ApplicationError) -> bool:
     return False
 
 
-async def text_complete(
+def text_complete(
     *,
     user_id: int,
     model_id: str,
@@ -54,23 +53,21 @@ async def text_complete(
     endpoint: str,
     request_id: str,
 ) -> ChatResult:
-    """One metered, non-persisting completion on the chat engine."""
-    prepared = await chat_prepare(
-        identity=Identity(user_id=user_id, email="", is_staff=False),
-        message=[
-            {"role": "system", "content": system},
-            {"role": "user", "content": prompt},
-        ],
-        conversation_id=None,
-        model=model_id or None,
-        agent=None,
-        temperature=None,
-        max_tokens=max_tokens,
-        request_id=request_id,
-        endpoint=endpoint,
-        ip=None,
+    """One metered, non-persisting completion on the chat engine (sync: tasks)."""
+    return chat_complete_sync(
+        ChatRequest(
+            user_id=user_id,
+            endpoint=endpoint,
+            request_id=request_id,
+            messages=[
+                {"role": "system", "content": system},
+                {"role": "user", "content": prompt},
+            ],
+            model=model_id or None,
+            max_tokens=max_tokens,
+            persist=False,
+        )
     )
-    return await chat_complete(prepared)
 
 
 @dataclass(frozen=True)

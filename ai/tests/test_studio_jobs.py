@@ -82,7 +82,7 @@ def _body(response) -> bytes:
     return async_to_sync(collect)()
 
 
-# --- text --------------------------------------------------------------------------
+# --- text
 
 
 def test_a_text_job_stores_its_result_usage_and_a_notification(auth_client, user):
@@ -123,17 +123,27 @@ def test_running_a_finished_job_again_changes_nothing(auth_client, user, ai_demo
 
 
 def test_brand_voice_language_and_options_reach_the_model(auth_client, user, ai_demo):
+    """The agent's prompt, the profile and the type's options shape the prompt."""
     user.brand_voice = "Warm and witty"
     user.language = "es"
     user.save(update_fields=["brand_voice", "language"])
     from ai.context import profile_context_invalidate
 
     profile_context_invalidate(user_id=user.pk)
-    job_id = _create(
-        auth_client, "blog_post", "Coffee origins", tone="playful", keywords=["arabica"]
+    response = auth_client.post(
+        "/api/ai/generate-content",
+        {
+            "type": "blog_post",
+            "prompt": "Coffee origins",
+            "agent": "copywriter",
+            "options": {"tone": "playful", "keywords": ["arabica"]},
+        },
+        format="json",
     )
+    job_id = response.json()["id"]
     job_run_task(job_id)
     system = ai_demo.chat_calls()[-1]["body"]["messages"][0]["content"]
+    assert system.startswith("You are a senior copywriter.")
     assert "Content type: blog_post." in system
     assert "Brand voice: Warm and witty" in system
     assert "Write in Spanish." in system
@@ -163,7 +173,7 @@ def test_each_text_type_gets_its_structured_result(auth_client, kind, options, c
         assert result[check]
 
 
-# --- social networks' length limits -----------------------------------------------
+# --- social networks' length limits
 
 
 def test_an_over_long_post_is_regenerated_once_with_a_shorter_target(
@@ -226,7 +236,7 @@ def test_seo_title_and_description_limits_hold(auth_client):
     assert 0 < len(result["description"]) <= 160
 
 
-# --- provider failures and retries -----------------------------------------------
+# --- provider failures and retries
 
 
 def test_a_provider_failure_fails_the_job_with_a_code_and_charges_nothing(
@@ -274,7 +284,7 @@ def test_an_over_quota_user_gets_a_failed_job_with_quota_exceeded(auth_client, u
     assert _job(auth_client, job_id)["error"]["code"] == "quota_exceeded"
 
 
-# --- images, audio --------------------------------------------------------------------
+# --- images, audio
 
 
 def test_an_image_job_downloads_its_files_and_serves_them_by_signed_link(
@@ -379,7 +389,7 @@ def test_an_oversized_download_fails_the_job_with_asset_too_large(
     assert _requests_today(user) == 0
 
 
-# --- video ------------------------------------------------------------------------------
+# --- video
 
 
 @pytest.fixture
@@ -418,7 +428,8 @@ def test_a_video_job_polls_with_backoff_until_done_and_stores_the_video(
     [asset] = body["assets"]
     assert asset["content_type"] == "video/x-msvideo"
     data = _body(_fetch(api_client, asset["url"]))
-    assert data[:4] == b"RIFF" and data[8:12] == b"AVI "
+    assert data[:4] == b"RIFF"
+    assert data[8:12] == b"AVI "
     assert body["cost"] == "0.050000"
     [record] = _records(user)
     assert (record.status, record.cost) == ("success", Decimal("0.050000"))
@@ -453,7 +464,7 @@ def test_a_video_past_its_deadline_fails_with_video_timeout(
     assert _requests_today(user) == 0
 
 
-# --- cancel, delete, ownership --------------------------------------------------
+# --- cancel, delete, ownership
 
 
 def test_a_canceled_queued_job_never_runs(auth_client, user, ai_demo):
@@ -536,7 +547,7 @@ def test_jobs_are_listed_filtered_searched_and_paginated(
     assert bad.status_code == 400
 
 
-# --- the stale-job sweeper ------------------------------------------------------------
+# --- the stale-job sweeper
 
 
 def test_the_sweeper_requeues_a_job_whose_worker_died_and_fails_it_past_the_limit(

@@ -29,8 +29,9 @@ def _fields(response):
 
 
 VALID = [
-    ("blog_post", {"title": "T", "outline": ["a", "b"], "length": "long", "tone": "bold",
-                   "language": "es", "audience": "devs", "keywords": ["ai"]}),
+    ("blog_post", {"title": "T", "outline": ["a", "b"], "length": "long",
+                   "tone": "bold", "language": "es", "audience": "devs",
+                   "keywords": ["ai"]}),
     ("social_post", {"network": "linkedin", "count": 3, "hashtags": False}),
     ("email", {"purpose": "welcome", "subject": "Hi"}),
     ("ad_copy", {"platform": "google", "variants": 2}),
@@ -189,21 +190,29 @@ def test_a_model_above_the_plan_is_403(auth_client):
     assert response.json()["error"]["code"] == "model_not_allowed"
 
 
-def test_an_unknown_agent_is_400_and_a_registered_one_is_kept(auth_client):
-    from ai.context import _agents, agent_register
-
+def test_an_unknown_agent_is_400_and_an_existing_one_is_kept(auth_client, user):
     response = _post(auth_client, {"type": "email", "prompt": "p", "agent": "ghost"})
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "unknown_agent"
-    agent_register("copywriter", "You are a copywriter.")
-    try:
-        response = _post(
-            auth_client, {"type": "email", "prompt": "p", "agent": "copywriter"}
-        )
-    finally:
-        _agents.pop("copywriter", None)
+    response = _post(
+        auth_client, {"type": "email", "prompt": "p", "agent": "copywriter"}
+    )
     assert response.status_code == 202
     assert response.json()["agent"] == "copywriter"
+    # an agent above the plan is refused like any plan feature
+    response = _post(
+        auth_client, {"type": "seo_meta", "prompt": "p", "agent": "seo-specialist"}
+    )
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "plan_feature_required"
+
+
+def test_media_jobs_take_no_agent(auth_client, user):
+    _pro(user)
+    response = _post(
+        auth_client, {"type": "image", "prompt": "p", "agent": "copywriter"}
+    )
+    assert "agent" in _fields(response)
 
 
 def test_language_defaults_to_the_users_language(auth_client, user):
