@@ -77,10 +77,11 @@ def apply_headers(response: HttpResponse, headers: dict[str, str]) -> HttpRespon
     return response
 
 
-def error_headers(exc: ApplicationError, quota: Any = None) -> dict[str, str]:
+def error_headers(exc: ApplicationError) -> dict[str, str]:
+    """Retry-After, and the X-RateLimit-* headers of the quota the error carries
+    (refusals, and failures after admission: `ai.services.chat_run` attaches it)."""
     headers = dict(exc.headers())
-    state = getattr(exc, "quota", None) or quota
-    headers.update(quota_headers(state))
+    headers.update(quota_headers(getattr(exc, "quota", None)))
     return headers
 
 
