@@ -60,6 +60,7 @@ def configure(settings) -> None:
         worker_soft_shutdown_timeout=10.0,
         beat_schedule=getattr(settings, "CELERY_BEAT_SCHEDULE", {}),
         beat_schedule_filename=str(settings.CELERY_DATA_DIR / "beat-schedule"),
+        beat_scheduler="flowmatik.beat:HeartbeatScheduler",
     )
 
 

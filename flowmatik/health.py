@@ -1,8 +1,11 @@
-"""`GET /health`: the design document's shape plus checks of database, cache and broker.
+"""`GET /health`: the documented shape plus checks of database, cache, broker, beat.
 
-The database is required (503 `unhealthy` when it fails); the cache and broker are
-reported, and their failure makes the status `degraded` (still 200): quotas fall back
-to the database and tasks queue up once the broker is back.
+The database is required (503 `unhealthy` when it fails); the cache, broker and beat
+are reported, and their failure makes the status `degraded` (still 200): quotas fall
+back to the database and tasks queue up once the broker is back. Beat is alive when
+its heartbeat (written by `flowmatik.beat.HeartbeatScheduler` into the shared cache)
+is younger than `BEAT_HEARTBEAT_MAX_AGE_SECONDS`; without it no periodic task runs
+(usage drain, reconciliation, subscription expiry).
 """
 
 import time
@@ -45,25 +48,69 @@ def check_broker() -> None:
         )
 
 
-CHECKS: dict[str, Callable[[], None]] = {
+BEAT_HEARTBEAT_KEY = "beat:heartbeat"
+
+
+def beat_heartbeat_record() -> None:
+    """Beat is alive now (called by the beat scheduler; kept until overwritten)."""
+    cache.set(BEAT_HEARTBEAT_KEY, time.time(), timeout=None)
+
+
+def beat_last_heartbeat() -> datetime | None:
+    """When beat last wrote its heartbeat (any process, any host), or None."""
+    stamp = cache.get(BEAT_HEARTBEAT_KEY)
+    return datetime.fromtimestamp(stamp, tz=UTC) if stamp is not None else None
+
+
+class BeatNotRunning(RuntimeError):
+    def __init__(self, last: datetime | None):
+        super().__init__("no recent beat heartbeat")
+        self.details = _beat_details(last)
+
+
+def _beat_details(last: datetime | None) -> dict[str, object]:
+    if last is None:
+        return {"last_heartbeat": None}
+    return {
+        "last_heartbeat": _iso(last),
+        "age_seconds": round((datetime.now(tz=UTC) - last).total_seconds(), 1),
+    }
+
+
+def check_beat() -> dict[str, object]:
+    last = beat_last_heartbeat()
+    age = (datetime.now(tz=UTC) - last).total_seconds() if last else None
+    if age is None or age > settings.BEAT_HEARTBEAT_MAX_AGE_SECONDS:
+        raise BeatNotRunning(last)
+    return _beat_details(last)
+
+
+CHECKS: dict[str, Callable[[], dict[str, object] | None]] = {
     "database": check_database,
     "cache": check_cache,
     "broker": check_broker,
+    "beat": check_beat,
 }
 
 
-def _run(check: Callable[[], None]) -> dict[str, object]:
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _run(check: Callable[[], dict[str, object] | None]) -> dict[str, object]:
     started = time.perf_counter()
     try:
-        check()
+        details = check() or {}
     except Exception as exc:
         return {
             "status": "fail",
             "error": type(exc).__name__,
+            **getattr(exc, "details", {}),
             "latency_ms": round((time.perf_counter() - started) * 1000, 2),
         }
     return {
         "status": "ok",
+        **details,
         "latency_ms": round((time.perf_counter() - started) * 1000, 2),
     }
 
@@ -80,9 +127,7 @@ def health_report() -> tuple[dict[str, object], int]:
         status, http_status = "healthy", 200
     body = {
         "status": status,
-        "timestamp": datetime.now(tz=UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z"),
+        "timestamp": _iso(datetime.now(tz=UTC)),
         "version": settings.APP_VERSION,
         "environment": settings.ENVIRONMENT,
         "checks": checks,
