@@ -1,6 +1,7 @@
 """Fixtures shared by every app's tests: API clients and users."""
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,7 @@ def pytest_configure(config):
 def pytest_unconfigure(config):
     for leftover in Path("var").glob(f"test-{os.getpid()}*.sqlite3*"):
         leftover.unlink(missing_ok=True)
+    shutil.rmtree(Path("var") / f"test-{os.getpid()}-cache", ignore_errors=True)
 
 
 def _uses_transactional_db(request) -> bool:

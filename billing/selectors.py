@@ -6,7 +6,6 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db.models import Exists, OuterRef, QuerySet, Sum
 from django.utils import timezone
 
@@ -19,6 +18,7 @@ from billing.models import (
     Subscription,
 )
 from billing.providers import ProviderInvoice, ProviderPaymentMethod, provider_module
+from flowmatik.versioned_cache import versioned_get, versioned_invalidate, versioned_set
 
 FREE_PLAN_SLUG = "free"
 
@@ -168,24 +168,29 @@ def plan_info_cached(*, user_id: int) -> PlanInfo | None:
 
     For async callers: a hit needs no database, so no thread hop.
     """
-    return cache.get(_plan_cache_key(user_id))
+    lookup = versioned_get(_plan_cache_key(user_id))
+    return lookup.value if lookup.hit else None
 
 
 def plan_info_for_user_id(*, user_id: int) -> PlanInfo:
-    """`plan_get_for_user` for the hot path: cached; invalidated on every change."""
-    info = plan_info_cached(user_id=user_id)
-    if info is None:
-        key = _plan_cache_key(user_id)
-        from accounts.models import User
+    """`plan_get_for_user` for the hot path: cached; invalidated on every change.
 
-        info = plan_info(plan_get_for_user(user=User(pk=user_id)))
-        cache.set(key, info, settings.PLAN_CACHE_SECONDS)
+    The cache entry is versioned: a read that began before a plan change committed
+    cannot put the old plan back after the invalidation.
+    """
+    lookup = versioned_get(_plan_cache_key(user_id))
+    if lookup.hit:
+        return lookup.value
+    from accounts.models import User
+
+    info = plan_info(plan_get_for_user(user=User(pk=user_id)))
+    versioned_set(lookup, info, settings.PLAN_CACHE_SECONDS)
     return info
 
 
 def plan_cache_invalidate(*, user_id: int) -> None:
     """Call after anything that changes a user's plan (subscription writes)."""
-    cache.delete(_plan_cache_key(user_id))
+    versioned_invalidate(_plan_cache_key(user_id))
 
 
 # --- what the user's provider knows: invoices, payment methods ---

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.conf import settings
-from django.core.cache import cache
 from django.utils import timezone
 from django_redis.exceptions import ConnectionInterrupted
 from redis import RedisError
@@ -22,6 +21,7 @@ from billing.selectors import (
     plan_info,
     plan_info_for_user_id,
 )
+from flowmatik.versioned_cache import versioned_get, versioned_invalidate, versioned_set
 from usage.models import QuotaOverride
 from usage.types import QuotaState
 
@@ -76,25 +76,24 @@ def _override_cache_key(user_id: int) -> str:
     return f"usage:override:{user_id}"
 
 
-def _cache_call(method: str, *args):
+def _cache_call(call, *args):
     """A cache call that survives the cache being down (Redis outage): the
     limits are then read from the database, never a 500."""
     try:
-        return getattr(cache, method)(*args)
+        return call(*args)
     except CACHE_ERRORS as exc:
         logger.warning("Cache unavailable", extra={"error": type(exc).__name__})
         return None
 
 
 def override_cache_invalidate(*, user_id: int) -> None:
-    _cache_call("delete", _override_cache_key(user_id))
+    _cache_call(versioned_invalidate, _override_cache_key(user_id))
 
 
 def _override_for(user_id: int) -> _OverrideInfo | None:
-    key = _override_cache_key(user_id)
-    cached = _cache_call("get", key)
-    if cached is not None:
-        return cached or None
+    lookup = _cache_call(versioned_get, _override_cache_key(user_id))
+    if lookup is not None and lookup.hit:
+        return lookup.value or None
     row = QuotaOverride.objects.filter(user_id=user_id).first()
     info = (
         _OverrideInfo(
@@ -108,7 +107,8 @@ def _override_for(user_id: int) -> _OverrideInfo | None:
         if row
         else None
     )
-    _cache_call("set", key, info or False, settings.PLAN_CACHE_SECONDS)
+    if lookup is not None:
+        _cache_call(versioned_set, lookup, info or False, settings.PLAN_CACHE_SECONDS)
     return info
 
 

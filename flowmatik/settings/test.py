@@ -32,3 +32,7 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
 METRICS_STORE_PATH = str(VAR_DIR / f"test-{os.getpid()}-metrics.sqlite3")  # noqa: F405
 METRICS_PROCESS_REPORT_SECONDS = 0.0
 METRICS_REDIS_PREFIX = f"fmk:test-metrics:{os.getpid()}"
+
+if CACHES["default"]["BACKEND"] == "diskcache.DjangoCache":  # noqa: F405
+    # The embedded default's shared disk cache, one directory per test process.
+    CACHES["default"]["LOCATION"] = str(VAR_DIR / f"test-{os.getpid()}-cache")  # noqa: F405
