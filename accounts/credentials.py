@@ -2,7 +2,7 @@
 
 Hashing, header parsing and the identity cache's keys and operations, for both the
 identity check (`accounts.identity`) and the services that invalidate it. Imports
-nothing of ours, so either side can use it without an import cycle. Every read,
+nothing of accounts', so either side can use it without an import cycle. Every read,
 write and invalidation of the identity cache goes through the three functions at
 the bottom.
 """
@@ -13,6 +13,14 @@ from typing import Any, Literal
 
 from django.conf import settings
 from django.core.cache import cache
+
+from flowmatik.versioned_cache import (
+    Lookup,
+    versioned_invalidate,
+    versioned_keys,
+    versioned_lookup,
+    versioned_set,
+)
 
 API_KEY_PREFIX = "fmk_"
 
@@ -57,22 +65,24 @@ def access_denied_cache_key(jti: str) -> str:
     return f"identity:jwt-denied:{jti}"
 
 
-def identity_cache_read(*keys: str) -> list[Any]:
-    """The cached values of `keys` (None where missing), in one round trip."""
-    found = cache.get_many(list(keys))
-    return [found.get(key) for key in keys]
+def identity_cache_read(key: str, *also: str) -> tuple[Lookup, list[Any]]:
+    """The versioned entry under `key` and the plain values of `also` (None where
+    missing), in one round trip. Pass the lookup to `identity_cache_write`."""
+    found = cache.get_many([*versioned_keys(key), *also])
+    return versioned_lookup(key, found), [found.get(extra) for extra in also]
 
 
-def identity_cache_write(key: str, value: Any) -> None:
-    """Cache a resolved entry (False for "no such live user/key") briefly."""
-    cache.set(key, value, settings.IDENTITY_CACHE_SECONDS)
+def identity_cache_write(lookup: Lookup, value: Any) -> None:
+    """Cache a resolved entry (False for "no such live user/key") briefly, under
+    the version read before the database was: a racing invalidation wins."""
+    versioned_set(lookup, value, settings.IDENTITY_CACHE_SECONDS)
 
 
 def identity_cache_invalidate(
     *, user_id: int | None = None, hashed_key: str = ""
 ) -> None:
     """Forget a user's and/or a key's cached entry (revocation, deactivation...)."""
-    if user_id is not None:
-        cache.delete(user_cache_key(user_id))
+    keys = [user_cache_key(user_id)] if user_id is not None else []
     if hashed_key:
-        cache.delete(api_key_cache_key(hashed_key))
+        keys.append(api_key_cache_key(hashed_key))
+    versioned_invalidate(*keys)

@@ -9,7 +9,9 @@ Each check is written once, as a generator: it does the cache reads itself and
 result back. `credential_check` runs that work inline; `acredential_check` runs it in
 a worker thread, so on the event loop a cached caller costs no thread hop and no
 query. Resolved entries are cached for `IDENTITY_CACHE_SECONDS`; revoking a key,
-deactivating a user or changing a password invalidates them (after commit). A key's
+deactivating a user or changing a password invalidates them (after commit); entries
+are versioned (`flowmatik.versioned_cache`), so a check that read the database before
+such a change committed cannot cache the old state after it. A key's
 `last_used_at` is written at most once per `API_KEY_LAST_USED_INTERVAL_SECONDS`.
 """
 
@@ -44,6 +46,7 @@ from accounts.services.api_keys import (
     api_key_last_used_write,
 )
 from billing import selectors as billing_selectors
+from flowmatik.versioned_cache import Lookup
 
 __all__ = [
     "API_KEY_PREFIX",
@@ -86,7 +89,7 @@ _KeyEntry = tuple[int, int, str, bool, Any]  # id, user id, email, staff, expiry
 # --- The JWT check ---
 
 
-def _user_entry_load(user_id: int) -> _UserEntry | bool:
+def _user_entry_load(user_id: int, lookup: Lookup) -> _UserEntry | bool:
     """An active user's (identity, password fingerprint) from the database (False:
     none), cached."""
     user = (
@@ -99,7 +102,7 @@ def _user_entry_load(user_id: int) -> _UserEntry | bool:
         if user
         else False
     )
-    identity_cache_write(user_cache_key(user_id), entry)
+    identity_cache_write(lookup, entry)
     return entry
 
 
@@ -120,13 +123,15 @@ def _jwt_check(token: str) -> _Check:
         return Refusal(
             "token_not_valid", "Token contained no recognizable user identification."
         )
-    denied, entry = identity_cache_read(
-        access_denied_cache_key(str(access.get("jti", ""))), user_cache_key(user_id)
+    lookup, (denied,) = identity_cache_read(
+        user_cache_key(user_id), access_denied_cache_key(str(access.get("jti", "")))
     )
     if denied:
         return Refusal("token_revoked", "The token was revoked by a log-out.")
-    if entry is None:
-        entry = yield partial(_user_entry_load, user_id)
+    if lookup.hit:
+        entry = lookup.value
+    else:
+        entry = yield partial(_user_entry_load, user_id, lookup)
     if not entry:
         return Refusal("user_inactive", "User is inactive or does not exist.")
     identity, fingerprint = entry
@@ -140,7 +145,7 @@ def _jwt_check(token: str) -> _Check:
 # --- The API-key check ---
 
 
-def _api_key_load(hashed: str) -> _KeyEntry | bool:
+def _api_key_load(hashed: str, lookup: Lookup) -> _KeyEntry | bool:
     """The key's entry from the database (False: no live key), cached."""
     api_key = (
         ApiKey.objects.select_related("user")
@@ -158,7 +163,7 @@ def _api_key_load(hashed: str) -> _KeyEntry | bool:
         if api_key
         else False
     )
-    identity_cache_write(api_key_cache_key(hashed), entry)
+    identity_cache_write(lookup, entry)
     return entry
 
 
@@ -168,9 +173,11 @@ def _api_key_check(raw_key: str) -> _Check:
     if not raw_key.startswith(API_KEY_PREFIX):
         return INVALID_API_KEY
     hashed = api_key_hash(raw_key)
-    (entry,) = identity_cache_read(api_key_cache_key(hashed))
-    if entry is None:
-        entry = yield partial(_api_key_load, hashed)
+    lookup, _ = identity_cache_read(api_key_cache_key(hashed))
+    if lookup.hit:
+        entry = lookup.value
+    else:
+        entry = yield partial(_api_key_load, hashed, lookup)
     if not entry:
         return INVALID_API_KEY
     key_id, user_id, email, is_staff, expires_at = entry

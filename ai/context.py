@@ -11,9 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.core.cache import cache
-
 from flowmatik.errors import InvalidInput
+from flowmatik.versioned_cache import versioned_get, versioned_invalidate, versioned_set
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are Flowmatik's writing assistant. Help the user plan, draft and improve "
@@ -80,12 +79,17 @@ def profile_cache_key(user_id: int) -> str:
     return f"ai:profile:{user_id}"
 
 
+def profile_context_cached(user_id: int) -> str | None:
+    """The cached `profile_context` answer, or None on a miss (no query)."""
+    lookup = versioned_get(profile_cache_key(user_id))
+    return lookup.value if lookup.hit else None
+
+
 def profile_context(user_id: int) -> str:
     """The user's brand voice and bio as a system note ('' if none); cached."""
-    key = profile_cache_key(user_id)
-    cached = cache.get(key)
-    if cached is not None:
-        return cached
+    lookup = versioned_get(profile_cache_key(user_id))
+    if lookup.hit:
+        return lookup.value
     from accounts.models import User
 
     row = (
@@ -105,13 +109,13 @@ def profile_context(user_id: int) -> str:
     if row.get("bio"):
         parts.append(f"About the user: {row['bio'].strip()}")
     text = ("User profile. " + " ".join(parts)) if parts else ""
-    cache.set(key, text, PROFILE_CACHE_SECONDS)
+    versioned_set(lookup, text, PROFILE_CACHE_SECONDS)
     return text
 
 
 def profile_context_invalidate(*, user_id: int) -> None:
     """Call after the user edits their profile so the next call sees it."""
-    cache.delete(profile_cache_key(user_id))
+    versioned_invalidate(profile_cache_key(user_id))
 
 
 @dataclass(frozen=True)

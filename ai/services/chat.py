@@ -40,7 +40,6 @@ from typing import Any
 
 from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import SynchronousOnlyOperation
 
 from ai import bounds
@@ -123,7 +122,7 @@ async def plan_for_user(user_id: int):
 
 
 async def _profile(user_id: int) -> str:
-    cached = cache.get(ctx.profile_cache_key(user_id))
+    cached = ctx.profile_context_cached(user_id)
     if cached is not None:
         return cached
     return await sync_to_async(ctx.profile_context, thread_sensitive=False)(user_id)
