@@ -17,9 +17,8 @@ def _transport_options(settings) -> dict:
     options: dict = {"visibility_timeout": settings.CELERY_VISIBILITY_TIMEOUT}
     if settings.CELERY_BROKER_URL.startswith("filesystem://"):
         # Embedded broker: queues are folders under var/celery, shared by web + worker.
+        # The folders are made at startup (flowmatik.folders), not at import.
         folder = settings.CELERY_DATA_DIR / "queue"
-        (settings.CELERY_DATA_DIR / "processed").mkdir(parents=True, exist_ok=True)
-        folder.mkdir(parents=True, exist_ok=True)
         options.update(
             {
                 "data_folder_in": str(folder),
@@ -58,7 +57,7 @@ def configure(settings) -> None:
         enable_utc=True,
         worker_hijack_root_logger=False,
         worker_soft_shutdown_timeout=10.0,
-        beat_schedule=getattr(settings, "CELERY_BEAT_SCHEDULE", {}),
+        beat_schedule=settings.CELERY_BEAT_SCHEDULE,
         beat_schedule_filename=str(settings.CELERY_DATA_DIR / "beat-schedule"),
         beat_scheduler="flowmatik.beat:HeartbeatScheduler",
     )

@@ -12,12 +12,14 @@ from pathlib import Path
 import environ
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
-VAR_DIR = Path(environ.Env().str("FLOWMATIK_VAR_DIR", default=str(BASE_DIR / "var")))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 env = environ.Env()
 if env.bool("FLOWMATIK_READ_DOT_ENV", default=True) and (BASE_DIR / ".env").exists():
     environ.Env.read_env(BASE_DIR / ".env")
+
+# Local state of the embedded default (SQLite, queues, media...). Its folders are
+# made at startup by flowmatik.apps, never by importing settings.
+VAR_DIR = Path(env.str("FLOWMATIK_VAR_DIR", default=str(BASE_DIR / "var")))
 
 
 def parse_duration(value: str) -> timedelta:
@@ -471,20 +473,6 @@ SUBSCRIPTION_RECONCILE_INTERVAL_SECONDS = env.int(
 )
 # A `received` event untouched this long past the longest retry wait is re-queued
 WEBHOOK_STALE_AFTER_SECONDS = env.int("WEBHOOK_STALE_AFTER_SECONDS", default=900)
-CELERY_BEAT_SCHEDULE = {
-    "billing-reconcile-subscriptions": {
-        "task": "billing.reconcile_subscriptions",
-        "schedule": SUBSCRIPTION_RECONCILE_INTERVAL_SECONDS,
-    },
-    "webhooks-requeue-stale-events": {
-        "task": "webhooks.requeue_stale_events",
-        "schedule": WEBHOOK_STALE_AFTER_SECONDS,
-    },
-    "billing-expire-due-subscriptions": {
-        "task": "billing.expire_due_subscriptions",
-        "schedule": SUBSCRIPTION_EXPIRE_INTERVAL_SECONDS,
-    },
-}
 
 # --- AI providers ---
 SILICONFLOW_API_KEY = env.str("SILICONFLOW_API_KEY", default="")
@@ -576,10 +564,6 @@ STUDIO_SSE_MAX_SECONDS = env.int("STUDIO_SSE_MAX_SECONDS", default=900)
 # Celery queue of content jobs ("" = the default queue); a worker started with
 # `-Q studio` then gives long media jobs workers of their own
 STUDIO_TASK_QUEUE = env.str("STUDIO_TASK_QUEUE", default="")
-CELERY_BEAT_SCHEDULE["ai-sweep-stale-jobs"] = {
-    "task": "ai.jobs_sweep",
-    "schedule": STUDIO_SWEEP_INTERVAL_SECONDS,
-}
 # Generated files: local files under MEDIA_ROOT (var/media), or S3-compatible storage
 # (django-storages) once a bucket is set
 AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")
@@ -614,22 +598,42 @@ QUOTA_REDIS_RETRY_SECONDS = env.float("QUOTA_REDIS_RETRY_SECONDS", default=5.0)
 # How often beat drains buffered usage events into the database / sweeps reservations
 USAGE_DRAIN_INTERVAL_SECONDS = env.float("USAGE_DRAIN_INTERVAL_SECONDS", default=5.0)
 QUOTA_SWEEP_INTERVAL_SECONDS = env.float("QUOTA_SWEEP_INTERVAL_SECONDS", default=60.0)
-CELERY_BEAT_SCHEDULE["usage-drain-events"] = {
-    "task": "usage.drain_events",
-    "schedule": USAGE_DRAIN_INTERVAL_SECONDS,
-}
-CELERY_BEAT_SCHEDULE["usage-sweep-reservations"] = {
-    "task": "usage.sweep_reservations",
-    "schedule": QUOTA_SWEEP_INTERVAL_SECONDS,
-}
 
 # Reset e-mails one account may receive per hour (0 = no cap)
 PASSWORD_RESET_EMAILS_PER_HOUR = env.int("PASSWORD_RESET_EMAILS_PER_HOUR", default=5)
 # Seconds between purges of expired refresh-token records and stale lockouts
 TOKEN_FLUSH_INTERVAL_SECONDS = env.int("TOKEN_FLUSH_INTERVAL_SECONDS", default=86400)
-CELERY_BEAT_SCHEDULE["accounts-flush-expired-tokens"] = {
-    "task": "accounts.flush_expired_tokens",
-    "schedule": TOKEN_FLUSH_INTERVAL_SECONDS,
+
+# --- Celery beat: every periodic task, in one place (intervals are set above) ---
+CELERY_BEAT_SCHEDULE = {
+    "billing-reconcile-subscriptions": {
+        "task": "billing.reconcile_subscriptions",
+        "schedule": SUBSCRIPTION_RECONCILE_INTERVAL_SECONDS,
+    },
+    "webhooks-requeue-stale-events": {
+        "task": "webhooks.requeue_stale_events",
+        "schedule": WEBHOOK_STALE_AFTER_SECONDS,
+    },
+    "billing-expire-due-subscriptions": {
+        "task": "billing.expire_due_subscriptions",
+        "schedule": SUBSCRIPTION_EXPIRE_INTERVAL_SECONDS,
+    },
+    "ai-sweep-stale-jobs": {
+        "task": "ai.jobs_sweep",
+        "schedule": STUDIO_SWEEP_INTERVAL_SECONDS,
+    },
+    "usage-drain-events": {
+        "task": "usage.drain_events",
+        "schedule": USAGE_DRAIN_INTERVAL_SECONDS,
+    },
+    "usage-sweep-reservations": {
+        "task": "usage.sweep_reservations",
+        "schedule": QUOTA_SWEEP_INTERVAL_SECONDS,
+    },
+    "accounts-flush-expired-tokens": {
+        "task": "accounts.flush_expired_tokens",
+        "schedule": TOKEN_FLUSH_INTERVAL_SECONDS,
+    },
 }
 
 # --- Logging: JSON lines on stdout ---

@@ -121,3 +121,45 @@ def test_production_is_https_only_with_hsts(tmp_path):
     assert values["debug"] is False
     assert values["hsts"] >= 31536000
     assert values["ssl_redirect"] is True
+
+
+def _run(code: str, tmp_path, **env_vars) -> subprocess.CompletedProcess:
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "DJANGO_SETTINGS_MODULE": "flowmatik.settings.base",
+        "FLOWMATIK_VAR_DIR": str(tmp_path / "var"),
+        "FLOWMATIK_READ_DOT_ENV": "false",
+        **env_vars,
+    }
+    return subprocess.run(  # noqa: S603 - our own interpreter and code
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+
+
+def test_importing_settings_makes_no_folder_and_startup_makes_the_needed_ones(
+    tmp_path,
+):
+    var = tmp_path / "var"
+    _run("import flowmatik.settings.base", tmp_path)
+    assert not var.exists()
+    _run("import django; django.setup()", tmp_path)
+    assert (var / "celery" / "queue").is_dir()
+    assert (var / "celery" / "processed").is_dir()
+    assert sorted(p.name for p in var.iterdir()) == ["celery"]  # no stray files
+
+
+def test_startup_on_the_production_stack_makes_no_local_folder(tmp_path):
+    _run(
+        "import django; django.setup()",
+        tmp_path,
+        DATABASE_URL="mysql://app:pw@db.internal:3306/flowmatik",
+        REDIS_URL="redis://cache.internal:6379/2",
+    )
+    assert not (tmp_path / "var").exists()
