@@ -163,3 +163,13 @@ def test_startup_on_the_production_stack_makes_no_local_folder(tmp_path):
         REDIS_URL="redis://cache.internal:6379/2",
     )
     assert not (tmp_path / "var").exists()
+
+
+def test_every_beat_entry_runs_a_registered_task_on_a_positive_interval(settings):
+    from flowmatik.celery import app
+
+    app.loader.autodiscover_tasks(settings.INSTALLED_APPS)  # what a worker imports
+    assert app.conf.beat_schedule == settings.CELERY_BEAT_SCHEDULE
+    for name, entry in settings.CELERY_BEAT_SCHEDULE.items():
+        assert entry["task"] in app.tasks, name
+        assert float(entry["schedule"]) > 0, name
