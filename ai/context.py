@@ -1,13 +1,12 @@
 """The context manager: builds the message list of every AI call, in one place.
 
-Order: the agent's system prompt (agents register through `agent_register`), the
+Order: the agent's system prompt (agents are data: `ai.models.Agent`), the
 user's profile context (brand voice, bio; cached), the conversation history trimmed
 to the model's context window minus `max_tokens` (oldest turns dropped first), and
 the new message. Token counts are offline estimates (no tokenizer download).
 """
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,24 +19,6 @@ DEFAULT_SYSTEM_PROMPT = (
 )
 PROFILE_CACHE_SECONDS = 300
 MESSAGE_OVERHEAD_TOKENS = 4  # role and separators, as OpenAI-style chat formats add
-
-_agents: dict[str, Callable[[], str]] = {}
-
-
-def agent_register(slug: str, system_prompt: Callable[[], str] | str) -> None:
-    """The seam for agents (a later issue): `slug` -> its system prompt."""
-    _agents[slug] = system_prompt if callable(system_prompt) else lambda: system_prompt
-
-
-def agent_system_prompt(agent: str | None) -> str:
-    if not agent:
-        return DEFAULT_SYSTEM_PROMPT
-    prompt = _agents.get(agent)
-    if prompt is None:
-        raise InvalidInput(
-            "Unknown agent.", code="unknown_agent", details={"agent": agent}
-        )
-    return prompt()
 
 
 def estimate_tokens(text: str) -> int:

@@ -251,7 +251,13 @@ class ConversationHistory:
 def conversation_history(*, user_id: int, conversation_id: int) -> ConversationHistory:
     """The summary and the later turns as chat messages (404 if not the user's)."""
     conversation = conversation_get(user_id=user_id, conversation_id=conversation_id)
-    rows = Message.objects.filter(conversation_id=conversation_id).exclude(content="")
+    # The user's turns and the final answers: an agent's intermediate tool calls
+    # and tool results stay stored (and shown) but are not replayed as context.
+    rows = (
+        Message.objects.filter(conversation_id=conversation_id, tool_calls__isnull=True)
+        .exclude(content="")
+        .exclude(role="tool")
+    )
     if conversation.summary_upto_id:
         rows = rows.filter(id__gt=conversation.summary_upto_id)
     latest = list(

@@ -82,6 +82,8 @@ class ChatRequest:
     `plan` is the caller's `billing.selectors.PlanInfo` when it already has it
     (saves a lookup); `plan_models_only=False` is for calls the platform makes on
     the user's behalf with a model the operator chose (summaries): still metered.
+    `agent` names an agent (`chat_run` resolves it and may run its tool loop);
+    `system_prompt` is the resolved agent's prompt (set by the engine).
     """
 
     user_id: int
@@ -102,6 +104,7 @@ class ChatRequest:
     ip: str | None = None
     plan: Any = None  # billing.selectors.PlanInfo
     plan_models_only: bool = True
+    system_prompt: str | None = None
 
 
 @dataclass
@@ -189,6 +192,37 @@ class ChatDone(ChatEvent):
 
 
 @dataclass(frozen=True)
+class ChatReasoning(ChatEvent):
+    """What a reasoning model thinks before answering (never part of `content`)."""
+
+    type: ClassVar[str] = "reasoning"
+    content: str
+
+
+@dataclass(frozen=True)
+class ChatToolCall(ChatEvent):
+    """An agent step asked for a tool; `arguments` is the model's JSON text."""
+
+    type: ClassVar[str] = "tool_call"
+    id: str
+    name: str
+    arguments: str
+    step: int
+
+
+@dataclass(frozen=True)
+class ChatToolResult(ChatEvent):
+    """What the tool answered (an error or timeout too: `is_error`), as fed back."""
+
+    type: ClassVar[str] = "tool_result"
+    id: str
+    name: str
+    content: str
+    is_error: bool
+    step: int
+
+
+@dataclass(frozen=True)
 class ChatFailure(ChatEvent):
     """The call failed; `error` is the ApplicationError itself (code, status...)."""
 
@@ -241,6 +275,7 @@ class ChatResult:
     request_id: str
     quota: Any = None  # usage.types.QuotaState after settling
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    reasoning: str = ""
 
 
 @dataclass(frozen=True)
@@ -252,6 +287,7 @@ class ProviderChunk:
     prompt_tokens: int | None = None  # set on the chunk carrying usage
     completion_tokens: int | None = None
     tool_calls: list[dict[str, Any]] = field(default_factory=list)  # deltas
+    reasoning: str = ""  # `reasoning_content` of reasoning models
 
 
 @dataclass(frozen=True)
@@ -261,6 +297,7 @@ class ProviderCompletion:
     prompt_tokens: int | None
     completion_tokens: int | None
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    reasoning: str = ""
 
 
 @dataclass(frozen=True)

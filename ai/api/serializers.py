@@ -75,13 +75,40 @@ class ChatOutputSerializer(serializers.Serializer):
     currency = serializers.CharField()
     finish_reason = serializers.CharField()
     request_id = serializers.CharField()
+    reasoning = serializers.CharField(
+        help_text="What a reasoning model thought (empty for other models)."
+    )
 
 
 class ChatStreamEventSerializer(serializers.Serializer):
     """One Server-Sent Event (`event: <type>`, `data: <this JSON>`)."""
 
-    type = serializers.ChoiceField(choices=["start", "delta", "usage", "done", "error"])
-    content = serializers.CharField(required=False, help_text="delta")
+    type = serializers.ChoiceField(
+        choices=[
+            "start",
+            "delta",
+            "reasoning",
+            "tool_call",
+            "tool_result",
+            "usage",
+            "done",
+            "error",
+        ]
+    )
+    content = serializers.CharField(
+        required=False, help_text="delta, reasoning, tool_result"
+    )
+    id = serializers.CharField(required=False, help_text="tool_call, tool_result")
+    name = serializers.CharField(
+        required=False, help_text="tool_call, tool_result: the tool"
+    )
+    arguments = serializers.CharField(
+        required=False, help_text="tool_call: the model's JSON arguments"
+    )
+    is_error = serializers.BooleanField(required=False, help_text="tool_result")
+    step = serializers.IntegerField(
+        required=False, help_text="tool_call, tool_result: the agent loop's step"
+    )
     prompt_tokens = serializers.IntegerField(required=False, help_text="usage")
     completion_tokens = serializers.IntegerField(required=False, help_text="usage")
     total_tokens = serializers.IntegerField(required=False, help_text="usage")
@@ -114,6 +141,9 @@ class MessageSerializer(serializers.ModelSerializer):
             "id",
             "role",
             "content",
+            "reasoning",
+            "tool_calls",
+            "tool_call_id",
             "model",
             "status",
             "prompt_tokens",

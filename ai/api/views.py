@@ -84,6 +84,7 @@ def _reply(result: ChatResult) -> JsonResponse:
         "currency": result.usage.currency,
         "finish_reason": result.finish_reason,
         "request_id": result.request_id,
+        "reasoning": result.reasoning,
     }
     return common.apply_headers(JsonResponse(body), common.quota_headers(result.quota))
 
@@ -120,7 +121,8 @@ class ChatSchemaView(APIView):
             200: OpenApiResponse(
                 ChatOutputSerializer,
                 description="JSON reply; with `stream: true` a `text/event-stream` "
-                "of events `start`, `delta`, `usage`, `done` or `error`, each "
+                "of events `start`, `delta`, `reasoning`, `tool_call` / `tool_result` "
+                "(agents with tools), `usage`, `done` or `error`, each "
                 "`data:` being the JSON below.",
             ),
             (200, "text/event-stream"): ChatStreamEventSerializer,

@@ -142,11 +142,12 @@ def _request_kwargs(
 
 def _chunk_from_sdk(chunk: Any) -> ProviderChunk:
     usage = getattr(chunk, "usage", None)
-    content, finish, calls = "", None, []
+    content, reasoning, finish, calls = "", "", None, []
     if chunk.choices:
         choice = chunk.choices[0]
         delta = choice.delta
         content = (delta.content or "") if delta else ""
+        reasoning = (getattr(delta, "reasoning_content", None) or "") if delta else ""
         finish = choice.finish_reason
         for call in (delta.tool_calls or []) if delta else []:
             calls.append(
@@ -163,6 +164,7 @@ def _chunk_from_sdk(chunk: Any) -> ProviderChunk:
         prompt_tokens=usage.prompt_tokens if usage else None,
         completion_tokens=usage.completion_tokens if usage else None,
         tool_calls=calls,
+        reasoning=reasoning,
     )
 
 
@@ -321,6 +323,9 @@ async def chat_complete_upstream(
     ]
     return ProviderCompletion(
         content=(message.content or "") if message else "",
+        reasoning=(getattr(message, "reasoning_content", None) or "")
+        if message
+        else "",
         finish_reason=(choice.finish_reason if choice else None) or "stop",
         prompt_tokens=usage.prompt_tokens if usage else None,
         completion_tokens=usage.completion_tokens if usage else None,

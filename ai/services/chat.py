@@ -48,6 +48,7 @@ from ai.errors import ProviderError, ProviderTimeout, ProviderUnavailable
 from ai.models import MessageStatus
 from ai.providers.chat import chat_complete_upstream, chat_stream_upstream
 from ai.selectors import (
+    aagent_resolve,
     acatalogue_get,
     conversation_history,
     fallback_for,
@@ -59,6 +60,7 @@ from ai.types import (
     ChatDone,
     ChatEvent,
     ChatFailure,
+    ChatReasoning,
     ChatRequest,
     ChatResult,
     ChatStart,
@@ -87,7 +89,15 @@ def _usage():
 
 async def chat_run(request: ChatRequest) -> ChatResult | ChatStream:
     """Prepare and run one chat: a `ChatResult`, or a started `ChatStream` when
-    `request.stream`. Raises `ApplicationError` (with `.quota` once admitted)."""
+    `request.stream`. Raises `ApplicationError` (with `.quota` once admitted).
+
+    A request naming an agent goes through `ai.services.agent_loop.agent_run`: the
+    agent's prompt/model/temperature, and its tool loop when it has tools (each
+    step one call of this engine)."""
+    if request.agent and request.system_prompt is None:
+        from ai.services.agent_loop import agent_run
+
+        return await agent_run(request, plain_run=chat_run)
     prepared = await chat_prepare(request)
     if not request.stream:
         return await chat_complete(prepared)
@@ -169,7 +179,15 @@ async def chat_prepare(request: ChatRequest) -> PreparedChat:
     wanted = max_tokens or settings.AI_DEFAULT_MAX_TOKENS
     wanted = min(wanted, info.max_output_tokens, max(1, info.context_window // 2))
 
+    system_prompt = request.system_prompt
+    if system_prompt is None and request.agent:  # a caller that skipped chat_run
+        agent = await aagent_resolve(
+            user_id=request.user_id, plan=plan, slug=request.agent
+        )
+        system_prompt = agent.system_prompt
     if request.messages is not None:
+        if system_prompt:  # an agent on /v1: its prompt leads the client's messages
+            messages = [{"role": "system", "content": system_prompt}, *messages]
         built = ctx.context_build_from_messages(
             messages=messages, context_window=info.context_window, max_tokens=wanted
         )
@@ -183,7 +201,7 @@ async def chat_prepare(request: ChatRequest) -> PreparedChat:
             else None
         )
         built = ctx.context_build(
-            system_prompt=ctx.agent_system_prompt(request.agent),
+            system_prompt=system_prompt or ctx.DEFAULT_SYSTEM_PROMPT,
             profile=await _profile(request.user_id),
             history=history.messages if history else [],
             summary=history.summary if history else "",
@@ -243,6 +261,7 @@ class _Outcome:
     completion_tokens: int | None = None
     finish_reason: str | None = None
     tool_calls: dict[int, dict] = field(default_factory=dict)
+    reasoning: list[str] = field(default_factory=list)
     upstream_opened: bool = False
     ok: bool = False
     error: ApplicationError | None = None
@@ -283,6 +302,7 @@ async def _completion_chunks(**kwargs) -> AsyncIterator[ProviderChunk]:
         finish_reason=completion.finish_reason,
         prompt_tokens=completion.prompt_tokens,
         completion_tokens=completion.completion_tokens,
+        reasoning=completion.reasoning,
         tool_calls=[
             {
                 "index": index,
@@ -354,6 +374,7 @@ async def _finalize(prepared: PreparedChat, outcome: _Outcome, *, cancelled: boo
                 prepared=prepared,
                 model=model,
                 answer=content,
+                reasoning="".join(outcome.reasoning),
                 status={
                     CallStatus.SUCCESS: MessageStatus.COMPLETE,
                     CallStatus.PARTIAL: MessageStatus.PARTIAL,
@@ -494,6 +515,9 @@ async def _relay(
             if chunk.content:
                 outcome.parts.append(chunk.content)
                 yield ChatDelta(content=chunk.content)
+            if chunk.reasoning:
+                outcome.reasoning.append(chunk.reasoning)
+                yield ChatReasoning(content=chunk.reasoning)
             chunk = await anext(upstream, None)
         outcome.ok = True
     except ApplicationError as exc:
@@ -564,6 +588,7 @@ async def chat_complete(prepared: PreparedChat) -> ChatResult:
         request_id=prepared.request_id,
         quota=final.quota,
         tool_calls=_tool_calls_list(outcome),
+        reasoning="".join(outcome.reasoning),
     )
 
 

@@ -34,6 +34,7 @@ def conversation_turn_save(
     model: ModelInfo,
     answer: str,
     status: str,
+    reasoning: str = "",
     prompt_tokens: int,
     completion_tokens: int,
 ) -> tuple[int, int]:
@@ -64,6 +65,7 @@ def conversation_turn_save(
             conversation=conversation,
             role=MessageRole.ASSISTANT,
             content=answer,
+            reasoning=reasoning,
             model=model.model_id,
             status=status,
             prompt_tokens=prompt_tokens,

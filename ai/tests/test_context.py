@@ -108,15 +108,6 @@ def test_message_lists_keep_system_and_last_message_when_trimmed():
     assert built.messages == [messages[0], messages[-2], last]
 
 
-def test_unknown_agent_is_400_and_registered_agents_supply_the_system_prompt():
-    with pytest.raises(InvalidInput) as err:
-        ctx.agent_system_prompt("nope")
-    assert err.value.code == "unknown_agent"
-    ctx.agent_register("copywriter-test", "You write ads.")
-    assert ctx.agent_system_prompt("copywriter-test") == "You write ads."
-    assert ctx.agent_system_prompt(None) == ctx.DEFAULT_SYSTEM_PROMPT
-
-
 def test_profile_context_carries_brand_voice_and_is_cached(
     db, django_assert_num_queries
 ):
