@@ -41,6 +41,7 @@ from ai import bounds
 from ai.services import chat_run
 from ai.types import ChatRequest, ChatStart
 from flowmatik import realtime
+from flowmatik.client_ip import client_ip_from_scope
 from flowmatik.errors import ApplicationError, InvalidInput
 from flowmatik.request_context import new_request_id, request_id_var, user_id_var
 from flowmatik.ws_auth import CloseOnExpiryMixin
@@ -176,7 +177,6 @@ class ChatConsumer(CloseOnExpiryMixin, AsyncJsonWebsocketConsumer):
         request_id_var.set(request["request_id"])
         user_id_var.set(str(identity.user_id))
         self._current = (request["request_id"], request["conversation_id"])
-        client = self.scope.get("client") or (None, None)
         try:
             stream = await chat_run(
                 ChatRequest(
@@ -190,7 +190,7 @@ class ChatConsumer(CloseOnExpiryMixin, AsyncJsonWebsocketConsumer):
                     agent=request["agent"],
                     persist=True,
                     stream=True,
-                    ip=client[0],
+                    ip=client_ip_from_scope(self.scope) or None,
                 )
             )
             await self._relay(stream.events, request["request_id"])

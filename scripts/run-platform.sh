@@ -22,6 +22,6 @@ echo "  API docs: http://$HOST:$PORT/api/docs/   health: http://$HOST:$PORT/heal
 echo "  Admin:    http://$HOST:$PORT/admin/ (make superuser creates admin@example.com)"
 echo
 "$BIN/uvicorn" flowmatik.asgi:application --host "$HOST" --port "$PORT" --lifespan on \
-  --no-access-log &
+  --no-access-log --proxy-headers --forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-127.0.0.1}" &
 pids+=($!)
 wait -n "${pids[@]}"

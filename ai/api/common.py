@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from rest_framework import serializers
 
 from accounts.identity import Identity, aidentify, credentials_from_headers
+from flowmatik.client_ip import client_ip as flowmatik_client_ip
 from flowmatik.errors import (
     ApplicationError,
     InvalidInput,
@@ -60,7 +61,7 @@ def parse_body(request: HttpRequest, serializer_class) -> dict[str, Any]:
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
+    return flowmatik_client_ip(request) or None
 
 
 def quota_headers(quota: Any) -> dict[str, str]:

@@ -23,6 +23,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
+from flowmatik.client_ip import client_ip
 from flowmatik.errors import error_body
 from flowmatik.metrics import JOB_BUCKETS_SECONDS, REQUEST_BUCKETS_MS
 from flowmatik.metrics.windows import metrics_totals
@@ -198,8 +199,7 @@ def metrics_access_allowed(request: HttpRequest) -> bool:
     header = request.headers.get("Authorization", "")
     if token and header.startswith("Bearer "):
         return hmac.compare_digest(header[7:].strip().encode(), token.encode())
-    address = request.META.get(settings.METRICS_IP_META_KEY, "")
-    address = address.split(",")[0].strip()
+    address = client_ip(request)
     try:
         client = ipaddress.ip_address(address)
     except ValueError:

@@ -290,14 +290,16 @@ AXES_USERNAME_FORM_FIELD = "email"
 AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
 AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
 AXES_USERNAME_CALLABLE = "accounts.lockout.axes_username"
-AXES_IPWARE_META_PRECEDENCE_ORDER = env.list(
-    "AXES_IP_META_KEYS", default=["REMOTE_ADDR"]
-)
+# The client IP comes from one place (flowmatik/client_ip.py): see CLIENT_IP_META_KEY
+AXES_CLIENT_IP_CALLABLE = "flowmatik.client_ip.client_ip"
 
 # Per-IP rate limits (django-ratelimit), in django-ratelimit's "count/period" syntax.
 RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", default=True)
 RATELIMIT_USE_CACHE = "default"
-RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY", default="REMOTE_ADDR")
+# request.META key holding the client IP, for rate limits, lockouts, AI limits and
+# metrics. Behind a proxy keep REMOTE_ADDR and set FORWARDED_ALLOW_IPS (uvicorn).
+CLIENT_IP_META_KEY = env.str("CLIENT_IP_META_KEY", default="REMOTE_ADDR")
+RATELIMIT_IP_META_KEY = "flowmatik.client_ip.client_ip"
 RATELIMIT_REGISTER = env.str("RATELIMIT_REGISTER", default="20/h")
 RATELIMIT_LOGIN = env.str("RATELIMIT_LOGIN", default="60/m")
 RATELIMIT_FORGOT_PASSWORD = env.str("RATELIMIT_FORGOT_PASSWORD", default="10/h")
@@ -699,7 +701,6 @@ METRICS_PROCESS_REPORT_SECONDS = env.float(
 # with neither set the endpoint answers 401 to everyone
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
-METRICS_IP_META_KEY = env.str("METRICS_IP_META_KEY", default="REMOTE_ADDR")
 
 APP_VERSION = env.str("APP_VERSION", default="1.0.0")
 SILENCED_SYSTEM_CHECKS = []
