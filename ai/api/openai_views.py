@@ -1,13 +1,16 @@
 """The OpenAI-compatible API (`/v1/chat/completions`, `/v1/models`) for API keys.
 
 Same chat path, metering and limits as `/api/ai/chat`; stateless like OpenAI's
-(no conversation is stored). Errors use OpenAI's shape so SDKs raise the right
+(no conversation is stored). `model: "agent:<slug>"` chats with an agent (its tool
+loop runs here unless the client sends its own `tools`); reasoning models' thoughts
+arrive as `reasoning_content`. Errors use OpenAI's shape so SDKs raise the right
 exception: `{"error": {"message", "type", "code"}}`.
 """
 
 import json
 import time
 
+from asgiref.sync import sync_to_async
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -25,6 +28,7 @@ from ai.types import (
     ChatDelta,
     ChatDone,
     ChatFailure,
+    ChatReasoning,
     ChatRequest,
     ChatResult,
     ChatStart,
@@ -62,6 +66,22 @@ def _error(exc: ApplicationError) -> JsonResponse:
     return common.apply_headers(response, common.error_headers(exc))
 
 
+AGENT_PREFIX = "agent:"
+
+
+def _model_of(name: str | None) -> str | None:
+    """`agent:<slug>` names an agent (its own default model), anything else a model."""
+    if not name or name.startswith(AGENT_PREFIX):
+        return None
+    return name
+
+
+def _agent_of(name: str | None) -> str | None:
+    if name and name.startswith(AGENT_PREFIX):
+        return name[len(AGENT_PREFIX) :] or name  # "agent:" alone: unknown_agent
+    return None
+
+
 def _completion_id(request_id: str) -> str:
     return f"chatcmpl-{request_id.removeprefix('req_')}"
 
@@ -84,7 +104,8 @@ async def chat_completions_view(request: HttpRequest):
                 request_id=request.request_id,
                 endpoint="openai.chat.stream" if data["stream"] else "openai.chat",
                 messages=data["messages"],
-                model=data.get("model") or None,
+                model=_model_of(data.get("model")),
+                agent=_agent_of(data.get("model")),
                 temperature=data.get("temperature"),
                 max_tokens=data.get("max_completion_tokens") or data.get("max_tokens"),
                 tools=data.get("tools"),
@@ -106,6 +127,8 @@ def _completion(result: ChatResult) -> JsonResponse:
     message = {"role": "assistant", "content": result.content or None}
     if result.tool_calls:
         message["tool_calls"] = result.tool_calls
+    if result.reasoning:
+        message["reasoning_content"] = result.reasoning
     body = {
         "id": _completion_id(result.request_id),
         "object": "chat.completion",
@@ -157,6 +180,8 @@ def _chunk_stream(stream: ChatStream, *, include_usage: bool) -> StreamingHttpRe
                     yield delta({"role": "assistant"})
                 elif isinstance(event, ChatDelta):
                     yield delta({"content": event.content})
+                elif isinstance(event, ChatReasoning):
+                    yield delta({"reasoning_content": event.content})
                 elif isinstance(event, ChatUsageReport) and include_usage:
                     usage = event.usage
                     usage_frame = chunk(
@@ -200,20 +225,28 @@ async def models_view(request: HttpRequest):
     models = selectors.models_for_plan(
         catalogue, plan_slug=plan.slug, plan_rank=plan.sort_order
     )
-    return JsonResponse(
-        {
-            "object": "list",
-            "data": [
-                {
-                    "id": m.model_id,
-                    "object": "model",
-                    "created": MODEL_CREATED,
-                    "owned_by": m.provider,
-                }
-                for m in models
-            ],
-        }
+    agents = await sync_to_async(selectors.agent_list_for_user)(
+        user_id=identity.user_id, plan=plan
     )
+    data = [
+        {
+            "id": m.model_id,
+            "object": "model",
+            "created": MODEL_CREATED,
+            "owned_by": m.provider,
+        }
+        for m in models
+    ]
+    data += [
+        {
+            "id": f"{AGENT_PREFIX}{a.slug}",
+            "object": "model",
+            "created": MODEL_CREATED,
+            "owned_by": "flowmatik-agents",
+        }
+        for a in agents
+    ]
+    return JsonResponse({"object": "list", "data": data})
 
 
 class ChatCompletionsSchemaView(APIView):
@@ -252,7 +285,8 @@ class ModelsSchemaView(APIView):
     @extend_schema(
         operation_id="openai_models_list",
         summary="OpenAI-compatible model list",
-        description="The models the key owner's plan may use.",
+        description="The models the key owner's plan may use, and their agents as "
+        "`agent:<slug>` (use one as `model` to chat with that agent).",
         responses={200: OpenAIModelListSerializer, 401: OpenAIErrorSerializer},
         tags=["openai-compatible"],
     )
