@@ -71,3 +71,5 @@ def _configure_from_django() -> None:
 
 _configure_from_django()
 app.autodiscover_tasks()
+
+from flowmatik import task_context  # noqa: E402, F401 - connects the signal handlers
