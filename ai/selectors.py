@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from ai.errors import (
     AgentNotFound,
@@ -28,6 +28,7 @@ from ai.models import (
     ContentAsset,
     ContentJob,
     Conversation,
+    JobStatus,
     McpServer,
     Message,
     Modality,
@@ -460,3 +461,12 @@ def asset_get(*, asset_id: int) -> ContentAsset:
     if asset is None:
         raise JobNotFound("Asset not found.")
     return asset
+
+
+def content_job_status_counts() -> dict[str, int]:
+    """Content jobs per status, every status present (admin dashboard)."""
+    counts = {status.value: 0 for status in JobStatus}
+    rows = ContentJob.objects.values("status").annotate(count=Count("id"))
+    for row in rows.order_by("status"):
+        counts[row["status"]] = row["count"]
+    return counts

@@ -6,11 +6,22 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, QuerySet, Sum
+from django.db.models import (
+    CharField,
+    Count,
+    Exists,
+    OuterRef,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from billing.models import (
     GRANTING_STATUSES,
+    LIVE_STATUSES,
     Payment,
     PaymentStatus,
     Plan,
@@ -128,23 +139,49 @@ def user_is_premium(*, user) -> bool:
     return not plan_get_for_user(user=user).is_free
 
 
+def _granting_subscriptions(
+    *, user_ref: str, now: datetime | None = None
+) -> QuerySet[Subscription]:
+    """The user's (`OuterRef(user_ref)`) subscription that grants access now, as SQL
+    (`subscription_grants_access` for querysets)."""
+    now = now or timezone.now()
+    return (
+        Subscription.objects.filter(
+            live_user=OuterRef(user_ref),
+            status__in=[s.value for s in GRANTING_STATUSES],
+        )
+        .exclude(provider_status="unpaid")
+        .exclude(cancel_at_period_end=True, current_period_end__lte=now)
+    )
+
+
 def user_premium_exists(*, user_ref: str = "pk", now: datetime | None = None) -> Exists:
     """`user_is_premium` as SQL, to annotate or filter a queryset of users at once.
 
     True when the user (`OuterRef(user_ref)`) has a live subscription that grants
     access (`subscription_grants_access`) on a paid plan.
     """
-    now = now or timezone.now()
-    granting = (
-        Subscription.objects.filter(
-            live_user=OuterRef(user_ref),
-            status__in=[s.value for s in GRANTING_STATUSES],
-            plan__price__gt=0,
-        )
-        .exclude(provider_status="unpaid")
-        .exclude(cancel_at_period_end=True, current_period_end__lte=now)
+    return Exists(
+        _granting_subscriptions(user_ref=user_ref, now=now).filter(plan__price__gt=0)
     )
-    return Exists(granting)
+
+
+def user_plan_slug_expression(*, user_ref: str = "pk", now: datetime | None = None):
+    """`plan_get_for_user(...).slug` as SQL, to annotate or filter users at once."""
+    granting = _granting_subscriptions(user_ref=user_ref, now=now)
+    return Coalesce(
+        Subquery(granting.values("plan__slug")[:1]),
+        Value(FREE_PLAN_SLUG),
+        output_field=CharField(),
+    )
+
+
+def user_provider_expression(*, user_ref: str = "pk"):
+    """The provider of the user's live subscription as SQL ('' without one)."""
+    live = Subscription.objects.filter(live_user=OuterRef(user_ref))
+    return Coalesce(
+        Subquery(live.values("provider")[:1]), Value(""), output_field=CharField()
+    )
 
 
 def _plan_cache_key(user_id: int) -> str:
@@ -266,3 +303,38 @@ def mrr() -> dict[str, Decimal]:
         .order_by("plan__currency")
     )
     return {row["plan__currency"]: row["total"] for row in rows}
+
+
+def revenue_breakdown(
+    *, since: datetime | None = None, until: datetime | None = None
+) -> list[dict]:
+    """Paid revenue in [since, until) per provider and currency (admin dashboard)."""
+    payments = Payment.objects.filter(status=PaymentStatus.PAID)
+    if since is not None:
+        payments = payments.filter(paid_at__gte=since)
+    if until is not None:
+        payments = payments.filter(paid_at__lt=until)
+    rows = (
+        payments.values("provider", "currency")
+        .annotate(total=Sum("amount"), payments=Count("id"))
+        .order_by("provider", "currency")
+    )
+    return [dict(row) for row in rows]
+
+
+def subscription_counts() -> dict[str, dict[str, int]]:
+    """Live subscriptions per plan slug and per provider (admin dashboard)."""
+    rows = (
+        Subscription.objects.filter(status__in=[s.value for s in LIVE_STATUSES])
+        .values("plan__slug", "provider")
+        .annotate(count=Count("id"))
+        .order_by("plan__slug", "provider")
+    )
+    by_plan: dict[str, int] = {}
+    by_provider: dict[str, int] = {}
+    for row in rows:
+        by_plan[row["plan__slug"]] = by_plan.get(row["plan__slug"], 0) + row["count"]
+        by_provider[row["provider"]] = (
+            by_provider.get(row["provider"], 0) + row["count"]
+        )
+    return {"by_plan": by_plan, "by_provider": by_provider}

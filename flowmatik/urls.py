@@ -24,6 +24,7 @@ urlpatterns = [
     path("v1/", include("ai.api.openai_urls")),
     path("api/payments/", include("billing.api.urls")),
     path("api/webhooks/", include("webhooks_app.api.urls")),
+    path("api/admin/", include("dashboard.api.admin_urls")),
     path("api/notifications", include("notifications.api.urls")),
     path("", include("accounts.urls")),
     path("billing/", include("billing.urls")),

@@ -7,12 +7,13 @@ the raw `UsageRecord` table.
 from datetime import date
 from decimal import Decimal
 
-from django.db.models import QuerySet, Sum
+from django.db.models import DecimalField, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 
 from flowmatik.errors import NotFound
 from usage import quota_db, quota_redis
 from usage.limits import limits_for_user_id, quota_state, utc_today
-from usage.models import UsageDaily, UsageMonthly, UsageRecord
+from usage.models import QuotaOverride, UsageDaily, UsageMonthly, UsageRecord
 from usage.types import QuotaState
 
 GROUP_BY_FIELDS = {"day": "day", "model": "model", "endpoint": "endpoint"}
@@ -155,3 +156,74 @@ def ai_cost_for_user(*, user_id: int, date_from: date, date_to: date) -> list[di
 def usage_records_for_user(*, user_id: int) -> QuerySet[UsageRecord]:
     """Raw records of one user, newest first (admin/debugging, paginated by callers)."""
     return UsageRecord.objects.filter(user_id=user_id)
+
+
+def usage_platform_daily(*, date_from: date, date_to: date) -> list[dict]:
+    """Every user's requests, tokens and cost per day and currency (admin dashboard).
+
+    Days without usage are absent; callers fill the gaps.
+    """
+    rows = (
+        UsageDaily.objects.filter(day__gte=date_from, day__lte=date_to)
+        .values("day", "currency")
+        .annotate(**_SUMS)
+        .order_by("day", "currency")
+    )
+    return [_clean(dict(row)) for row in rows]
+
+
+def usage_active_user_count(*, day: date) -> int:
+    """Users with at least one AI call (counted or failed) on `day`."""
+    return UsageDaily.objects.filter(day=day).values("user_id").distinct().count()
+
+
+def usage_day_for_users(*, user_ids: list[int], day: date) -> dict[int, dict]:
+    """Requests and tokens of each listed user on `day` (one query for a page)."""
+    rows = (
+        UsageDaily.objects.filter(user_id__in=user_ids, day=day)
+        .values("user_id")
+        .annotate(requests=Sum("requests"), total_tokens=Sum("total_tokens"))
+    )
+    return {
+        row["user_id"]: {
+            "requests": row["requests"] or 0,
+            "total_tokens": row["total_tokens"] or 0,
+        }
+        for row in rows
+    }
+
+
+def usage_month_cost_for_users(
+    *, user_ids: list[int], month: date
+) -> dict[int, dict[str, Decimal]]:
+    """AI cost of each listed user in `month`, per currency (one query for a page)."""
+    rows = (
+        UsageMonthly.objects.filter(user_id__in=user_ids, month=month.replace(day=1))
+        .values("user_id", "currency")
+        .annotate(cost=Sum("cost"))
+        .order_by("user_id", "currency")
+    )
+    result: dict[int, dict[str, Decimal]] = {}
+    for row in rows:
+        result.setdefault(row["user_id"], {})[row["currency"]] = row["cost"]
+    return result
+
+
+def usage_month_cost_expression(*, month: date, user_ref: str = "pk"):
+    """The user's AI cost in `month` (all currencies summed) as SQL, for sorting."""
+    total = (
+        UsageMonthly.objects.filter(user_id=OuterRef(user_ref), month=month)
+        .values("user_id")
+        .annotate(total=Sum("cost"))
+        .values("total")[:1]
+    )
+    return Coalesce(
+        Subquery(total),
+        Value(Decimal("0")),
+        output_field=DecimalField(max_digits=16, decimal_places=6),
+    )
+
+
+def quota_override_get(*, user_id: int) -> QuotaOverride | None:
+    """The user's staff override (raised limits / boost), if any."""
+    return QuotaOverride.objects.filter(user_id=user_id).first()

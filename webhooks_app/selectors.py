@@ -95,3 +95,10 @@ def webhook_stats(*, now: datetime | None = None) -> dict[str, Any]:
         "rejected": webhook_rejections(),
         "generated_at": now,
     }
+
+
+def webhook_failure_count(*, since: datetime) -> int:
+    """Events that ended `failed` (retries exhausted) since `since`."""
+    return WebhookEvent.objects.filter(
+        status=EventStatus.FAILED, last_attempt_at__gte=since
+    ).count()

@@ -25,7 +25,9 @@ from accounts.services.users import (
     user_deactivate,
     user_logout,
     user_profile_update,
+    user_reactivate,
     user_register,
+    user_staff_set,
     user_token_login,
 )
 
@@ -47,6 +49,8 @@ __all__ = [
     "user_logout",
     "user_password_change",
     "user_profile_update",
+    "user_reactivate",
     "user_register",
+    "user_staff_set",
     "user_token_login",
 ]

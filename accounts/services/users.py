@@ -148,3 +148,24 @@ def user_deactivate(*, user: User) -> None:
         refresh_tokens_revoke_all(user=user)
         invalidate_identity(user, with_keys=True)
     logger.info("User deactivated", extra={"userId": str(user.pk)})
+
+
+def user_reactivate(*, user: User) -> None:
+    """Let a deactivated user log in again (old tokens and keys stay revoked)."""
+    if not user.is_active:
+        user.is_active = True
+        user.save(update_fields=["is_active", "updated_at"])
+        invalidate_identity(user)
+        logger.info("User reactivated", extra={"userId": str(user.pk)})
+
+
+def user_staff_set(*, user: User, is_staff: bool) -> None:
+    """Grant or remove the `admin` role (staff); cached identities drop at once."""
+    if user.is_staff != is_staff:
+        user.is_staff = is_staff
+        user.save(update_fields=["is_staff", "updated_at"])
+        invalidate_identity(user)
+        logger.info(
+            "User staff role changed",
+            extra={"userId": str(user.pk), "isStaff": is_staff},
+        )

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "channels",
     "axes",
     "djstripe",
+    "auditlog",
     "flowmatik",
     "accounts",
     "billing",
@@ -673,6 +674,32 @@ LOGGING = {
         "celery.worker.strategy": {"level": "WARNING"},
     },
 }
+
+# --- Audit log (django-auditlog + flowmatik/audit.py) ---
+# Model changes of these models are logged with the acting staff member
+AUDITLOG_INCLUDE_TRACKING_MODELS = (
+    {
+        "model": "accounts.User",
+        "include_fields": [
+            "email",
+            "name",
+            "company",
+            "is_active",
+            "is_staff",
+            "is_superuser",
+            "date_joined",
+        ],
+    },
+    {"model": "accounts.ApiKey", "exclude_fields": ["hashed_key", "last_used_at"]},
+    {"model": "usage.QuotaOverride", "exclude_fields": ["updated_at"]},
+    {"model": "billing.Plan", "exclude_fields": ["updated_at"]},
+    {"model": "billing.Subscription", "exclude_fields": ["updated_at"]},
+    {"model": "ai.AIModel"},
+    {"model": "ai.AIProvider", "mask_fields": ["api_key"]},
+)
+# Every audit row carries the request id as its correlation id
+AUDITLOG_CID_GETTER = "flowmatik.request_context.get_request_id"
+AUDITLOG_DISABLE_REMOTE_ADDR = False
 
 # --- Metrics (flowmatik/metrics): shared by every process ---
 # Record request/AI/webhook/job metrics (one pipelined write per request)

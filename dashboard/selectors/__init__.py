@@ -1,4 +1,8 @@
-"""Dashboard reads for staff views: realtime metrics."""
+"""Dashboard reads for staff: KPIs, users, operations (metrics, health, logs).
+
+Each module assembles other apps' selectors; nothing here queries another app's
+tables directly except through those selectors.
+"""
 
 from typing import Any
 

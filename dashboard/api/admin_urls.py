@@ -1,0 +1,12 @@
+"""URL routes of the staff API (`/api/admin/...`)."""
+
+from django.urls import path
+
+from dashboard.api.admin_dashboard import AdminDashboardApi
+from dashboard.api.admin_users import AdminUserDetailApi, AdminUserListApi
+
+urlpatterns = [
+    path("dashboard", AdminDashboardApi.as_view(), name="admin-dashboard"),
+    path("users", AdminUserListApi.as_view(), name="admin-users"),
+    path("users/<int:user_id>", AdminUserDetailApi.as_view(), name="admin-user"),
+]
