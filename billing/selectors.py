@@ -338,3 +338,25 @@ def subscription_counts() -> dict[str, dict[str, int]]:
             by_provider.get(row["provider"], 0) + row["count"]
         )
     return {"by_plan": by_plan, "by_provider": by_provider}
+
+
+def payment_provider_status() -> list[dict]:
+    """Per provider: API credentials, webhook secret and plan prices configured."""
+    secrets = {
+        Provider.STRIPE: settings.STRIPE_WEBHOOK_SECRET,
+        Provider.LEMONSQUEEZY: settings.LEMONSQUEEZY_WEBHOOK_SECRET,
+    }
+    paid = [plan for plan in plan_list() if not plan.is_free]
+    return [
+        {
+            "provider": provider.value,
+            "configured": provider_module(provider.value).is_configured(),
+            "webhook_secret_set": bool(secrets[provider]),
+            "plans_priced": sorted(
+                plan.slug
+                for plan in paid
+                if plan_price_ref(plan=plan, provider=provider.value)
+            ),
+        }
+        for provider in Provider
+    ]

@@ -265,3 +265,93 @@ class AdminDashboardOutput(serializers.Serializer):
     http_24h = _HttpKpis()
     webhook_failures_24h = serializers.IntegerField()
     jobs_by_status = serializers.DictField(child=serializers.IntegerField())
+
+
+# --- metrics and health ---
+
+
+class AdminMetricsInput(serializers.Serializer):
+    window = serializers.ChoiceField(choices=["5m", "1h", "24h"], default="5m")
+
+
+class _EndpointMetrics(serializers.Serializer):
+    route = serializers.CharField(help_text="URL pattern, e.g. `api/ai/chat`.")
+    requests = serializers.IntegerField()
+    errors_4xx = serializers.IntegerField()
+    errors_5xx = serializers.IntegerField()
+    avg_ms = serializers.FloatField(allow_null=True)
+
+
+class _RequestMetrics(serializers.Serializer):
+    count = serializers.IntegerField()
+    per_second = serializers.FloatField()
+    avg_ms = serializers.FloatField(allow_null=True)
+    p95_ms = serializers.FloatField(
+        allow_null=True, help_text="Histogram estimate (linear in the bucket)."
+    )
+    errors_4xx = serializers.IntegerField()
+    errors_5xx = serializers.IntegerField()
+    error_rate = serializers.FloatField(help_text="5xx / requests.")
+    endpoints = _EndpointMetrics(many=True)
+
+
+class _UserCost(serializers.Serializer):
+    user_id = serializers.IntegerField()
+    currency = serializers.CharField()
+    cost = serializers.DecimalField(max_digits=16, decimal_places=6)
+
+
+class _AiMetrics(serializers.Serializer):
+    calls = serializers.IntegerField()
+    tokens = serializers.IntegerField()
+    cost = serializers.DictField(
+        child=serializers.DecimalField(max_digits=16, decimal_places=6)
+    )
+    cost_per_user = _UserCost(many=True)
+
+
+class _ProcessMetrics(serializers.Serializer):
+    role = serializers.CharField(help_text="web | worker | beat")
+    host = serializers.CharField()
+    pid = serializers.IntegerField()
+    cpu_percent = serializers.FloatField()
+    rss_bytes = serializers.IntegerField()
+    threads = serializers.IntegerField()
+
+
+class AdminMetricsOutput(serializers.Serializer):
+    window = serializers.CharField()
+    seconds = serializers.IntegerField()
+    requests = _RequestMetrics()
+    ai = _AiMetrics()
+    quota_refusals = serializers.DictField(child=serializers.IntegerField())
+    webhooks = serializers.DictField(
+        child=serializers.DictField(child=serializers.IntegerField())
+    )
+    jobs = serializers.DictField(
+        child=serializers.DictField(child=serializers.IntegerField())
+    )
+    websockets = serializers.DictField(
+        help_text="Open sockets (total, per process), dropped and failed pushes."
+    )
+    processes = _ProcessMetrics(many=True)
+    celery_queue_depth = serializers.DictField(
+        child=serializers.IntegerField(allow_null=True)
+    )
+    revenue = serializers.DictField(
+        child=serializers.DecimalField(max_digits=14, decimal_places=2),
+        help_text="Paid inside the window, per currency.",
+    )
+
+
+class AdminHealthOutput(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["healthy", "degraded", "unhealthy"])
+    failing = serializers.ListField(child=serializers.CharField())
+    checked_at = serializers.DateTimeField()
+    components = serializers.DictField(
+        child=serializers.DictField(),
+        help_text="database, cache, redis, broker, channel_layer, celery_workers, "
+        "beat, disk: each with `status` (ok|fail|not_configured) and `latency_ms`.",
+    )
+    ai_providers = serializers.DictField(child=serializers.DictField())
+    payment_providers = serializers.DictField(child=serializers.DictField())

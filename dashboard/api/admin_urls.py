@@ -3,10 +3,13 @@
 from django.urls import path
 
 from dashboard.api.admin_dashboard import AdminDashboardApi
+from dashboard.api.admin_operations import AdminHealthApi, AdminMetricsApi
 from dashboard.api.admin_users import AdminUserDetailApi, AdminUserListApi
 
 urlpatterns = [
     path("dashboard", AdminDashboardApi.as_view(), name="admin-dashboard"),
+    path("metrics", AdminMetricsApi.as_view(), name="admin-metrics"),
+    path("health", AdminHealthApi.as_view(), name="admin-health"),
     path("users", AdminUserListApi.as_view(), name="admin-users"),
     path("users/<int:user_id>", AdminUserDetailApi.as_view(), name="admin-user"),
 ]

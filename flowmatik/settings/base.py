@@ -675,6 +675,16 @@ LOGGING = {
     },
 }
 
+# --- Staff API (/api/admin/*) ---
+# How long /api/admin/health waits for Celery workers to answer a ping, seconds
+ADMIN_HEALTH_WORKER_PING_SECONDS = env.float(
+    "ADMIN_HEALTH_WORKER_PING_SECONDS", default=1.0
+)
+# /api/admin/health reports the disk under FLOWMATIK_VAR_DIR failing below this
+ADMIN_HEALTH_DISK_MIN_FREE_PERCENT = env.float(
+    "ADMIN_HEALTH_DISK_MIN_FREE_PERCENT", default=5.0
+)
+
 # --- Audit log (django-auditlog + flowmatik/audit.py) ---
 # Model changes of these models are logged with the acting staff member
 AUDITLOG_INCLUDE_TRACKING_MODELS = (
