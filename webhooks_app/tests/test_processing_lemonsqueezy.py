@@ -27,7 +27,7 @@ def run(client, django_capture_on_commit_callbacks, fake_lemonsqueezy, eager_cel
         stored = WebhookEvent.objects.get(event_id=response.json()["event_id"])
         if callbacks:
             with django_capture_on_commit_callbacks(execute=True):
-                webhook_event_process_task.apply(args=[stored.pk])
+                webhook_event_process_task.apply(args=[stored.pk], throw=False)
         stored.refresh_from_db()
         return stored
 
@@ -169,3 +169,29 @@ def test_payment_recovered_reactivates(run, user, fake_lemonsqueezy):
     stored = run(_invoice_event("subscription_payment_recovered", status="paid"))
     assert stored.status == EventStatus.PROCESSED, stored.last_error
     assert Subscription.objects.get(external_id="77").status == "active"
+
+
+def test_payment_for_a_subscription_unknown_to_lemonsqueezy_changes_nothing(
+    run, user, fake_lemonsqueezy
+):
+    stored = run(_invoice_event("subscription_payment_success", status="paid"))
+    assert stored.status == EventStatus.PROCESSED, stored.last_error
+    assert fake_lemonsqueezy.calls("GET", "/v1/subscriptions/77")
+    assert not Payment.objects.exists()
+    assert not Subscription.objects.exists()
+
+
+def test_lemonsqueezy_down_while_reading_the_subscription_is_retried(
+    run, user, fake_lemonsqueezy, settings
+):
+    settings.WEBHOOK_MAX_RETRIES = 1
+    fake_lemonsqueezy.put_subscription(
+        ls_subscription(sub_id="77", status="active", variant_id=LS_VARIANTS["pro"])
+    )
+    run(_sub_event("subscription_created", "active", user, 0))
+    # 3 answers per attempt (LEMONSQUEEZY_MAX_RETRIES=2): the first attempt fails.
+    fake_lemonsqueezy.fail_next(503, times=3)
+    stored = run(_invoice_event("subscription_payment_success", status="paid"))
+    assert stored.status == EventStatus.PROCESSED, stored.last_error
+    assert stored.attempts == 2
+    assert Payment.objects.get(external_id="invoice:501").status == "paid"

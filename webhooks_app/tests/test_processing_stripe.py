@@ -32,7 +32,7 @@ def deliver(client, capture, event) -> WebhookEvent:
     stored = WebhookEvent.objects.get(provider="stripe", event_id=event["id"])
     if callbacks:
         with capture(execute=True):
-            webhook_event_process_task.apply(args=[stored.pk])
+            webhook_event_process_task.apply(args=[stored.pk], throw=False)
     stored.refresh_from_db()
     return stored
 
@@ -238,6 +238,17 @@ def test_invoice_payment_action_required_asks_the_user_to_confirm(
     notice = Notification.objects.get(user=user, title="Confirm your payment")
     assert notice.data["action_url"] == "https://invoice.stripe.test/in_1"
     assert len(mail.outbox) == 1
+
+
+def test_invoice_of_a_subscription_unknown_to_stripe_records_nothing(
+    run, fake_stripe, user
+):
+    fake_stripe.put_customer("cus_w", user=user)
+    stored = run(_invoice_event(fake_stripe, "invoice.paid", "paid", "evt_orphan"))
+    assert stored.status == EventStatus.PROCESSED, stored.last_error
+    assert fake_stripe.calls("GET", "/v1/subscriptions/sub_w")  # asked: 404
+    assert not Payment.objects.exists()
+    assert not Subscription.objects.exists()
 
 
 def test_unknown_event_type_is_ignored(run, fake_stripe):
