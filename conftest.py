@@ -27,7 +27,8 @@ def pytest_configure(config):
 def pytest_unconfigure(config):
     for leftover in Path("var").glob(f"test-{os.getpid()}*.sqlite3*"):
         leftover.unlink(missing_ok=True)
-    shutil.rmtree(Path("var") / f"test-{os.getpid()}-cache", ignore_errors=True)
+    for folder in ("cache", "channels"):
+        shutil.rmtree(Path("var") / f"test-{os.getpid()}-{folder}", ignore_errors=True)
 
 
 def _uses_transactional_db(request) -> bool:

@@ -1,8 +1,9 @@
 """Base settings: every value is read here, once, through one `environ.Env`.
 
 With no environment at all the platform runs on the embedded default: SQLite under
-`var/`, local-memory cache, in-memory channel layer, a filesystem Celery broker and the
-console e-mail backend. `DATABASE_URL` and `REDIS_URL` switch to the production stack.
+`var/`, a disk cache under `var/` shared by the local processes, an in-memory channel
+layer relayed between them, a filesystem Celery broker and the console e-mail
+backend. `DATABASE_URL` and `REDIS_URL` switch to the production stack.
 """
 
 import re
@@ -191,10 +192,23 @@ else:
             "OPTIONS": {"size_limit": env.int("CACHE_DISK_SIZE_BYTES", default=2**30)},
         }
     }
+    # In memory per process, group messages relayed between the local processes
+    # over loopback (flowmatik/channel_relay.py): worker pushes reach web sockets.
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "flowmatik.realtime.CountingInMemoryChannelLayer",
-            "CONFIG": {"capacity": env.int("CHANNELS_CAPACITY", default=500)},
+            "BACKEND": "flowmatik.channel_relay.RelayChannelLayer",
+            "CONFIG": {
+                "capacity": env.int("CHANNELS_CAPACITY", default=500),
+                "relay_dir": env.str(
+                    "CHANNELS_RELAY_DIR", default=str(VAR_DIR / "channels")
+                ),
+                "relay_timeout": env.float(
+                    "CHANNELS_RELAY_TIMEOUT_SECONDS", default=1.0
+                ),
+                "relay_max_bytes": env.int(
+                    "CHANNELS_RELAY_MAX_BYTES", default=1024 * 1024
+                ),
+            },
         }
     }
 

@@ -36,3 +36,9 @@ METRICS_REDIS_PREFIX = f"fmk:test-metrics:{os.getpid()}"
 if CACHES["default"]["BACKEND"] == "diskcache.DjangoCache":  # noqa: F405
     # The embedded default's shared disk cache, one directory per test process.
     CACHES["default"]["LOCATION"] = str(VAR_DIR / f"test-{os.getpid()}-cache")  # noqa: F405
+
+if not REDIS_URL:  # noqa: F405
+    # The channel relay's registry, one per test process (no talk with a dev server).
+    CHANNEL_LAYERS["default"]["CONFIG"]["relay_dir"] = str(  # noqa: F405
+        VAR_DIR / f"test-{os.getpid()}-channels"  # noqa: F405
+    )

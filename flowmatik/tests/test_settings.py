@@ -68,7 +68,7 @@ def test_no_environment_runs_on_the_embedded_default(tmp_path):
     assert values["db_engine"] == "django.db.backends.sqlite3"
     assert values["db_name"] == str(tmp_path / "var" / "flowmatik.sqlite3")
     assert values["cache"] == "diskcache.DjangoCache"  # shared by local processes
-    assert values["channels"].endswith("InMemoryChannelLayer")
+    assert values["channels"] == "flowmatik.channel_relay.RelayChannelLayer"
     assert values["broker"].startswith("filesystem://")
     assert values["email"].endswith("console.EmailBackend")
     assert values["debug"] is True
