@@ -22,7 +22,7 @@ TOKEN = "Bearer mcp-test-token-9f3a"
 class McpTestServer:
     url: str
     calls: list[tuple[str, dict]] = field(default_factory=list)
-    lists: list[int] = field(default_factory=list)
+    methods: list[str] = field(default_factory=list)  # each request's Mcp-Method
 
 
 def _build(record: McpTestServer):
@@ -52,6 +52,7 @@ def _build(record: McpTestServer):
     async def guarded(scope, receive, send):
         if scope["type"] == "http":
             headers = dict(scope.get("headers") or [])
+            record.methods.append(headers.get(b"mcp-method", b"").decode())
             if headers.get(b"authorization", b"").decode() != TOKEN:
                 await JSONResponse({"error": "unauthorized"}, status_code=401)(
                     scope, receive, send
@@ -92,4 +93,5 @@ def mcp_server():
 @pytest.fixture
 def mcp_record(mcp_server):
     mcp_server.calls.clear()
+    mcp_server.methods.clear()
     return mcp_server
