@@ -80,7 +80,8 @@ local fresh = 0
 local alert = ''
 if r[1] and not r[2] then
   fresh = 1
-  redis.call('HINCRBY', KEYS[1], 'res', -tonumber(r[1]))
+  -- 0 - n, not -n: Lua's -0 reaches HINCRBY as "-0", which Redis refuses
+  redis.call('HINCRBY', KEYS[1], 'res', 0 - tonumber(r[1]))
   if ARGV[2] == 'release' then
     -- the sweeper: tokens go back, the request stays counted; a late settle of
     -- the same call can still count what it really used (branch below)
