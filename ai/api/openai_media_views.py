@@ -1,0 +1,319 @@
+"""OpenAI-compatible media endpoints: `/v1/images/generations`, `/v1/audio/speech`,
+`/v1/models/{id}`, for API keys (any OpenAI SDK calls them).
+
+Same gates (plan features `images` / `audio`, checked before any provider call)
+and the same metering as the content studio: each call counts one request and is
+priced per unit from the catalogue. Errors use OpenAI's shape.
+"""
+
+import base64
+import time
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.views import APIView
+
+from ai import selectors, services
+from ai.api import common
+from ai.api.openai_views import MODEL_CREATED
+from ai.api.openai_views import _error as openai_error
+from ai.api.serializers import OpenAIErrorSerializer, OpenAIModelSerializer
+from ai.errors import PlanFeatureRequired, UnknownModel
+from ai.models import Modality
+from ai.providers import media as media_provider
+from ai.services import studio
+from ai.services.jobs import size_check
+from flowmatik.errors import ApplicationError
+
+SPEECH_FORMATS = ("mp3", "wav", "opus", "pcm")
+
+
+class ImageGenerationInputSerializer(serializers.Serializer):
+    model = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    prompt = serializers.CharField()
+    n = serializers.IntegerField(min_value=1, max_value=4, default=1)
+    size = serializers.RegexField(r"^\d{2,4}x\d{2,4}$", required=False)
+    response_format = serializers.ChoiceField(["url", "b64_json"], default="url")
+    negative_prompt = serializers.CharField(max_length=1000, required=False)
+    seed = serializers.IntegerField(
+        min_value=0, max_value=9_999_999_999, required=False
+    )
+    user = serializers.CharField(max_length=200, required=False)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["prompt"] = serializers.CharField(
+            max_length=settings.STUDIO_MAX_PROMPT_CHARS
+        )
+        return fields
+
+
+class ImageDataSerializer(serializers.Serializer):
+    url = serializers.CharField(required=False, help_text="Valid about one hour.")
+    b64_json = serializers.CharField(required=False)
+
+
+class ImageGenerationOutputSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    data = ImageDataSerializer(many=True)
+
+
+class SpeechInputSerializer(serializers.Serializer):
+    model = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    input = serializers.CharField()
+    voice = serializers.RegexField(r"^[\w.:/-]{1,150}$", required=False)
+    response_format = serializers.ChoiceField(SPEECH_FORMATS, default="mp3")
+    speed = serializers.FloatField(min_value=0.25, max_value=4.0, required=False)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["input"] = serializers.CharField(
+            max_length=settings.STUDIO_TTS_MAX_CHARS
+        )
+        return fields
+
+
+def _method_not_allowed(allowed: str) -> JsonResponse:
+    exc = ApplicationError(
+        "Method not allowed.", code="method_not_allowed", status_code=405
+    )
+    return common.apply_headers(openai_error(exc), {"Allow": allowed})
+
+
+async def _media_model(identity, *, feature: str, modality: str, model_id: str | None):
+    """The plan gate (before any provider call), then the model and its provider."""
+    plan = await services.plan_for_user(identity.user_id)
+    if feature not in plan.features:
+        raise PlanFeatureRequired(
+            f"Your plan does not include {feature}.", details={"feature": feature}
+        )
+    catalogue = await selectors.acatalogue_get()
+    info = selectors.model_resolve(
+        catalogue,
+        model_id=model_id,
+        plan_slug=plan.slug,
+        plan_rank=plan.sort_order,
+        modality=modality,
+    )
+    return info, catalogue.providers[info.provider]
+
+
+@csrf_exempt
+async def images_generations_view(request: HttpRequest):
+    if request.method != "POST":
+        return _method_not_allowed("POST")
+    try:
+        identity = await common.authenticate(request)
+        data = common.parse_body(request, ImageGenerationInputSerializer)
+        info, provider = await _media_model(
+            identity,
+            feature="images",
+            modality=Modality.IMAGE,
+            model_id=data.get("model") or None,
+        )
+        size = size_check(model=info, size=data.get("size"))
+        count = data["n"]
+        b64 = data["response_format"] == "b64_json"
+
+        async def call():
+            made = await media_provider.image_generate(
+                provider=provider,
+                model=info.upstream_name,
+                prompt=data["prompt"],
+                image_size=size,
+                batch_size=count,
+                seed=data.get("seed"),
+                negative_prompt=data.get("negative_prompt", ""),
+                request_id=request.request_id,
+            )
+            urls = made.urls[:count]
+            if not urls:
+                raise ApplicationError(
+                    "The provider returned no image.",
+                    code="provider_error",
+                    status_code=502,
+                )
+            if not b64:
+                return [{"url": url} for url in urls]
+            images = []
+            for url in urls:
+                download = await media_provider.asset_download(
+                    url=url,
+                    max_bytes=settings.STUDIO_IMAGE_MAX_BYTES,
+                    content_types=("image/",),
+                )
+                try:
+                    images.append(
+                        {"b64_json": base64.b64encode(download.file.read()).decode()}
+                    )
+                finally:
+                    download.file.close()
+            return images
+
+        metered = await studio.media_call_metered(
+            user_id=identity.user_id,
+            model=info,
+            endpoint="openai.images",
+            request_id=request.request_id,
+            call=call,
+            units_of=len,
+            api_key_id=identity.api_key_id,
+            ip=common.client_ip(request),
+        )
+    except ApplicationError as exc:
+        return openai_error(exc)
+    return JsonResponse({"created": int(time.time()), "data": metered.value})
+
+
+@csrf_exempt
+async def audio_speech_view(request: HttpRequest):
+    if request.method != "POST":
+        return _method_not_allowed("POST")
+    try:
+        identity = await common.authenticate(request)
+        data = common.parse_body(request, SpeechInputSerializer)
+        info, provider = await _media_model(
+            identity,
+            feature="audio",
+            modality=Modality.AUDIO,
+            model_id=data.get("model") or None,
+        )
+        text = data["input"]
+
+        async def call():
+            speech = await media_provider.speech_create(
+                provider=provider,
+                model=info.upstream_name,
+                text=text,
+                voice=data.get("voice", ""),
+                response_format=data["response_format"],
+                speed=data.get("speed"),
+                request_id=request.request_id,
+            )
+            if len(speech.audio) > settings.STUDIO_AUDIO_MAX_BYTES:
+                raise ApplicationError(
+                    "The generated audio is larger than allowed.",
+                    code="asset_too_large",
+                    status_code=502,
+                )
+            return speech
+
+        def units_of(speech) -> int:
+            return len(text.encode()) if info.price_unit == "1M_utf8_bytes" else 1
+
+        metered = await studio.media_call_metered(
+            user_id=identity.user_id,
+            model=info,
+            endpoint="openai.speech",
+            request_id=request.request_id,
+            call=call,
+            units_of=units_of,
+            api_key_id=identity.api_key_id,
+            ip=common.client_ip(request),
+        )
+    except ApplicationError as exc:
+        return openai_error(exc)
+    speech = metered.value
+    return HttpResponse(speech.audio, content_type=speech.content_type)
+
+
+@csrf_exempt
+async def model_retrieve_view(request: HttpRequest, model_id: str):
+    if request.method != "GET":
+        return _method_not_allowed("GET")
+    try:
+        identity = await common.authenticate(request)
+        plan = await services.plan_for_user(identity.user_id)
+        catalogue = await selectors.acatalogue_get()
+        usable = {
+            m.model_id: m
+            for m in selectors.models_for_plan(
+                catalogue, plan_slug=plan.slug, plan_rank=plan.sort_order
+            )
+        }
+        info = usable.get(model_id)
+        if info is None:  # unknown, or not in the caller's plan: OpenAI says 404
+            raise UnknownModel(
+                f"The model `{model_id}` does not exist or you do not have access "
+                "to it.",
+                code="model_not_found",
+                status_code=404,
+            )
+    except ApplicationError as exc:
+        return openai_error(exc)
+    return JsonResponse(
+        {
+            "id": info.model_id,
+            "object": "model",
+            "created": MODEL_CREATED,
+            "owned_by": info.provider,
+        }
+    )
+
+
+_ERRORS = {
+    400: OpenAIErrorSerializer,
+    401: OpenAIErrorSerializer,
+    403: OpenApiResponse(
+        OpenAIErrorSerializer, description="plan_feature_required, model_not_allowed"
+    ),
+    429: OpenAIErrorSerializer,
+    502: OpenAIErrorSerializer,
+    503: OpenAIErrorSerializer,
+    504: OpenAIErrorSerializer,
+}
+
+
+class ImagesSchemaView(APIView):
+    @extend_schema(
+        operation_id="openai_images_generations",
+        summary="OpenAI-compatible image generation",
+        description="For API keys; needs the `images` plan feature. `url` results "
+        "are the provider's links (valid about an hour, as OpenAI's); `b64_json` "
+        "results are downloaded and checked first. Metered per image.",
+        request=ImageGenerationInputSerializer,
+        responses={200: ImageGenerationOutputSerializer, **_ERRORS},
+        tags=["openai-compatible"],
+    )
+    def post(self, request):
+        """Schema only: `images_generations_view` serves this route."""
+
+
+class SpeechSchemaView(APIView):
+    @extend_schema(
+        operation_id="openai_audio_speech",
+        summary="OpenAI-compatible text to speech",
+        description="For API keys; needs the `audio` plan feature (Pro). Answers "
+        "the audio bytes. Metered per the model's unit (UTF-8 bytes of input).",
+        request=SpeechInputSerializer,
+        responses={(200, "audio/*"): OpenApiTypes.BINARY, **_ERRORS},
+        tags=["openai-compatible"],
+    )
+    def post(self, request):
+        """Schema only: `audio_speech_view` serves this route."""
+
+
+class ModelRetrieveSchemaView(APIView):
+    @extend_schema(
+        operation_id="openai_models_retrieve",
+        summary="OpenAI-compatible model lookup",
+        description="A model the key owner's plan may use; 404 `model_not_found` "
+        "otherwise.",
+        responses={
+            200: OpenAIModelSerializer,
+            401: OpenAIErrorSerializer,
+            404: OpenAIErrorSerializer,
+        },
+        tags=["openai-compatible"],
+    )
+    def get(self, request, model_id: str):
+        """Schema only: `model_retrieve_view` serves this route."""
+
+
+images_generations = common.documented(images_generations_view, ImagesSchemaView)
+audio_speech = common.documented(audio_speech_view, SpeechSchemaView)
+model_retrieve = common.documented(model_retrieve_view, ModelRetrieveSchemaView)
