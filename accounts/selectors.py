@@ -1,7 +1,7 @@
 """Account reads: roles, the `me` summary, a user's API keys."""
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from django.db.models import QuerySet
 
@@ -10,6 +10,7 @@ from billing import selectors as billing_selectors
 from billing.models import Plan
 from flowmatik.errors import NotFound
 from usage import selectors as usage_selectors
+from usage.types import QuotaState
 
 Role = Literal["admin", "premium", "user"]
 
@@ -23,9 +24,9 @@ def user_role(*, user: User) -> Role:
     return "user"
 
 
-def user_quota_summary(*, user: User) -> dict[str, Any]:
+def user_quota_summary(*, user: User) -> QuotaState:
     """Today's quota for `/api/auth/me` (limits None = unlimited)."""
-    return usage_selectors.quota_summary_for_user(user_id=user.pk)
+    return usage_selectors.quota_state_for_user(user_id=user.pk)
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class Me:
     user: User
     role: Role
     plan: Plan
-    quota: dict[str, Any]
+    quota: QuotaState
 
 
 def user_me(*, user: User) -> Me:

@@ -72,7 +72,8 @@ def quota_state_for_user(*, user_id: int) -> QuotaState:
 
 
 def quota_summary_for_user(*, user_id: int) -> dict:
-    """`quota_state_for_user` as JSON-ready data (None = unlimited; for /auth/me)."""
+    """`quota_state_for_user` as JSON-ready data (None = unlimited), for callers
+    that are not DRF views (tool results, staff summaries)."""
     state = quota_state_for_user(user_id=user_id)
     return {
         "limit_requests": state.limit_requests,

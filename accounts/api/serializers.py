@@ -8,6 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import ApiKey, Language, User
+from usage.serializers import QuotaStateSerializer
 
 _TIMEZONES = frozenset(zoneinfo.available_timezones())
 
@@ -136,24 +137,11 @@ class MePlanOutput(serializers.Serializer):
     features = serializers.ListField(child=serializers.CharField())
 
 
-class MeQuotaOutput(serializers.Serializer):
-    """Today's quota (UTC day); a null limit or remainder means unlimited."""
-
-    limit_requests = serializers.IntegerField(allow_null=True)
-    remaining_requests = serializers.IntegerField(allow_null=True)
-    requests_used = serializers.IntegerField()
-    limit_tokens = serializers.IntegerField(allow_null=True)
-    remaining_tokens = serializers.IntegerField(allow_null=True)
-    tokens_used = serializers.IntegerField()
-    tokens_reserved = serializers.IntegerField()
-    reset_at = serializers.CharField(help_text="Next 00:00 UTC, ISO 8601.")
-
-
 class MeOutput(serializers.Serializer):
     user = UserOutput()
     role = serializers.ChoiceField(choices=["admin", "premium", "user"])
     plan = MePlanOutput()
-    quota = MeQuotaOutput()
+    quota = QuotaStateSerializer()
 
 
 class DetailOutput(serializers.Serializer):

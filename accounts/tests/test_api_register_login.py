@@ -1,6 +1,9 @@
 """Register, log in, refresh, log out, me, profile: success and failure paths."""
 
+from datetime import UTC, datetime, time, timedelta
+
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import User
@@ -178,7 +181,10 @@ def test_me_returns_profile_role_plan_and_quota(api_client, user):
     assert quota["limit_tokens"] == 50_000
     assert quota["requests_used"] == 0
     assert quota["remaining_requests"] == 100
-    assert quota["reset_at"].endswith("T00:00:00Z")
+    # The API's one datetime format, like /api/ai/usage/today: the next UTC midnight.
+    reset_at = datetime.fromisoformat(quota["reset_at"])
+    tomorrow = (timezone.now().astimezone(UTC) + timedelta(days=1)).date()
+    assert reset_at == datetime.combine(tomorrow, time.min, tzinfo=UTC)
 
 
 def test_me_shows_premium_and_admin_roles(paid_users):

@@ -19,8 +19,8 @@ from ai.api.agent_serializers import (
 from ai.services import agents as agent_services
 from ai.tools.registry import tools_for_user, toolset_for_agent
 from ai.types import AgentInfo
+from flowmatik.error_schema import ErrorSerializer
 from flowmatik.pagination import PageNumberPagination
-from usage.api.serializers import UsageErrorSerializer as ErrorSerializer
 
 _PAGE_PARAMS = [
     OpenApiParameter("page", int, description="Page number."),

@@ -35,8 +35,8 @@ from ai.api.studio_serializers import (
 from ai.errors import AssetLinkExpired, AssetLinkInvalid, JobNotFound
 from ai.models import ContentJob, JobStatus
 from ai.services import jobs
+from flowmatik.error_schema import ErrorSerializer
 from flowmatik.errors import ApplicationError, InvalidInput, error_response
-from usage.api.serializers import UsageErrorSerializer as ErrorSerializer
 
 TERMINAL = {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED}
 STREAM_CHUNK_BYTES = 256 * 1024

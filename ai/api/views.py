@@ -21,8 +21,8 @@ from ai.api.serializers import (
     StatusOutputSerializer,
 )
 from ai.types import ChatRequest, ChatResult, ChatStream
+from flowmatik.error_schema import ErrorSerializer
 from flowmatik.errors import ApplicationError, error_response
-from usage.api.serializers import UsageErrorSerializer as ErrorSerializer
 
 CHAT_ENDPOINT = "chat"
 CHAT_STREAM_ENDPOINT = "chat.stream"

@@ -218,7 +218,7 @@ def test_schema_declares_the_error_responses_of_the_ai_endpoints(api_client):
         assert codes <= set(responses), (path, method, set(responses))
         for code in codes - {"200", "204"}:
             schema = responses[code]["content"]["application/json"]["schema"]
-            assert schema["$ref"].endswith("/UsageError"), (path, method, code)
+            assert schema["$ref"].endswith("/Error"), (path, method, code)
     listed = paths["/api/ai/conversations"]["get"]["responses"]["200"]
     assert "Paginated" in listed["content"]["application/json"]["schema"]["$ref"]
     v1 = paths["/v1/chat/completions"]["post"]["responses"]

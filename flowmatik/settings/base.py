@@ -349,6 +349,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Error responses documented without a body get the one error envelope.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "flowmatik.error_schema.error_responses_document",
+    ],
     # One name per shared choice set (otherwise generated names like Type697Enum).
     "ENUM_NAME_OVERRIDES": {
         "PaymentProviderEnum": "billing.models.Provider",

@@ -19,3 +19,25 @@ def test_swagger_ui_is_served(client):
     response = client.get("/api/docs/")
     assert response.status_code == 200
     assert b"swagger" in response.content.lower()
+
+
+@pytest.mark.django_db
+def test_every_error_response_of_every_endpoint_has_a_documented_body(client):
+    """The one envelope unless an endpoint documents its own (the OpenAI-shaped
+    /v1 errors)."""
+    schema = client.get("/api/schema/?format=json").json()
+    assert set(schema["components"]["schemas"]["Error"]["properties"]) == {
+        "error",
+        "request_id",
+    }
+    errors = 0
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                if status[0] not in "45":
+                    continue
+                errors += 1
+                body = response["content"]["application/json"]["schema"]
+                ref = body.get("$ref", "")
+                assert ref.endswith(("/Error", "/OpenAIError")), (path, method, status)
+    assert errors > 50  # every app's errors were looked at

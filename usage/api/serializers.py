@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from usage.limits import utc_today
 from usage.selectors import GROUP_BY_FIELDS
+from usage.serializers import QuotaStateSerializer
 
 
 class UsageQuerySerializer(serializers.Serializer):
@@ -85,34 +86,8 @@ class UsageReportSerializer(serializers.Serializer):
         }
 
 
-class QuotaStateSerializer(serializers.Serializer):
-    """Limits are null when unlimited."""
-
-    limit_requests = serializers.IntegerField(allow_null=True)
-    remaining_requests = serializers.IntegerField(allow_null=True)
-    requests_used = serializers.IntegerField()
-    limit_tokens = serializers.IntegerField(allow_null=True)
-    remaining_tokens = serializers.IntegerField(allow_null=True)
-    tokens_used = serializers.IntegerField()
-    tokens_reserved = serializers.IntegerField()
-    reset_at = serializers.DateTimeField()
-
-
 class UsageTodaySerializer(serializers.Serializer):
     user_id = serializers.IntegerField()
     day = serializers.DateField()
     quota = QuotaStateSerializer()
     totals = UsageTotalsSerializer(many=True)
-
-
-class UsageErrorBodySerializer(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
-    details = serializers.DictField()
-
-
-class UsageErrorSerializer(serializers.Serializer):
-    """The one error envelope of the API."""
-
-    error = UsageErrorBodySerializer()
-    request_id = serializers.CharField()

@@ -5,9 +5,9 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from flowmatik.error_schema import ErrorSerializer
 from usage import selectors
 from usage.api.serializers import (
-    UsageErrorSerializer,
     UsageQuerySerializer,
     UsageReportSerializer,
     UsageTodaySerializer,
@@ -36,9 +36,9 @@ class UsageReportView(APIView):
         ],
         responses={
             200: UsageReportSerializer,
-            400: UsageErrorSerializer,
-            401: UsageErrorSerializer,
-            404: UsageErrorSerializer,
+            400: ErrorSerializer,
+            401: ErrorSerializer,
+            404: ErrorSerializer,
         },
     )
     def get(self, request):
@@ -75,9 +75,9 @@ class UsageTodayView(APIView):
         parameters=[_USER_ID],
         responses={
             200: UsageTodaySerializer,
-            400: UsageErrorSerializer,
-            401: UsageErrorSerializer,
-            404: UsageErrorSerializer,
+            400: ErrorSerializer,
+            401: ErrorSerializer,
+            404: ErrorSerializer,
         },
     )
     def get(self, request):

@@ -216,7 +216,19 @@ def test_schema_describes_the_usage_endpoints(user):
     assert {"from", "to", "group_by", "user_id"} <= names
 
 
-def test_quota_summary_for_the_me_endpoint_is_json_ready(user, backend):
+def test_me_and_usage_today_show_the_same_quota_including_reservations(user, backend):
+    admit(user.pk, prompt=10, max_tokens=90)
+    client = _client(user)
+
+    me = client.get("/api/auth/me").json()["quota"]
+    today = client.get("/api/ai/usage/today").json()["quota"]
+
+    assert me == today
+    assert me["requests_used"] == 1
+    assert me["remaining_tokens"] == 50_000 - 100
+
+
+def test_quota_summary_for_tools_is_json_ready(user, backend):
     import json
 
     admit(user.pk, prompt=10, max_tokens=90)
@@ -278,4 +290,4 @@ def test_schema_declares_the_usage_errors(user):
     today = paths["/api/ai/usage/today"]["get"]["responses"]
     assert {"200", "400", "401", "404"} <= set(today)
     schema = today["400"]["content"]["application/json"]["schema"]
-    assert schema["$ref"].endswith("/UsageError")
+    assert schema["$ref"].endswith("/Error")
