@@ -14,7 +14,7 @@ from django.views.decorators.http import require_http_methods
 
 from accounts import services
 from accounts.forms import ForgotPasswordForm, LoginForm, ResetPasswordForm, SignupForm
-from accounts.ratelimits import rate_limit_ip
+from accounts.ip_throttle import rate_limit_ip
 from flowmatik.errors import ApplicationError
 
 SESSION_BACKEND = "django.contrib.auth.backends.ModelBackend"

@@ -19,7 +19,7 @@ from django.db import connection, transaction
 from django.db.models import F, Sum
 from django.db.models.lookups import LessThan, LessThanOrEqual
 
-from usage.limits import Limits, utc_now
+from usage.daily_limits import Limits, utc_now
 from usage.models import QuotaCounter, QuotaReservation, UsageDaily
 
 logger = logging.getLogger("flowmatik.usage")

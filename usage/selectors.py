@@ -12,7 +12,7 @@ from django.db.models.functions import Coalesce
 
 from flowmatik.errors import NotFound
 from usage import quota_db, quota_redis
-from usage.limits import limits_for_user_id, quota_state, utc_today
+from usage.daily_limits import limits_for_user_id, quota_state, utc_today
 from usage.models import QuotaOverride, UsageDaily, UsageMonthly, UsageRecord
 from usage.types import QuotaState
 

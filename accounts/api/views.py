@@ -13,7 +13,7 @@ from accounts import selectors, services, tokens
 from accounts.api import serializers as s
 from accounts.authentication import BoundSessionAuthentication, JwtAuthentication
 from accounts.credentials import credentials_from_headers
-from accounts.ratelimits import rate_limit_ip
+from accounts.ip_throttle import rate_limit_ip
 from flowmatik.pagination import PageNumberPagination
 
 TAG = ["auth"]

@@ -216,7 +216,7 @@ async def test_the_known_plan_is_not_looked_up_again(
     identity, demo_server, monkeypatch
 ):
     from billing import selectors as billing_selectors
-    from usage import limits
+    from usage import daily_limits
 
     plan = await plan_for_user(identity.user_id)
     looked_up = []
@@ -226,7 +226,7 @@ async def test_the_known_plan_is_not_looked_up_again(
         return plan
 
     monkeypatch.setattr(billing_selectors, "plan_info_for_user_id", counting)
-    monkeypatch.setattr(limits, "plan_info_for_user_id", counting)
+    monkeypatch.setattr(daily_limits, "plan_info_for_user_id", counting)
     result = await chat_run(_request(identity, message="hi", plan=plan))
     assert result.content
     assert looked_up == []

@@ -5,7 +5,7 @@ from datetime import timedelta
 from django.conf import settings
 from rest_framework import serializers
 
-from usage.limits import utc_today
+from usage.daily_limits import utc_today
 from usage.selectors import GROUP_BY_FIELDS
 from usage.serializers import QuotaStateSerializer
 

@@ -10,7 +10,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.db import IntegrityError, transaction
 
 from usage import quota_db, quota_redis
-from usage.limits import (
+from usage.daily_limits import (
     day_key_ttl,
     utc_now,
 )

@@ -4,7 +4,7 @@ from datetime import datetime
 
 from django.db import transaction
 
-from usage.limits import override_cache_invalidate
+from usage.daily_limits import override_cache_invalidate
 from usage.models import QuotaOverride
 
 

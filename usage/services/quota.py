@@ -19,22 +19,22 @@ from billing.selectors import PlanInfo
 from flowmatik.errors import ServiceUnavailable
 from flowmatik.metrics import ametrics_record_ai_call
 from usage import quota_db, quota_redis
-from usage.errors import RateLimited
-from usage.limits import (
+from usage.daily_limits import (
     Limits,
     day_key_ttl,
     limits_for_user_id,
     quota_state,
     utc_now,
 )
+from usage.errors import RateLimited
 from usage.models import AlertLevel
-from usage.services.ratelimits import (
+from usage.services.records import quota_alert_fire, usage_record_store
+from usage.services.refusals import (
     quota_exceeded,
     rate_limit_local,
     rate_limited,
     rate_spec,
 )
-from usage.services.records import quota_alert_fire, usage_record_store
 from usage.types import CallStatus, QuotaState, Reservation, UsageEvent
 
 logger = logging.getLogger("flowmatik.usage")

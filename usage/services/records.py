@@ -9,7 +9,7 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
-from usage.limits import utc_now
+from usage.daily_limits import utc_now
 from usage.models import (
     AlertLevel,
     QuotaAlert,

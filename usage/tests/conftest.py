@@ -64,7 +64,7 @@ def preload(user_id: int, *, requests: int = 0, tokens: int = 0, day=None) -> No
     """Put the day's counters where a test needs them, on the active backend."""
     from django.conf import settings
 
-    from usage.limits import utc_today
+    from usage.daily_limits import utc_today
     from usage.models import QuotaCounter
 
     day = day or utc_today()

@@ -4,7 +4,7 @@ import pytest
 from django.test import Client
 
 from accounts.tests.factories import UserFactory
-from usage.limits import limits_for_user_id
+from usage.daily_limits import limits_for_user_id
 from usage.models import QuotaOverride
 
 pytestmark = pytest.mark.django_db

@@ -7,8 +7,8 @@ admits one writer at a time, so there it shows exactness without a single error.
 
 import pytest
 
+from usage.daily_limits import utc_today
 from usage.errors import QuotaExceeded
-from usage.limits import utc_today
 from usage.models import QuotaCounter, QuotaReservation
 from usage.selectors import quota_state_for_user
 from usage.tests.conftest import admit, preload, run_in_threads

@@ -7,8 +7,8 @@ import time_machine
 from django.conf import settings
 
 from usage import quota_redis, services
+from usage.daily_limits import utc_today
 from usage.errors import QuotaExceeded, RateLimited
-from usage.limits import utc_today
 from usage.models import QuotaCounter, UsageRecord
 from usage.selectors import quota_state_for_user
 from usage.services import quota_headers, quota_override_set

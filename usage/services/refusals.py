@@ -1,6 +1,14 @@
-"""Per-minute rate limits on the Django cache, and the 429 errors of admission."""
+"""Why admission refuses a call, and how it says so.
+
+The per-minute rate limits (`RATELIMIT_AI_PER_USER`, `RATELIMIT_AI_PER_IP`): parsed
+here, counted by the Redis admission script or, without it, on the Django cache
+(`rate_limit_local`); and the 429 errors for them and for the daily quota
+(`usage.daily_limits`), which carry the X-RateLimit-* state.
+"""
 
 import logging
+import re
+from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 
@@ -8,18 +16,40 @@ from django.conf import settings
 from django.core.cache import cache
 
 from flowmatik.metrics import metrics_record_quota_refusal
-from usage.errors import QuotaExceeded, RateLimited
-from usage.limits import (
+from usage.daily_limits import (
     CACHE_ERRORS,
     Limits,
-    RateSpec,
     day_reset_at,
-    parse_rate,
     quota_state,
     seconds_until_reset,
 )
+from usage.errors import QuotaExceeded, RateLimited
 
 logger = logging.getLogger("flowmatik.usage")
+
+
+@dataclass(frozen=True)
+class RateSpec:
+    count: int
+    seconds: int
+
+
+_RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smhd])\w*\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_rate(value: str) -> RateSpec | None:
+    """django-ratelimit's "count/period" ("120/m", "10/5m"); empty or 0 = no limit."""
+    if not value or not value.strip():
+        return None
+    match = _RATE_RE.match(value)
+    if not match:
+        raise ValueError(f"Invalid rate {value!r}: use e.g. 120/m or 10/5m")
+    count = int(match.group(1))
+    if count <= 0:
+        return None
+    seconds = int(match.group(2) or 1) * _UNIT_SECONDS[match.group(3)]
+    return RateSpec(count=count, seconds=seconds)
 
 
 def rate_spec(value: str) -> RateSpec | None:

@@ -6,7 +6,6 @@ A boost's end date is checked at read time, so its expiry needs no invalidation.
 """
 
 import logging
-import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -152,30 +151,6 @@ def limits_for_user_id(
         if tokens is not None:
             tokens += override.boost_tokens
     return Limits(requests, tokens)
-
-
-@dataclass(frozen=True)
-class RateSpec:
-    count: int
-    seconds: int
-
-
-_RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smhd])\w*\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_rate(value: str) -> RateSpec | None:
-    """django-ratelimit's "count/period" ("120/m", "10/5m"); empty or 0 = no limit."""
-    if not value or not value.strip():
-        return None
-    match = _RATE_RE.match(value)
-    if not match:
-        raise ValueError(f"Invalid rate {value!r}: use e.g. 120/m or 10/5m")
-    count = int(match.group(1))
-    if count <= 0:
-        return None
-    seconds = int(match.group(2) or 1) * _UNIT_SECONDS[match.group(3)]
-    return RateSpec(count=count, seconds=seconds)
 
 
 def quota_state(

@@ -1,4 +1,4 @@
-"""Per-IP rate limits on the account endpoints (django-ratelimit on the shared cache).
+"""Per-IP throttling of sign-up, log-in and forgot-password (django-ratelimit).
 
 The decorator only says "limited"; calling `get_usage` ourselves also tells us when
 the window ends, which becomes the `Retry-After` of the 429.
