@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from django.conf import settings
 from django.core.cache import cache
+from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from flowmatik.versioned_cache import (
     Lookup,
@@ -30,6 +31,12 @@ CredentialKind = Literal["jwt", "api_key", ""]
 def api_key_hash(raw_key: str) -> str:
     """Keys are high-entropy random strings, so a plain SHA-256 is the right hash."""
     return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+def password_fingerprint(password_hash: str) -> str:
+    """What a JWT carries of its user's password hash (simplejwt's revoke claim):
+    a token minted before a password change no longer matches."""
+    return get_md5_hash_password(password_hash)
 
 
 def bearer_kind(token: str) -> CredentialKind:

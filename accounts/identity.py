@@ -25,7 +25,6 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
-from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from accounts.credentials import (
     API_KEY_PREFIX,
@@ -37,6 +36,7 @@ from accounts.credentials import (
     credentials_from_headers,
     identity_cache_read,
     identity_cache_write,
+    password_fingerprint,
     user_cache_key,
 )
 from accounts.models import ApiKey, User
@@ -98,16 +98,15 @@ def _user_entry_load(user_id: int, lookup: Lookup) -> _UserEntry | bool:
         .first()
     )
     entry: _UserEntry | bool = (
-        (Identity(user.pk, user.email, user.is_staff), _fingerprint(user.password))
+        (
+            Identity(user.pk, user.email, user.is_staff),
+            password_fingerprint(user.password),
+        )
         if user
         else False
     )
     identity_cache_write(lookup, entry)
     return entry
-
-
-def _fingerprint(password_hash: str) -> str:
-    return get_md5_hash_password(password_hash)
 
 
 def _jwt_check(token: str) -> _Check:

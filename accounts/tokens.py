@@ -19,9 +19,9 @@ from rest_framework_simplejwt.token_blacklist.models import (
     OutstandingToken,
 )
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
-from rest_framework_simplejwt.utils import datetime_from_epoch, get_md5_hash_password
+from rest_framework_simplejwt.utils import datetime_from_epoch
 
-from accounts.credentials import access_denied_cache_key
+from accounts.credentials import access_denied_cache_key, password_fingerprint
 from accounts.errors import InvalidToken
 from accounts.models import User
 
@@ -33,11 +33,6 @@ class TokenPair:
     access: str
     refresh: str
     access_expires_in: int  # seconds
-
-
-def password_fingerprint(user: User) -> str:
-    """The value tokens carry to die when the password changes (simplejwt's claim)."""
-    return get_md5_hash_password(user.password)
 
 
 def token_pair_issue(*, user: User) -> TokenPair:
@@ -79,7 +74,7 @@ def _user_for(token: RefreshToken) -> User:
     claim = settings.SIMPLE_JWT.get("REVOKE_TOKEN_CLAIM", "hash_password")
     if settings.SIMPLE_JWT.get("CHECK_REVOKE_TOKEN") and token.get(
         claim
-    ) != password_fingerprint(user):
+    ) != password_fingerprint(user.password):
         raise InvalidToken("The password has changed since this token was issued.")
     return user
 
@@ -129,10 +124,6 @@ def access_token_revoke(*, access: str) -> bool:
     ttl = int(token["exp"] - timezone.now().timestamp()) + leeway + 1
     cache.set(access_denied_cache_key(str(token["jti"])), 1, max(1, ttl))
     return True
-
-
-def access_token_is_revoked(*, jti: str) -> bool:
-    return bool(cache.get(access_denied_cache_key(jti)))
 
 
 def refresh_tokens_revoke_all(*, user: User) -> int:
