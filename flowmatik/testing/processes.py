@@ -46,9 +46,14 @@ class RunningProcess:
 
 @contextlib.contextmanager
 def uvicorn_process(
-    *, workdir: Path, args: tuple[str, ...] = (), env: dict[str, str] | None = None
+    *,
+    workdir: Path,
+    args: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+    name: str = "uvicorn",
 ) -> Iterator[RunningProcess]:
-    """uvicorn serving the platform on a free port; stdout+stderr go to a log."""
+    """uvicorn serving the platform on a free port; stdout+stderr go to
+    `<workdir>/<name>.log` (several servers may share one workdir)."""
     full_env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "flowmatik.settings.base",
@@ -57,7 +62,7 @@ def uvicorn_process(
         "DATABASE_URL": database_url_of_tests(),
         **(env or {}),
     }
-    log = workdir / "uvicorn.log"
+    log = workdir / f"{name}.log"
     command = [
         sys.executable,
         "-m",

@@ -1,0 +1,184 @@
+"""The platform's processes behave as one system (uvicorn, Celery worker + beat).
+
+Each test starts the real processes `make run` starts, on the database and Redis
+this test run uses: on the embedded default they share var/ (disk cache, channel
+relay, filesystem broker); with REDIS_URL and DATABASE_URL set, Redis and MariaDB.
+"""
+
+import json
+import time
+
+import httpx
+import pytest
+from django.contrib.auth.hashers import make_password
+from websockets.sync.client import connect
+
+from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
+from billing.models import Plan, Subscription
+from billing.tests.factories import ls_subscription
+from flowmatik.testing.auth import jwt_for
+from flowmatik.testing.payments import LEMONSQUEEZY_WEBHOOK_SECRET, LS_VARIANTS
+from flowmatik.testing.platform import (
+    celery_worker_process,
+    platform_env,
+    wait_for,
+)
+from flowmatik.testing.processes import uvicorn_process
+from webhooks_app.tests.helpers import lemonsqueezy_signature, ls_event
+
+pytestmark = [pytest.mark.timeout(180)]
+
+
+@pytest.fixture
+def env(tmp_path, catalogue_tx, fake_lemonsqueezy, demo_server) -> dict[str, str]:
+    variants = {
+        f"LEMONSQUEEZY_VARIANT_{slug.upper()}": variant
+        for slug, variant in LS_VARIANTS.items()
+    }
+    return platform_env(
+        workdir=tmp_path,
+        AI_DEMO_BASE_URL=demo_server.base_url,
+        LEMONSQUEEZY_WEBHOOK_SECRET=LEMONSQUEEZY_WEBHOOK_SECRET,
+        LEMONSQUEEZY_API_KEY=fake_lemonsqueezy.api_key,
+        LEMONSQUEEZY_STORE_ID=str(fake_lemonsqueezy.store_id),
+        LEMONSQUEEZY_API_BASE=f"{fake_lemonsqueezy.url}/v1",
+        LEMONSQUEEZY_TEST_MODE="true",
+        **variants,
+    )
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _pro_subscription_created(user) -> tuple[str, dict[str, str]]:
+    data = ls_subscription(
+        sub_id=f"ls-{user.pk}", status="active", variant_id=LS_VARIANTS["pro"]
+    )
+    body = json.dumps(
+        ls_event("subscription_created", data, custom_data={"user_id": str(user.pk)})
+    )
+    headers = {
+        "Content-Type": "application/json",
+        "X-Signature": lemonsqueezy_signature(body, LEMONSQUEEZY_WEBHOOK_SECRET),
+        "X-Event-Name": "subscription_created",
+    }
+    return body, headers
+
+
+def _live_subscription(user) -> bool:
+    return Subscription.objects.filter(
+        user=user, plan__slug="pro", status="active"
+    ).exists()
+
+
+def test_a_payment_processed_by_the_worker_lets_a_new_api_key_in_with_pros_quota(
+    tmp_path, env
+):
+    user = UserFactory()
+    token = jwt_for(user)
+    free, pro = Plan.objects.get(slug="free"), Plan.objects.get(slug="pro")
+    with (
+        uvicorn_process(workdir=tmp_path, env=env) as web,
+        celery_worker_process(workdir=tmp_path, env=env),
+        httpx.Client(base_url=web.http_url, timeout=30) as http,
+    ):
+        # The web process reads (and caches) the Free plan: no API keys on Free.
+        before = http.post(
+            "/api/ai/chat", json={"message": "hello"}, headers=_bearer(token)
+        )
+        assert before.status_code == 200, before.text
+        assert before.headers["X-RateLimit-Limit-Requests"] == str(
+            free.requests_per_day
+        )
+        refused = http.post(
+            "/api/auth/api-keys", json={"name": "early"}, headers=_bearer(token)
+        )
+        assert refused.status_code == 403
+
+        body, headers = _pro_subscription_created(user)
+        assert http.post(
+            "/api/webhooks/lemonsqueezy", content=body, headers=headers
+        ).status_code in (200, 202)
+        wait_for(lambda: _live_subscription(user), timeout=60, what="the worker")
+
+        created = http.post(
+            "/api/auth/api-keys", json={"name": "paid"}, headers=_bearer(token)
+        )
+        assert created.status_code == 201, created.text
+        key = created.json()["key"]
+        answer = http.post(
+            "/v1/chat/completions",
+            json={
+                "model": "flowmatik-demo",
+                "messages": [{"role": "user", "content": "hi"}],
+            },
+            headers=_bearer(key),
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["X-RateLimit-Limit-Requests"] == str(pro.requests_per_day)
+
+
+def test_a_notification_created_in_the_worker_arrives_on_an_open_socket(tmp_path, env):
+    user = UserFactory()
+    token = jwt_for(user)
+    with (
+        uvicorn_process(workdir=tmp_path, env=env) as web,
+        celery_worker_process(workdir=tmp_path, env=env),
+        connect(
+            f"ws://127.0.0.1:{web.port}/ws/notifications/",
+            subprotocols=["bearer", token],
+            origin="http://127.0.0.1",
+            open_timeout=30,
+        ) as socket,
+    ):
+        body, headers = _pro_subscription_created(user)
+        response = httpx.post(
+            f"{web.http_url}/api/webhooks/lemonsqueezy",
+            content=body,
+            headers=headers,
+            timeout=30,
+        )
+        assert response.status_code in (200, 202)
+
+        deadline = time.monotonic() + 60
+        while True:
+            frame = json.loads(
+                socket.recv(timeout=max(0.1, deadline - time.monotonic()))
+            )
+            if frame.get("type") == "notification":
+                break
+        assert frame["kind"] == "subscription.changed"
+        assert frame["data"]["plan"] == "pro"
+        assert user.notifications.filter(pk=frame["id"]).exists()
+
+
+def test_a_token_logged_out_through_one_web_process_is_refused_by_another(
+    tmp_path, env
+):
+    user = UserFactory()
+    # The processes run the production hasher list (the suite's MD5 is not in it)
+    user.password = make_password(DEFAULT_PASSWORD, hasher="argon2")
+    user.save(update_fields=["password"])
+    with (
+        uvicorn_process(workdir=tmp_path, env=env, name="web-a") as web_a,
+        uvicorn_process(workdir=tmp_path, env=env, name="web-b") as web_b,
+        httpx.Client(timeout=30) as http,
+    ):
+        login = http.post(
+            f"{web_a.http_url}/api/auth/login",
+            json={"email": user.email, "password": DEFAULT_PASSWORD},
+        )
+        assert login.status_code == 200, login.text
+        access, refresh = login.json()["access"], login.json()["refresh"]
+        me_b = f"{web_b.http_url}/api/auth/me"
+        assert http.get(me_b, headers=_bearer(access)).status_code == 200
+
+        logout = http.post(
+            f"{web_a.http_url}/api/auth/logout",
+            json={"refresh": refresh},
+            headers=_bearer(access),
+        )
+        assert logout.status_code in (200, 204), logout.text
+
+        assert http.get(me_b, headers=_bearer(access)).status_code == 401
