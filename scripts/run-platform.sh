@@ -10,8 +10,16 @@ pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 
+eval "$("$BIN/python" scripts/ports.py "$HOST" "$PORT")"
+if [ "$WEB_PORT_BUSY" = 1 ]; then
+  echo "error: port $PORT ($HOST) is taken; start on another one: make run PORT=8001"
+  exit 1
+fi
 if [ -z "${SILICONFLOW_API_KEY:-}${DOUBAO_API_KEY:-}${OPENAI_API_KEY:-}" ]; then
-  "$BIN/python" manage.py demo_llm &
+  if [ -z "$DEMO_PORT" ]; then echo "$DEMO_NOTE"; exit 1; fi
+  [ -n "$DEMO_NOTE" ] && echo "$DEMO_NOTE"
+  export AI_DEMO_PORT="$DEMO_PORT"  # the worker and the web process call it there
+  "$BIN/python" manage.py demo_llm --port "$DEMO_PORT" &
   pids+=($!)
 fi
 "$BIN/celery" -A flowmatik worker -B --loglevel=WARNING --concurrency=2 &
