@@ -2,6 +2,7 @@
 sent by a Celery task that retries) and the "confirm your payment" notice."""
 
 import logging
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -9,6 +10,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from billing.models import PaymentEmail, PaymentEmailKind
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 logger = logging.getLogger("flowmatik.billing")
 
@@ -28,7 +32,11 @@ _TEXTS = {
 
 
 def payment_problem_email_queue(
-    *, user, key: str, action_url: str = "", action_required: bool = False
+    *,
+    user: "User | None",
+    key: str,
+    action_url: str = "",
+    action_required: bool = False,
 ) -> bool:
     """Queue the payment-problem e-mail for `user`, once per `key` (provider,
     invoice and attempt); the task is enqueued after the caller's commit.
@@ -86,7 +94,9 @@ def payment_problem_email_send(*, email_id: int) -> bool:
     return True
 
 
-def payment_action_required_notify(*, user, reference: str, action_url: str) -> None:
+def payment_action_required_notify(
+    *, user: "User", reference: str, action_url: str
+) -> None:
     """Tell the user (stored now, pushed after commit) to confirm a payment (SCA)."""
     from notifications.models import NotificationKind
     from notifications.services import notification_send

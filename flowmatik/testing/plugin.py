@@ -36,6 +36,20 @@ def seed_rows() -> None:
     catalogue_invalidate()
 
 
+@pytest.fixture(autouse=True)
+def _no_request_context():
+    """Each test starts, and ends, outside any request: no request or user id is
+    left in this thread by an earlier test (the test client runs views in the
+    test's own thread, and a streamed response ends after the middleware ran)."""
+    from flowmatik.request_context import request_id_var, user_id_var
+
+    request_id_var.set(None)
+    user_id_var.set(None)
+    yield
+    request_id_var.set(None)
+    user_id_var.set(None)
+
+
 # --- the demo model and the live platform ---
 
 
