@@ -4,7 +4,7 @@ from celery import shared_task
 from django.db import DatabaseError
 
 from ai import services
-from ai.services import job_runs
+from ai.services import job_runs, job_video
 
 
 @shared_task(
@@ -43,7 +43,7 @@ def job_run_task(job_id: int) -> str:
 )
 def job_video_poll_task(job_id: int, polls: int) -> str:
     """One status check of a video job; schedules the next one itself."""
-    return job_runs.job_video_poll(job_id=job_id, polls=polls).status
+    return job_video.job_video_poll(job_id=job_id, polls=polls).status
 
 
 @shared_task(name="ai.jobs_sweep", ignore_result=True)

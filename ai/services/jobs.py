@@ -7,6 +7,7 @@ canceled or deleted meanwhile keeps its state. Running lives in `job_runs`.
 
 import logging
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -303,6 +304,14 @@ def job_provider(info: ModelInfo):
             details={"provider": info.provider},
         )
     return provider
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What the task should do next: nothing, or run again in `retry_in` seconds."""
+
+    status: str
+    retry_in: float | None = None
 
 
 # --- progress and completion
