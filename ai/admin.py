@@ -4,7 +4,16 @@ agents and MCP servers (auth headers stored encrypted, never shown)."""
 from django import forms
 from django.contrib import admin
 
-from ai.models import Agent, AIModel, AIProvider, Conversation, McpServer, Message
+from ai.models import (
+    Agent,
+    AIModel,
+    AIProvider,
+    ContentAsset,
+    ContentJob,
+    Conversation,
+    McpServer,
+    Message,
+)
 from ai.selectors import catalogue_invalidate
 from ai.services.agents import agent_save, mcp_server_save
 
@@ -207,3 +216,39 @@ class McpServerAdmin(admin.ModelAdmin):
         if form.cleaned_data.get("clear_auth_header"):
             header = ""
         mcp_server_save(server=obj, auth_header=header)
+
+
+class ContentAssetInline(admin.TabularInline):
+    model = ContentAsset
+    extra = 0
+    fields = ["kind", "index", "file", "content_type", "size_bytes", "created_at"]
+    readonly_fields = fields
+    can_delete = False
+
+
+@admin.register(ContentJob)
+class ContentJobAdmin(admin.ModelAdmin):
+    """Studio jobs, read-only for staff (users cancel and delete their own)."""
+
+    list_display = [
+        "id",
+        "type",
+        "status",
+        "progress",
+        "user",
+        "model",
+        "cost",
+        "currency",
+        "error_code",
+        "created_at",
+    ]
+    list_filter = ["status", "type", "model"]
+    search_fields = ["prompt", "user__email", "request_id"]
+    raw_id_fields = ["user"]
+    inlines = [ContentAssetInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False

@@ -181,6 +181,10 @@ class ModelOutputSerializer(serializers.Serializer):
     output_price = serializers.DecimalField(max_digits=12, decimal_places=6)
     currency = serializers.CharField()
     min_plan = serializers.CharField()
+    media_sizes = serializers.ListField(
+        child=serializers.CharField(),
+        help_text='Image/video models: the "WxH" sizes they take (first = default).',
+    )
     is_default = serializers.BooleanField()
 
 

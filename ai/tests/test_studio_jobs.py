@@ -598,3 +598,38 @@ def test_a_job_whose_lease_ran_out_is_run_again_by_a_redelivered_task(auth_clien
     )
     assert job_run_task(job_id) == "succeeded"
     assert ContentJob.objects.get(pk=job_id).attempts == 2
+
+
+def test_staff_see_jobs_and_their_files_in_the_admin(auth_client, user):
+    from django.test import Client
+
+    from accounts.tests.factories import UserFactory
+
+    staff_user = UserFactory(is_staff=True, is_superuser=True)
+    _plan(user)
+    job_id = _create(auth_client, "image", "A fox")
+    job_run_task(job_id)
+    admin = Client()
+    admin.force_login(staff_user)
+    listing = admin.get("/admin/ai/contentjob/?status=succeeded")
+    assert listing.status_code == 200
+    assert f"/admin/ai/contentjob/{job_id}/change/".encode() in listing.content
+    page = admin.get(f"/admin/ai/contentjob/{job_id}/change/")
+    assert page.status_code == 200
+    assert b"image-0.png" in page.content
+    assert admin.get("/admin/ai/contentjob/add/").status_code == 403
+
+
+def test_usage_analytics_show_jobs_by_type_and_model(auth_client, user):
+    _plan(user)
+    job_run_task(_create(auth_client, "image", "A fox", count=2))
+    job_run_task(_create(auth_client, "email", "Hello"))
+    _records(user)  # drained into the daily rollups
+    by_type = auth_client.get("/api/ai/usage?group_by=endpoint").json()
+    groups = {g["key"]: g for g in by_type["results"]}
+    assert groups["studio.image"]["requests"] == 1
+    assert groups["studio.image"]["cost"] == "0.020000"
+    assert groups["studio.email"]["total_tokens"] > 0
+    by_model = auth_client.get("/api/ai/usage?group_by=model").json()
+    keys = {g["key"] for g in by_model["results"]}
+    assert {"flowmatik-demo-image", "flowmatik-demo"} <= keys

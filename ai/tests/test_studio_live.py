@@ -12,7 +12,7 @@ import uuid
 
 import httpx
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from celery.contrib.testing.worker import start_worker
 from channels.layers import get_channel_layer
 
@@ -34,6 +34,14 @@ def owner(transactional_db):
     user = UserFactory()
     subscription_row(user=user, plan="pro")
     return user
+
+
+@pytest.fixture
+def enqueued(monkeypatch) -> list[dict]:
+    """Jobs the web process enqueues, held back: the test runs the worker's step."""
+    calls: list[dict] = []
+    monkeypatch.setattr(job_run_task, "apply_async", lambda **kw: calls.append(kw))
+    return calls
 
 
 def _headers(user) -> dict[str, str]:
@@ -130,7 +138,9 @@ def _sse(lines) -> list[tuple[str, dict]]:
     return events
 
 
-def test_job_events_stream_progress_then_the_finished_job(live_asgi, owner, settings):
+def test_job_events_stream_progress_then_the_finished_job(
+    live_asgi, owner, settings, enqueued
+):
     settings.STUDIO_SSE_POLL_SECONDS = 0.05
     job = _create(live_asgi, owner, {"type": "email", "prompt": "Welcome aboard"})
     url = f"{live_asgi}/api/ai/jobs/{job['id']}/events"
@@ -140,6 +150,7 @@ def test_job_events_stream_progress_then_the_finished_job(live_asgi, owner, sett
         lines = response.iter_lines()
         first = next(line for line in lines if line.startswith("data: "))
         assert json.loads(first[6:])["status"] == "queued"
+        assert [c["args"] for c in enqueued] == [[job["id"]]]
         job_run_task(job["id"])  # the worker's step, while the client listens
         events = _sse(lines)
     assert events[-1][0] == "done"
@@ -151,7 +162,7 @@ def test_job_events_stream_progress_then_the_finished_job(live_asgi, owner, sett
     assert progress[-1] == 100
 
 
-def test_job_events_of_another_users_job_are_404(live_asgi, owner):
+def test_job_events_of_another_users_job_are_404(live_asgi, owner, enqueued):
     job = _create(live_asgi, owner, {"type": "email", "prompt": "Hi"})
     stranger = UserFactory()
     response = httpx.get(
@@ -165,7 +176,7 @@ def test_job_events_of_another_users_job_are_404(live_asgi, owner):
     assert anonymous.status_code == 401
 
 
-def test_assets_are_served_to_their_owner_only_over_http(live_asgi, owner):
+def test_assets_are_served_to_their_owner_only_over_http(live_asgi, owner, enqueued):
     from PIL import Image
 
     job = _create(
@@ -197,3 +208,33 @@ def test_assets_are_served_to_their_owner_only_over_http(live_asgi, owner):
     assert httpx.get(bare, headers=stranger, timeout=10).status_code == 404
     assert httpx.get(signed, headers=stranger, timeout=10).status_code == 404
     assert httpx.get(bare, timeout=10).status_code == 404
+
+
+async def test_progress_and_completion_reach_the_notification_socket(
+    live_asgi, owner, enqueued
+):
+    from websockets.asyncio.client import connect
+
+    job = await sync_to_async(_create)(
+        live_asgi, owner, {"type": "email", "prompt": "Welcome aboard"}
+    )
+    async with connect(
+        f"{live_asgi.ws_url}/ws/notifications/",
+        origin="http://127.0.0.1",
+        subprotocols=["bearer", jwt_for(owner)],
+        open_timeout=5,
+    ) as ws:
+        await live_asgi.run_in_server(job_run_task, job["id"])
+        frames = []
+        while not frames or frames[-1].get("type") != "notification":
+            frames.append(json.loads(await asyncio.wait_for(ws.recv(), 5)))
+    progress = [f for f in frames if f["type"] == "job.progress"]
+    assert all(f["job_id"] == job["id"] for f in progress)
+    assert [f["progress"] for f in progress] == sorted(f["progress"] for f in progress)
+    assert (progress[-1]["status"], progress[-1]["progress"]) == ("succeeded", 100)
+    assert frames[-1]["kind"] == "job.completed"
+    assert frames[-1]["data"] == {
+        "job_id": job["id"],
+        "job_type": "email",
+        "status": "succeeded",
+    }

@@ -248,3 +248,11 @@ def test_the_schema_documents_generate_content_and_every_options_shape(auth_clie
         "/api/ai/assets/{asset_id}/content",
     ):
         assert path in schema["paths"]
+
+
+def test_the_model_list_says_which_sizes_media_models_take(auth_client, user):
+    _pro(user)
+    models = {m["id"]: m for m in auth_client.get("/api/ai/models").json()}
+    assert models["flowmatik-demo-video"]["media_sizes"][0] == "320x180"
+    assert models["flowmatik-demo-image"]["price_unit"] == "image"
+    assert models["flowmatik-demo"]["media_sizes"] == []
