@@ -381,8 +381,9 @@ class Agent(models.Model):
                 fields=["owner_scope", "slug"], name="ai_agent_slug_per_owner"
             ),
             models.CheckConstraint(
+                # `owner__isnull=False` too: a NULL comparison would pass a CHECK.
                 condition=models.Q(owner__isnull=True, owner_scope=0)
-                | models.Q(owner_scope=models.F("owner")),
+                | models.Q(owner__isnull=False, owner_scope=models.F("owner")),
                 name="ai_agent_owner_scope",
             ),
             models.CheckConstraint(
@@ -437,8 +438,9 @@ class McpServer(models.Model):
                 fields=["owner_scope", "slug"], name="ai_mcp_slug_per_owner"
             ),
             models.CheckConstraint(
+                # `owner__isnull=False` too: a NULL comparison would pass a CHECK.
                 condition=models.Q(owner__isnull=True, owner_scope=0)
-                | models.Q(owner_scope=models.F("owner")),
+                | models.Q(owner__isnull=False, owner_scope=models.F("owner")),
                 name="ai_mcp_owner_scope",
             ),
         ]

@@ -263,3 +263,23 @@ def test_another_users_integration_is_invisible(api_client, mcp_record, settings
     bad = client.post("/api/ai/agents", _new_agent(tools=["mcp:acme"]), format="json")
     assert bad.status_code == 400
     assert McpServer.objects.filter(slug="acme").count() == 1
+
+
+def test_slugs_are_unique_per_owner_and_the_owner_scope_matches_the_owner(user):
+    from django.db import IntegrityError, transaction
+
+    bad = [
+        {"slug": "editor"},  # a second public "editor"
+        {"slug": "stray", "owner_scope": user.pk},  # public row claiming a scope
+        {"slug": "mine", "owner": user, "owner_scope": 0},  # owned row, no scope
+    ]
+    for fields in bad:
+        with pytest.raises(IntegrityError), transaction.atomic():
+            Agent.objects.create(name="x", system_prompt="y", **fields)
+    Agent.objects.create(
+        slug="editor", owner=user, owner_scope=user.pk, name="x", system_prompt="y"
+    )  # a user's own agent may shadow a public slug
+    with pytest.raises(IntegrityError), transaction.atomic():
+        McpServer.objects.create(
+            slug="s", name="s", url="https://x.example", owner_scope=3
+        )
