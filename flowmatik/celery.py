@@ -36,7 +36,8 @@ def configure(settings) -> None:
     options = _transport_options(settings)
     app.conf.update(
         broker_url=settings.CELERY_BROKER_URL,
-        result_backend=settings.CELERY_RESULT_BACKEND,
+        result_backend=settings.CELERY_RESULT_BACKEND or None,
+        task_ignore_result=not settings.CELERY_RESULT_BACKEND,
         broker_transport_options=options,
         result_backend_transport_options={
             "visibility_timeout": settings.CELERY_VISIBILITY_TIMEOUT

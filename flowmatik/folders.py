@@ -1,14 +1,12 @@
 """The local folders the configured stores write to, made at startup, not at import.
 
-Only what the configuration uses: the SQLite database's folder, the embedded Celery
-broker's queue folders and the SQLite result store's folder. Stores that make their
+Only what the configuration uses: the SQLite database's folder and the embedded
+Celery broker's queue folders. Stores that make their
 own folder when first used (metrics store, disk cache, media storage, backups,
 beat's schedule file) are left to do so.
 """
 
 from pathlib import Path
-
-SQLITE_RESULT_PREFIX = "db+sqlite:///"
 
 
 def local_folders(settings) -> list[Path]:
@@ -24,9 +22,6 @@ def local_folders(settings) -> list[Path]:
             settings.CELERY_DATA_DIR / "queue",
             settings.CELERY_DATA_DIR / "processed",
         ]
-    result_backend = str(settings.CELERY_RESULT_BACKEND or "")
-    if result_backend.startswith(SQLITE_RESULT_PREFIX):
-        folders.append(Path(result_backend.removeprefix(SQLITE_RESULT_PREFIX)).parent)
     return folders
 
 

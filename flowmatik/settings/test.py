@@ -42,3 +42,7 @@ if not REDIS_URL:  # noqa: F405
     CHANNEL_LAYERS["default"]["CONFIG"]["relay_dir"] = str(  # noqa: F405
         VAR_DIR / f"test-{os.getpid()}-channels"  # noqa: F405
     )
+
+# Tests read task results from the in-process worker (celery.contrib.testing);
+# the platform itself stores none.
+CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="cache+memory://")
