@@ -12,7 +12,7 @@ PORT ?= 8000
 export PYTHONUNBUFFERED := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup sysdeps run dev start-prod test test-cov lint lint-fix format migrate seed \
+.PHONY: help setup lock audit sysdeps run dev start-prod test test-cov lint lint-fix format migrate seed \
 	reset-db worker beat demo-llm bench health-check backup-db clean superuser check
 
 help: ## List the targets
@@ -34,10 +34,16 @@ $(STAMP): requirements.txt requirements-dev.txt
 		{ echo "error: Python 3.11+ is required (found $$($(PYTHON) --version))"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -r requirements-dev.txt
+	$(BIN)/python -m pip install -q --require-hashes -r requirements-dev.txt
 	@touch $(STAMP)
 
-setup: $(STAMP) ## Create .venv and install everything
+setup: $(STAMP) ## Create .venv and install everything (from the hashed lock files)
+
+LOCK := $(BIN)/uv pip compile --universal --python-version 3.11 --generate-hashes --quiet \
+	--custom-compile-command "make lock"
+lock: setup ## Re-pin requirements*.txt (with hashes) from the ranges in requirements*.in
+	$(LOCK) requirements.in -o requirements.txt
+	$(LOCK) requirements-dev.in -c requirements.txt -o requirements-dev.txt
 
 migrate: setup ## Apply database migrations
 	$(MANAGE) migrate --noinput
@@ -84,6 +90,9 @@ lint-fix: setup ## Fix what ruff can
 
 format: setup ## Format the code
 	$(BIN)/ruff format .
+
+audit: setup ## pip-audit the lock files (skips, saying why, where its service is unreachable)
+	@./scripts/audit-dependencies.sh
 
 check: setup ## Django checks: migrations up to date, deploy checks on production settings
 	$(MANAGE) makemigrations --check --dry-run
