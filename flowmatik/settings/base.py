@@ -15,8 +15,10 @@ import environ
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
-if env.bool("FLOWMATIK_READ_DOT_ENV", default=True) and (BASE_DIR / ".env").exists():
-    environ.Env.read_env(BASE_DIR / ".env")
+# The file of variables read at start (the process environment wins over it)
+ENV_FILE = Path(env.str("FLOWMATIK_ENV_FILE", default=str(BASE_DIR / ".env")))
+if env.bool("FLOWMATIK_READ_DOT_ENV", default=True) and ENV_FILE.exists():
+    environ.Env.read_env(ENV_FILE)
 
 # Local state of the embedded default (SQLite, queues, media...). Its folders are
 # made at startup by flowmatik.apps, never by importing settings.
