@@ -83,6 +83,7 @@ def _retry_or_fail(job: ContentJob, exc: ApplicationError) -> RunOutcome:
     if (
         studio.error_is_transient(exc)
         and job.attempts <= settings.STUDIO_TASK_MAX_RETRIES
+        and job.attempts < settings.STUDIO_JOB_MAX_ATTEMPTS
     ):
         delay = _backoff(job.attempts)
         requeued = ContentJob.objects.filter(

@@ -633,3 +633,17 @@ def test_usage_analytics_show_jobs_by_type_and_model(auth_client, user):
     by_model = auth_client.get("/api/ai/usage?group_by=model").json()
     keys = {g["key"] for g in by_model["results"]}
     assert {"flowmatik-demo-image", "flowmatik-demo"} <= keys
+
+
+def test_a_provider_down_through_every_retry_fails_with_its_own_code(
+    auth_client, user, settings, monkeypatch
+):
+    settings.STUDIO_TASK_MAX_RETRIES = 3
+    settings.STUDIO_JOB_MAX_ATTEMPTS = 4
+    monkeypatch.setattr(job_run_task, "apply_async", lambda **kw: None)
+    job_id = _create(auth_client, "email", "Hello [[fault:503]]")
+    outcomes = [job_run_task(job_id) for _ in range(4)]
+    assert outcomes == ["queued", "queued", "queued", "failed"]
+    body = _job(auth_client, job_id)
+    assert body["error"]["code"] == "provider_error"  # not job_stalled
+    assert _requests_today(user) == 0

@@ -554,10 +554,11 @@ STUDIO_MAX_PROMPT_CHARS = env.int("STUDIO_MAX_PROMPT_CHARS", default=20_000)
 STUDIO_TTS_MAX_CHARS = env.int("STUDIO_TTS_MAX_CHARS", default=5_000)
 # max_tokens of one text generation (clamped further by the model and the quota)
 STUDIO_TEXT_MAX_TOKENS = env.int("STUDIO_TEXT_MAX_TOKENS", default=2_048)
-# A running job's lease: past it (worker died) the sweeper re-queues the job, at most
-# STUDIO_JOB_MAX_ATTEMPTS runs in all, then fails it (`job_stalled`)
+# A running job's lease: past it (worker died) the sweeper re-queues the job. A job
+# runs at most STUDIO_JOB_MAX_ATTEMPTS times in all (retries and re-runs); a dead
+# worker's job past that fails (`job_stalled`)
 STUDIO_JOB_LEASE_SECONDS = env.int("STUDIO_JOB_LEASE_SECONDS", default=600)
-STUDIO_JOB_MAX_ATTEMPTS = env.int("STUDIO_JOB_MAX_ATTEMPTS", default=3)
+STUDIO_JOB_MAX_ATTEMPTS = env.int("STUDIO_JOB_MAX_ATTEMPTS", default=4)
 STUDIO_SWEEP_INTERVAL_SECONDS = env.int("STUDIO_SWEEP_INTERVAL_SECONDS", default=60)
 # Transient provider errors (429/5xx/timeouts) are retried this often, backing off
 # from STUDIO_RETRY_BACKOFF_SECONDS up to STUDIO_RETRY_BACKOFF_MAX_SECONDS (jitter)
