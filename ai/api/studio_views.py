@@ -16,7 +16,12 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -364,9 +369,24 @@ async def asset_content_view(request: HttpRequest, asset_id: int):
         if exc.status_code == 416:
             response["Content-Range"] = f"bytes */{asset.size_bytes}"
         return response
+    name = asset.file.name
+    filename = name.rsplit("/", 1)[-1]
+    download = request.GET.get("download") in ("1", "true")
+    disposition = f'{"attachment" if download else "inline"}; filename="{filename}"'
+    if settings.AWS_STORAGE_BUCKET_NAME:
+        # S3-compatible storage serves the bytes (and ranges) itself: hand out a
+        # presigned link as short-lived as ours, with the same type and disposition.
+        url = await sync_to_async(default_storage.url)(
+            name,
+            parameters={
+                "ResponseContentType": asset.content_type,
+                "ResponseContentDisposition": disposition,
+            },
+            expire=settings.STUDIO_ASSET_URL_SECONDS,
+        )
+        return HttpResponseRedirect(url)
     start, end = wanted or (0, size - 1)
     length = end - start + 1
-    name = asset.file.name
 
     async def body():
         handle = await sync_to_async(default_storage.open)(name, "rb")
@@ -394,11 +414,7 @@ async def asset_content_view(request: HttpRequest, asset_id: int):
     response["Cache-Control"] = "private, max-age=300"
     if wanted:
         response["Content-Range"] = f"bytes {start}-{end}/{size}"
-    filename = name.rsplit("/", 1)[-1]
-    disposition = (
-        "attachment" if request.GET.get("download") in ("1", "true") else "inline"
-    )
-    response["Content-Disposition"] = f'{disposition}; filename="{filename}"'
+    response["Content-Disposition"] = disposition
     return response
 
 
@@ -408,7 +424,8 @@ class AssetContentSchemaView(APIView):
         summary="A generated file (owner only)",
         description="Use the signed `url` / `download_url` a job lists (no header "
         "needed; valid for STUDIO_ASSET_URL_SECONDS), or the owner's credentials. "
-        "Supports `Range: bytes=...` (206 + `Content-Range`).",
+        "Supports `Range: bytes=...` (206 + `Content-Range`). With S3-compatible "
+        "storage it answers 302 to a presigned link of the same lifetime.",
         parameters=[
             OpenApiParameter("expires", int, required=False),
             OpenApiParameter("signature", str, required=False),
@@ -417,6 +434,7 @@ class AssetContentSchemaView(APIView):
         responses={
             (200, "application/octet-stream"): OpenApiTypes.BINARY,
             (206, "application/octet-stream"): OpenApiTypes.BINARY,
+            302: OpenApiResponse(description="S3 storage: a presigned link"),
             403: OpenApiResponse(
                 ErrorSerializer, description="invalid_signature, link_expired"
             ),

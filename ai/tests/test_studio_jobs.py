@@ -647,3 +647,40 @@ def test_a_provider_down_through_every_retry_fails_with_its_own_code(
     body = _job(auth_client, job_id)
     assert body["error"]["code"] == "provider_error"  # not job_stalled
     assert _requests_today(user) == 0
+
+
+def test_with_s3_storage_a_signed_link_redirects_to_a_presigned_one(
+    auth_client, user, api_client, settings
+):
+    from ai.models import ContentAsset
+
+    job_id = _create(auth_client, "email", "Hello")
+    asset = ContentAsset.objects.create(
+        job_id=job_id,
+        user=user,
+        kind="image",
+        file=f"studio/{user.pk}/{job_id}/image-0.png",
+        content_type="image/png",
+        size_bytes=10,
+        sha256="0" * 64,
+    )
+    settings.AWS_STORAGE_BUCKET_NAME = "fmk-assets"
+    settings.AWS_S3_ENDPOINT_URL = "http://127.0.0.1:9000"
+    settings.AWS_S3_REGION_NAME = "us-east-1"
+    settings.AWS_ACCESS_KEY_ID = "test-access"
+    settings.AWS_SECRET_ACCESS_KEY = "test-secret"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "storages.backends.s3.S3Storage"},
+    }
+    from ai import asset_links
+
+    link = asset_links.asset_link_build(asset_id=asset.pk, user_id=user.pk)
+    response = api_client.get(link.download_url)
+    assert response.status_code == 302
+    location = response["Location"]
+    assert location.startswith("http://127.0.0.1:9000/fmk-assets/studio/")
+    assert "X-Amz-Signature=" in location
+    assert f"X-Amz-Expires={settings.STUDIO_ASSET_URL_SECONDS}" in location
+    assert "response-content-disposition=attachment" in location
+    assert api_client.get(link.url.split("?")[0]).status_code == 404
