@@ -3,9 +3,12 @@
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from flowmatik.errors import ApplicationError
+
+if TYPE_CHECKING:  # billing's plain type; imported lazily to keep ai.types light
+    from billing.selectors import PlanInfo
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,7 @@ class ChatRequest:
     stream: bool = False
     api_key_id: int | None = None
     ip: str | None = None
-    plan: Any = None  # billing.selectors.PlanInfo
+    plan: "PlanInfo | None" = None
     plan_models_only: bool = True
     system_prompt: str | None = None
 
