@@ -5,25 +5,34 @@ this test run uses: on the embedded default they share var/ (disk cache, channel
 relay, filesystem broker); with REDIS_URL and DATABASE_URL set, Redis and MariaDB.
 """
 
+import contextlib
 import json
+import os
+import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
+from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from websockets.sync.client import connect
 
 from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
 from billing.models import Plan, Subscription
 from billing.tests.factories import ls_subscription
-from flowmatik.testing.auth import jwt_for
+from flowmatik.testing.auth import api_key_for, jwt_for
 from flowmatik.testing.payments import LEMONSQUEEZY_WEBHOOK_SECRET, LS_VARIANTS
 from flowmatik.testing.platform import (
     celery_worker_process,
     platform_env,
+    process_group_stop,
     wait_for,
 )
 from flowmatik.testing.processes import uvicorn_process
+from usage.models import UsageRecord
 from webhooks_app.tests.helpers import lemonsqueezy_signature, ls_event
 
 pytestmark = [pytest.mark.timeout(180)]
@@ -182,3 +191,121 @@ def test_a_token_logged_out_through_one_web_process_is_refused_by_another(
         assert logout.status_code in (200, 204), logout.text
 
         assert http.get(me_b, headers=_bearer(access)).status_code == 401
+
+
+# --- `make run` itself (scripts/run-platform.sh) -----------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def _run_platform(env: dict[str, str], port: int, log: Path):
+    with log.open("wb") as out:
+        process = subprocess.Popen(  # noqa: S603 - our own script
+            ["bash", "scripts/run-platform.sh", "127.0.0.1", str(port)],  # noqa: S607
+            cwd=settings.BASE_DIR,
+            env={**os.environ, **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            yield process
+        finally:
+            process_group_stop(process)
+
+
+def test_make_run_with_redis_and_a_database_drains_usage_into_the_database(
+    tmp_path, env, redis_url
+):
+    """Beat runs under `make run` with REDIS_URL + DATABASE_URL (no var/celery yet),
+    so buffered usage events reach the database within the drain interval."""
+    env = {
+        **env,
+        "REDIS_URL": redis_url,
+        "AI_DEMO_PORT": str(_free_port()),
+        "USAGE_DRAIN_INTERVAL_SECONDS": "1",
+        "BEAT_HEARTBEAT_SECONDS": "1",
+    }
+    env.pop("AI_DEMO_BASE_URL")  # make run starts its own demo model
+    assert not (tmp_path / "celery").exists()
+    user = UserFactory()
+    key = api_key_for(user, plan="pro")
+    port = _free_port()
+    with (
+        _run_platform(env, port, tmp_path / "make-run.log") as process,
+        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http,
+    ):
+
+        def beat_alive():
+            assert process.poll() is None, (tmp_path / "make-run.log").read_text()
+            with contextlib.suppress(httpx.HTTPError):
+                health = http.get("/health").json()
+                return health["checks"]["beat"]["status"] == "ok"
+            return False
+
+        wait_for(beat_alive, timeout=90, what="beat's heartbeat on /health")
+        calls = 20
+        for n in range(calls):
+            answer = http.post(
+                "/v1/chat/completions",
+                json={
+                    "model": "flowmatik-demo",
+                    "messages": [{"role": "user", "content": f"call {n}"}],
+                },
+                headers=_bearer(key),
+            )
+            assert answer.status_code == 200, answer.text
+        wait_for(
+            lambda: UsageRecord.objects.filter(user=user).count() == calls,
+            timeout=15,
+            what="usage records drained by beat",
+        )
+    assert "FileNotFoundError" not in (tmp_path / "make-run.log").read_text()
+
+
+def test_make_run_says_what_to_set_when_the_demo_model_port_is_taken(tmp_path, env):
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        taken = held.getsockname()[1]
+        started = time.monotonic()
+        with _run_platform(
+            {**env, "AI_DEMO_PORT": str(taken)}, _free_port(), tmp_path / "run.log"
+        ) as process:
+            process.wait(timeout=60)
+        output = (tmp_path / "run.log").read_text()
+    assert process.returncode == 1
+    assert time.monotonic() - started < 60
+    assert f"error: the demo model's port {taken} (127.0.0.1) is taken" in output
+    assert "AI_DEMO_PORT" in output
+
+
+def test_a_taken_default_demo_model_port_is_replaced_by_a_free_one():
+    """When nobody chose the port, `make run` picks a free one and passes it on."""
+    default = settings.AI_DEMO_PORT
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AI_DEMO_")}
+    env |= {"FLOWMATIK_READ_DOT_ENV": "false"}
+    with socket.socket() as held:
+        held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        with contextlib.suppress(OSError):  # already taken (another checkout): fine
+            held.bind(("127.0.0.1", default))
+            held.listen()
+        answer = subprocess.run(  # noqa: S603
+            [sys.executable, "scripts/ports.py", "127.0.0.1", str(_free_port())],
+            cwd=settings.BASE_DIR,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+    values = dict(line.split("=", 1) for line in answer.stdout.splitlines())
+    assert values["WEB_PORT_BUSY"] == "0"
+    assert values["DEMO_PORT"].isdigit()
+    assert int(values["DEMO_PORT"]) != default
+    assert "using" in values["DEMO_NOTE"]
