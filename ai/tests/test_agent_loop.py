@@ -234,3 +234,84 @@ def test_json_chat_with_an_agent_runs_the_same_loop(live_asgi, user, demo_server
         "role", flat=True
     )
     assert list(roles) == ["user", "assistant", "tool", "assistant"]
+
+
+def test_agent_starts_a_content_job_and_reads_its_result_in_the_users_name(
+    live_asgi, user, demo_server, eager_celery
+):
+    from asgiref.sync import async_to_sync
+
+    from ai.models import ContentJob
+    from ai.tools.builtin import BUILTIN_TOOLS
+    from ai.tools.registry import ToolSet, tool_run
+
+    events = _chat_sse(
+        live_asgi,
+        user,
+        agent="social-media-manager",
+        message="A launch post [[tools:content_job_start]]",
+    )
+    result = next(data for name, data in events if name == "tool_result")
+    assert result["is_error"] is False, result
+    started = json.loads(result["content"])
+    job = ContentJob.objects.get(pk=started["job_id"])
+    assert job.user_id == user.pk
+    assert job.type == "blog_post"  # the demo picks the enum's first value
+
+    tools = ToolSet({"content_job_result": _spec(BUILTIN_TOOLS, "content_job_result")})
+    read = async_to_sync(tool_run)(
+        toolset=tools,
+        user_id=user.pk,
+        name="content_job_result",
+        arguments=json.dumps({"job_id": job.pk}),
+    )
+    body = json.loads(read.text)
+    assert body["status"] == "succeeded"
+    assert body["result_text"]
+    stranger = UserFactory()
+    denied = async_to_sync(tool_run)(
+        toolset=tools,
+        user_id=stranger.pk,
+        name="content_job_result",
+        arguments=json.dumps({"job_id": job.pk}),
+    )
+    assert denied.is_error
+    assert body["result_text"] not in denied.text
+
+
+def _spec(tools, name):
+    from ai.tools.registry import ToolSpec
+
+    tool = tools[name]
+    return ToolSpec(tool.name, tool.description, tool.parameters, "builtin")
+
+
+def test_tool_results_are_cut_at_the_size_limit(live_asgi, user, demo_server, settings):
+    settings.AI_TOOL_RESULT_MAX_CHARS = 40
+    events = _chat_sse(
+        live_asgi, user, agent="copywriter", message="[[tools:brand_voice]] hello"
+    )
+    result = next(data for name, data in events if name == "tool_result")
+    assert result["content"].endswith("[result cut at 40 characters]")
+    assert len(result["content"]) == 40 + len("\n[result cut at 40 characters]")
+
+
+def test_quota_running_out_mid_loop_ends_with_its_error(
+    live_asgi, user, demo_server, settle_spy
+):
+    from usage.models import QuotaOverride
+
+    QuotaOverride.objects.create(user=user, requests_per_day=1)
+    events = _chat_sse(
+        live_asgi, user, agent="copywriter", message="[[tools:text_count]] count"
+    )
+    kinds = [name for name, _ in events]
+    assert "tool_result" in kinds
+    assert kinds[-1] == "error"
+    assert events[-1][1]["code"] == "quota_exceeded"
+    assert len(demo_server.chat_calls()) == 1
+    assert len(settle_spy) == 1
+    stored = Message.objects.filter(conversation__user=user).values_list(
+        "role", flat=True
+    )
+    assert list(stored) == ["user", "assistant", "tool"]

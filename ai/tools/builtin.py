@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ai.models import JobType
 from flowmatik.errors import InvalidInput
 
 SEARCH_MAX_RESULTS = 10
@@ -50,6 +51,7 @@ def _snippet(text: str, query: str) -> str:
 def search_my_content(*, user_id: int, query: str, limit: int = 5) -> dict:
     """The user's conversations (titles and messages) matching `query`."""
     from ai.models import Conversation, Message
+    from ai.selectors import job_list
 
     query = str(query or "").strip()[:200]
     if not query:
@@ -81,7 +83,17 @@ def search_my_content(*, user_id: int, query: str, limit: int = 5) -> dict:
                 "snippet": _snippet(message.content, query),
             }
         )
-    return {"query": query, "results": results[: limit * 2]}
+    for job in job_list(user_id=user_id, search=query)[:limit]:
+        results.append(
+            {
+                "kind": "content_job",
+                "job_id": job.pk,
+                "type": job.type,
+                "status": job.status,
+                "snippet": _snippet(job.result_text or job.prompt, query),
+            }
+        )
+    return {"query": query, "results": results}
 
 
 def usage_today(*, user_id: int) -> dict:
@@ -125,6 +137,55 @@ def brand_voice(*, user_id: int) -> dict:
     return {"profile": profile or "The user has not set a brand voice or bio yet."}
 
 
+def content_job_start(
+    *, user_id: int, type: str, prompt: str, options: dict | None = None
+) -> dict:
+    """Start a content-studio job in the user's name (plan gates and quotas apply).
+
+    The tool is an interface like the generate-content view: the same input
+    serializer checks the type, prompt and options, then the same service runs.
+    """
+    from ai.api.studio_serializers import GenerateContentInputSerializer
+    from ai.services.jobs import job_create
+
+    serializer = GenerateContentInputSerializer(
+        data={"type": type, "prompt": prompt, "options": options or {}}
+    )
+    if not serializer.is_valid():
+        raise InvalidInput(details={"fields": serializer.errors})
+    data = serializer.validated_data
+    job = job_create(
+        user_id=user_id,
+        job_type=data["type"],
+        prompt=data["prompt"],
+        options=data["options"],
+    )
+    return {"job_id": job.pk, "type": job.type, "status": job.status}
+
+
+def content_job_result(*, user_id: int, job_id: int) -> dict:
+    """A job of the user's: its status and, once done, its text and assets."""
+    from ai.selectors import job_get
+
+    try:
+        job_id = int(job_id)
+    except (TypeError, ValueError):
+        raise InvalidInput("job_id must be an integer.") from None
+    job = job_get(user_id=user_id, job_id=job_id)
+    return {
+        "job_id": job.pk,
+        "type": job.type,
+        "status": job.status,
+        "progress": job.progress,
+        "result_text": job.result_text,
+        "assets": [
+            {"kind": asset.kind, "content_type": asset.content_type}
+            for asset in job.assets.all()
+        ],
+        "error_code": job.error_code or None,
+    }
+
+
 _STRING = {"type": "string"}
 BUILTIN_TOOLS: dict[str, BuiltinTool] = {
     tool.name: tool
@@ -161,6 +222,37 @@ BUILTIN_TOOLS: dict[str, BuiltinTool] = {
                 "required": ["text"],
             },
             text_count,
+        ),
+        BuiltinTool(
+            "content_job_start",
+            "Start a content-studio job (blog post, social post, e-mail, ad copy, "
+            "product description, video script, SEO meta, image, audio, video) and "
+            "get its job_id; read it with content_job_result.",
+            {
+                "type": "object",
+                "properties": {
+                    "type": {**_STRING, "enum": [t.value for t in JobType]},
+                    "prompt": {**_STRING, "description": "The brief."},
+                    "options": {
+                        "type": "object",
+                        "description": "Per-type options, as /api/ai/generate-content "
+                        "takes them.",
+                    },
+                },
+                "required": ["type", "prompt"],
+            },
+            content_job_start,
+        ),
+        BuiltinTool(
+            "content_job_result",
+            "The status of a content job started earlier and, once it succeeded, "
+            "its text and assets.",
+            {
+                "type": "object",
+                "properties": {"job_id": {"type": "integer"}},
+                "required": ["job_id"],
+            },
+            content_job_result,
         ),
         BuiltinTool(
             "brand_voice",

@@ -231,7 +231,9 @@ async def tool_run(
     except McpFailure as exc:
         output = ToolOutput(f"Error: {exc.message}", True)
     except ApplicationError as exc:
-        output = ToolOutput(f"Error: {exc.message}", True)
+        fields = (exc.details or {}).get("fields")
+        extra = f" {json.dumps(fields, default=str)}" if fields else ""
+        output = ToolOutput(f"Error: {exc.message}{extra}", True)
     except TypeError:
         output = ToolOutput("Error: unexpected or missing arguments.", True)
     except Exception:
