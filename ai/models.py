@@ -394,8 +394,6 @@ class Agent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.index} of job {self.job_id}"
-
         return self.name
 
 

@@ -17,7 +17,7 @@ from ai.api.agent_serializers import (
     ToolOutputSerializer,
 )
 from ai.services import agents as agent_services
-from ai.tools.registry import tools_for_user, toolset_for_agent
+from ai.tools.registry import tools_for_user, toolsets_for_agents
 from ai.types import AgentInfo
 from flowmatik.error_schema import ErrorSerializer
 from flowmatik.pagination import PageNumberPagination
@@ -34,8 +34,19 @@ def _plan(user_id: int):
     return plan_info_for_user_id(user_id=user_id)
 
 
-def _agent_data(agent: AgentInfo, *, user_id: int, plan, prompt: str | None) -> dict:
-    toolset = async_to_sync(toolset_for_agent)(user_id=user_id, plan=plan, agent=agent)
+def _agents_data(
+    agents: list[AgentInfo], *, user_id: int, plan, prompts: dict[str, str]
+) -> list[dict]:
+    toolsets = async_to_sync(toolsets_for_agents)(
+        user_id=user_id, plan=plan, agents=agents
+    )
+    return [
+        _agent_data(a, toolset=toolsets[a.slug], prompt=prompts.get(a.slug))
+        for a in agents
+    ]
+
+
+def _agent_data(agent: AgentInfo, *, toolset, prompt: str | None) -> dict:
     return {
         "slug": agent.slug,
         "name": agent.name,
@@ -75,12 +86,7 @@ class AgentListView(APIView):
         prompts = selectors.agent_prompts_own(
             user_id=request.user.pk, slugs=[a.slug for a in page if a.owned]
         )
-        rows = [
-            _agent_data(
-                a, user_id=request.user.pk, plan=plan, prompt=prompts.get(a.slug)
-            )
-            for a in page
-        ]
+        rows = _agents_data(page, user_id=request.user.pk, plan=plan, prompts=prompts)
         return paginator.get_paginated_response(
             AgentOutputSerializer(rows, many=True).data
         )
@@ -111,12 +117,12 @@ class AgentListView(APIView):
         row = agent_services.agent_create(
             user_id=request.user.pk, plan=plan, slug=data.pop("slug"), data=data
         )
-        body = _agent_data(
-            selectors.agent_info(row),
+        body = _agents_data(
+            [selectors.agent_info(row)],
             user_id=request.user.pk,
             plan=plan,
-            prompt=row.system_prompt,
-        )
+            prompts={row.slug: row.system_prompt},
+        )[0]
         return Response(
             AgentOutputSerializer(body).data, status=status.HTTP_201_CREATED
         )
@@ -141,9 +147,9 @@ class AgentDetailView(APIView):
         prompts = selectors.agent_prompts_own(
             user_id=request.user.pk, slugs=[slug] if agent.owned else []
         )
-        body = _agent_data(
-            agent, user_id=request.user.pk, plan=plan, prompt=prompts.get(slug)
-        )
+        body = _agents_data(
+            [agent], user_id=request.user.pk, plan=plan, prompts=prompts
+        )[0]
         return Response(AgentOutputSerializer(body).data)
 
     @extend_schema(
@@ -166,12 +172,12 @@ class AgentDetailView(APIView):
         row = agent_services.agent_update(
             user_id=request.user.pk, plan=plan, slug=slug, data=data
         )
-        body = _agent_data(
-            selectors.agent_info(row),
+        body = _agents_data(
+            [selectors.agent_info(row)],
             user_id=request.user.pk,
             plan=plan,
-            prompt=row.system_prompt,
-        )
+            prompts={row.slug: row.system_prompt},
+        )[0]
         return Response(AgentOutputSerializer(body).data)
 
     @extend_schema(

@@ -283,3 +283,113 @@ def test_slugs_are_unique_per_owner_and_the_owner_scope_matches_the_owner(user):
         McpServer.objects.create(
             slug="s", name="s", url="https://x.example", owner_scope=3
         )
+
+
+def test_agent_list_queries_do_not_grow_with_agents(
+    auth_client, user, mcp_record, settings
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.AI_MCP_ALLOW_PRIVATE_URLS = True
+    _on_plan(user, "business")
+    auth_client.post(
+        "/api/ai/integrations", _integration(mcp_record.url), format="json"
+    )
+
+    def count() -> int:
+        auth_client.get("/api/ai/agents?page_size=50")  # warm the caches
+        with CaptureQueriesContext(connection) as queries:
+            response = auth_client.get("/api/ai/agents?page_size=50")
+        assert response.status_code == 200
+        return len(queries)
+
+    auth_client.post(
+        "/api/ai/agents", _new_agent(slug="a0", tools=["mcp:acme"]), format="json"
+    )
+    few = count()
+    for n in range(1, 6):
+        auth_client.post(
+            "/api/ai/agents",
+            _new_agent(slug=f"a{n}", tools=["mcp:acme"]),
+            format="json",
+        )
+    assert count() == few
+    listed = {
+        a["slug"]: a for a in _results(auth_client.get("/api/ai/agents?page_size=50"))
+    }
+    assert {t["name"] for t in listed["a5"]["tools"]} == {
+        "acme__shout",
+        "acme__slow",
+        "acme__explode",
+    }
+
+
+def test_staff_register_mcp_servers_and_agents_in_the_admin(client, mcp_record):
+    staff = UserFactory(is_staff=True, is_superuser=True)
+    client.force_login(staff)
+    response = client.post(
+        "/admin/ai/mcpserver/add/",
+        {
+            "slug": "crm",
+            "name": "CRM",
+            "url": mcp_record.url,
+            "auth_header_name": "Authorization",
+            "auth_header": TOKEN,
+            "plans": '["pro", "business"]',
+            "enabled": "on",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    server = McpServer.objects.get(slug="crm")
+    assert server.owner_scope == 0
+    assert secret_decrypt(token=server.auth_header_encrypted) == TOKEN
+    page = client.get(f"/admin/ai/mcpserver/{server.pk}/change/").content.decode()
+    assert TOKEN not in page
+    assert server.auth_header_encrypted not in page
+
+    # Saving without a new header keeps the stored one.
+    response = client.post(
+        f"/admin/ai/mcpserver/{server.pk}/change/",
+        {
+            "slug": "crm",
+            "name": "CRM v2",
+            "url": mcp_record.url,
+            "auth_header_name": "Authorization",
+            "auth_header": "",
+            "plans": '["pro"]',
+            "enabled": "on",
+        },
+    )
+    assert response.status_code == 302
+    server.refresh_from_db()
+    assert server.name == "CRM v2"
+    assert secret_decrypt(token=server.auth_header_encrypted) == TOKEN
+
+    response = client.post(
+        "/admin/ai/agent/add/",
+        {
+            "slug": "crm-helper",
+            "name": "CRM helper",
+            "language": "en",
+            "system_prompt": "You look things up.",
+            "tools": '["mcp:crm", "text_count"]',
+            "min_plan": "pro",
+            "enabled": "on",
+            "sort_order": "50",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    agent = Agent.objects.get(slug="crm-helper")
+    assert agent.owner_id is None
+    assert agent.owner_scope == 0
+
+    pro = _on_plan(UserFactory(), "pro")
+    client.force_login(pro)
+    body = client.get("/api/ai/agents/crm-helper").json()
+    assert {t["name"] for t in body["tools"]} == {
+        "crm__shout",
+        "crm__slow",
+        "crm__explode",
+        "text_count",
+    }

@@ -148,8 +148,8 @@ async def _usable_endpoints(*, user_id: int, plan) -> dict[str, McpEndpoint]:
     return endpoints
 
 
-async def toolset_for_agent(*, user_id: int, plan, agent: AgentInfo) -> ToolSet:
-    """The tools `agent` allows that this user may reach (unknown names skipped)."""
+def _wanted(agent: AgentInfo) -> tuple[dict[str, ToolSpec], dict[str, set[str] | None]]:
+    """The agent's built-ins, and per MCP server the tools it allows (None = all)."""
     tools: dict[str, ToolSpec] = {}
     wanted: dict[str, set[str] | None] = {}
     for entry in agent.tools:
@@ -161,14 +161,33 @@ async def toolset_for_agent(*, user_id: int, plan, agent: AgentInfo) -> ToolSet:
                 wanted.setdefault(server, set()).add(tool)
             else:
                 wanted[server] = None  # every tool of the server
-    if wanted:
+    return tools, wanted
+
+
+async def toolsets_for_agents(
+    *, user_id: int, plan, agents: list[AgentInfo]
+) -> dict[str, ToolSet]:
+    """Each agent's tools that this user may reach (unknown names skipped); the
+    user's MCP servers are read once for all of them."""
+    plans = {agent.slug: _wanted(agent) for agent in agents}
+    endpoints: dict[str, McpEndpoint] = {}
+    if any(wanted for _, wanted in plans.values()):
         endpoints = await _usable_endpoints(user_id=user_id, plan=plan)
+    toolsets = {}
+    for slug, (tools, wanted) in plans.items():
         taken = set(tools)
         for server, only in wanted.items():
             if server in endpoints:
                 for spec in await _server_specs(endpoints[server], only, taken):
                     tools[spec.name] = spec
-    return ToolSet(tools)
+        toolsets[slug] = ToolSet(tools)
+    return toolsets
+
+
+async def toolset_for_agent(*, user_id: int, plan, agent: AgentInfo) -> ToolSet:
+    """The tools `agent` allows that this user may reach (unknown names skipped)."""
+    found = await toolsets_for_agents(user_id=user_id, plan=plan, agents=[agent])
+    return found[agent.slug]
 
 
 async def tools_for_user(*, user_id: int, plan) -> list[ToolSpec]:
