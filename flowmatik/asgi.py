@@ -1,4 +1,5 @@
-"""The one ASGI application: HTTP to Django, WebSocket to Channels."""
+"""The one ASGI application: HTTP to Django (and /mcp to the MCP server),
+WebSocket to Channels."""
 
 import os
 
@@ -10,20 +11,40 @@ django_asgi_app = get_asgi_application()  # before importing anything that uses 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from ai.mcp_server.asgi import (  # noqa: E402
+    McpMount,
+    is_mcp_metadata_path,
+    is_mcp_path,
+)
 from flowmatik.http_body import ChunkedBodyMiddleware  # noqa: E402
 from flowmatik.websocket_routing import websocket_urlpatterns  # noqa: E402
 from flowmatik.ws_auth import TokenAuthMiddleware  # noqa: E402
 
+mcp_mount = McpMount()
+django_http_app = ChunkedBodyMiddleware(django_asgi_app)
+
 
 async def lifespan_app(scope, receive, send):
-    """Answer the ASGI lifespan protocol so uvicorn starts cleanly with lifespan on."""
+    """Answer the ASGI lifespan protocol (uvicorn with lifespan on): start and stop
+    the MCP session manager with the process."""
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            await mcp_mount.ensure_started()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            await mcp_mount.shutdown()
             await send({"type": "lifespan.shutdown.complete"})
             return
+
+
+async def http_app(scope, receive, send):
+    """/mcp (and its protected-resource metadata) to the MCP server, else Django."""
+    path = scope.get("path", "")
+    if is_mcp_path(path) or is_mcp_metadata_path(path):
+        await mcp_mount(scope, receive, send)
+        return
+    await django_http_app(scope, receive, send)
 
 
 def websocket_application():
@@ -35,7 +56,7 @@ def websocket_application():
 
 application = ProtocolTypeRouter(
     {
-        "http": ChunkedBodyMiddleware(django_asgi_app),
+        "http": http_app,
         "websocket": websocket_application(),
         "lifespan": lifespan_app,
     }

@@ -772,3 +772,14 @@ BEAT_HEARTBEAT_SECONDS = env.float("BEAT_HEARTBEAT_SECONDS", default=15.0)
 BEAT_HEARTBEAT_MAX_AGE_SECONDS = env.float(
     "BEAT_HEARTBEAT_MAX_AGE_SECONDS", default=60.0
 )
+
+# --- Flowmatik as an MCP server (/mcp, Streamable HTTP, API-key bearer auth) ---
+# How long a tool call waits for a job (reporting progress) before returning it
+# as it stands, and how often it looks at the job meanwhile (seconds)
+MCP_JOB_WAIT_SECONDS = env.float("MCP_JOB_WAIT_SECONDS", default=120.0)
+MCP_JOB_POLL_SECONDS = env.float("MCP_JOB_POLL_SECONDS", default=0.5)
+# Items a list tool returns at most, and messages of a conversation it shows
+MCP_LIST_MAX_ITEMS = env.int("MCP_LIST_MAX_ITEMS", default=50)
+MCP_CONVERSATION_MAX_MESSAGES = env.int("MCP_CONVERSATION_MAX_MESSAGES", default=200)
+# Largest MCP request body (bytes)
+MCP_MAX_REQUEST_BYTES = env.int("MCP_MAX_REQUEST_BYTES", default=4 * 1024 * 1024)
