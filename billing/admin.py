@@ -5,7 +5,7 @@ from django.contrib import admin, messages
 
 from billing import services
 from billing.errors import BillingError
-from billing.models import Payment, Plan, Subscription
+from billing.models import Payment, PaymentEmail, Plan, Subscription
 
 
 @admin.register(Plan)
@@ -94,6 +94,21 @@ class PaymentAdmin(admin.ModelAdmin):
     list_select_related = ("user", "plan")
     date_hierarchy = "paid_at"
     readonly_fields = [f.name for f in Payment._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(PaymentEmail)
+class PaymentEmailAdmin(admin.ModelAdmin):
+    """Payment-problem e-mails, one per provider attempt; `emailed_at` empty means
+    the task is still retrying (or gave up: see the worker's log)."""
+
+    list_display = ("created_at", "user", "kind", "key", "emailed_at")
+    list_filter = ("kind",)
+    search_fields = ("user__email", "key")
+    list_select_related = ("user",)
+    readonly_fields = [f.name for f in PaymentEmail._meta.fields]
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -8,7 +8,7 @@ from django.test import Client
 
 from accounts.tests.factories import UserFactory
 from accounts.tests.openapi import declared_statuses, schema_document
-from billing.models import Payment
+from billing.models import Payment, PaymentEmail
 from billing.selectors import mrr, revenue_total
 from billing.services import payment_record, subscription_sync_from_stripe
 from billing.tests.factories import subscription_row
@@ -41,11 +41,14 @@ def test_admin_lists_plans_subscriptions_and_payments(admin_client, user):
         currency="USD",
         paid_at=datetime.now(tz=UTC),
     )
-    for model in ("plan", "subscription", "payment"):
+    PaymentEmail.objects.create(key="stripe:in_adm:1", user=user, kind="payment_failed")
+    for model in ("plan", "subscription", "payment", "paymentemail"):
         response = admin_client.get(f"/admin/billing/{model}/")
         assert response.status_code == 200, model
     page = admin_client.get("/admin/billing/subscription/").content.decode()
     assert user.email in page
+    page = admin_client.get("/admin/billing/paymentemail/").content.decode()
+    assert "stripe:in_adm:1" in page
 
 
 def test_admin_refresh_action_rereads_the_provider(admin_client, user, fake_stripe):
