@@ -32,6 +32,7 @@ from django.conf import settings
 from django.db import transaction
 
 from ai.models import Conversation, Message, MessageRole, MessageStatus
+from ai.providers.mcp import ToolOutput
 from ai.selectors import aagent_resolve
 from ai.services.conversations import TITLE_CHARS
 from ai.tools.registry import ToolSet, tool_run, toolset_for_agent
@@ -181,6 +182,15 @@ def _quota_on(error: ApplicationError, quota: Any) -> ApplicationError:
     return error
 
 
+def _with_ids(calls: list[dict[str, Any]], step: int) -> list[dict[str, Any]]:
+    """The calls with an id each (a tool result must name its call; some providers
+    leave it out)."""
+    return [
+        {**call, "id": call.get("id") or f"call_s{step}_{index}"}
+        for index, call in enumerate(calls)
+    ]
+
+
 def _next_messages(prepared, step: _Step) -> list[dict[str, Any]]:
     assistant: dict[str, Any] = {"role": "assistant", "content": step.content}
     assistant["tool_calls"] = step.tool_calls
@@ -247,11 +257,11 @@ async def _steps(loop: _Loop, prepared):
             loop.finish_reason = done.finish_reason if done else "stop"
             if not done or not done.tool_calls:
                 break
-            step.tool_calls = done.tool_calls
+            step.tool_calls = _with_ids(done.tool_calls, number)
             if number >= max_steps:  # the model ignored tool_choice "none"
                 loop.finish_reason = "step_limit"
                 break
-            for call in done.tool_calls:
+            for index, call in enumerate(step.tool_calls):
                 function = call.get("function") or {}
                 name, arguments = (
                     function.get("name", ""),
@@ -260,12 +270,17 @@ async def _steps(loop: _Loop, prepared):
                 yield ChatToolCall(
                     id=call["id"], name=name, arguments=arguments, step=number
                 )
-                output = await tool_run(
-                    toolset=loop.toolset,
-                    user_id=request.user_id,
-                    name=name,
-                    arguments=arguments,
-                )
+                if index < settings.AI_AGENT_MAX_TOOL_CALLS:
+                    output = await tool_run(
+                        toolset=loop.toolset,
+                        user_id=request.user_id,
+                        name=name,
+                        arguments=arguments,
+                    )
+                else:  # every call still gets a result: providers require one
+                    output = ToolOutput(
+                        "Error: too many tool calls in one step; call fewer.", True
+                    )
                 step.results.append((call["id"], output.text))
                 yield ChatToolResult(
                     id=call["id"],

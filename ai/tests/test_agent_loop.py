@@ -315,3 +315,27 @@ def test_quota_running_out_mid_loop_ends_with_its_error(
         "role", flat=True
     )
     assert list(stored) == ["user", "assistant", "tool"]
+
+
+def test_parallel_calls_past_the_per_step_limit_get_an_error_result(
+    live_asgi, user, demo_server, settings
+):
+    settings.AI_AGENT_MAX_TOOL_CALLS = 1
+    events = _chat_sse(
+        live_asgi,
+        user,
+        agent="copywriter",
+        message="both at once [[tools:text_count+brand_voice]]",
+    )
+    calls = [d for name, d in events if name == "tool_call"]
+    results = [d for name, d in events if name == "tool_result"]
+    assert [c["name"] for c in calls] == ["text_count", "brand_voice"]
+    assert [r["is_error"] for r in results] == [False, True]
+    assert "too many tool calls" in results[1]["content"]
+    fed = [
+        m
+        for m in demo_server.chat_calls()[1]["body"]["messages"]
+        if m["role"] == "tool"
+    ]
+    assert [m["tool_call_id"] for m in fed] == [c["id"] for c in calls]
+    assert [name for name, _ in events][-1] == "done"

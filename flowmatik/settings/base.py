@@ -531,6 +531,8 @@ AI_MAX_OUTPUT_TOKENS = env.int("AI_MAX_OUTPUT_TOKENS", default=200_000)
 AI_MAX_TOOLS = env.int("AI_MAX_TOOLS", default=128)
 # Agents and tools: model calls per agent turn, per-tool timeout and result size
 AI_AGENT_MAX_STEPS = env.int("AI_AGENT_MAX_STEPS", default=6)
+# Tool calls run per model step (more get an error result the model reads)
+AI_AGENT_MAX_TOOL_CALLS = env.int("AI_AGENT_MAX_TOOL_CALLS", default=8)
 AI_TOOL_TIMEOUT_SECONDS = env.float("AI_TOOL_TIMEOUT_SECONDS", default=20.0)
 AI_TOOL_RESULT_MAX_CHARS = env.int("AI_TOOL_RESULT_MAX_CHARS", default=8_000)
 AI_MAX_AGENTS_PER_USER = env.int("AI_MAX_AGENTS_PER_USER", default=50)
