@@ -360,6 +360,8 @@ SPECTACULAR_SETTINGS = {
         "PaymentProviderEnum": "billing.models.Provider",
         "ToolTypeEnum": [("function", "function")],
         "ContentTypeEnum": "ai.models.JobType",
+        "MessageRoleEnum": "ai.models.MessageRole",
+        "UserRoleEnum": [("admin", "admin"), ("premium", "premium"), ("user", "user")],
     },
 }
 
