@@ -108,6 +108,7 @@ class ChatRequest:
     plan: "PlanInfo | None" = None
     plan_models_only: bool = True
     system_prompt: str | None = None
+    reasoning_depth: int = 0  # >0: the ReasoningEngine's steps before the answer
 
 
 @dataclass
@@ -279,6 +280,7 @@ class ChatResult:
     quota: Any = None  # usage.types.QuotaState after settling
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     reasoning: str = ""
+    reasoning_steps: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

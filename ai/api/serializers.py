@@ -40,6 +40,27 @@ def _max_tokens_field() -> serializers.IntegerField:
     )
 
 
+class ReasoningInputSerializer(serializers.Serializer):
+    depth = serializers.IntegerField(
+        min_value=1,
+        max_value=3,
+        help_text="Critique/revise rounds after plan and draft; the plan's "
+        "maximum is AI_REASONING_MAX_DEPTH (403 plan_feature_required above it).",
+    )
+
+
+class ReasoningStepSerializer(serializers.Serializer):
+    step = serializers.ChoiceField(["plan", "draft", "critique", "revise"])
+    index = serializers.IntegerField()
+    section = serializers.IntegerField(allow_null=True)
+    content = serializers.CharField()
+    model = serializers.CharField()
+    prompt_tokens = serializers.IntegerField()
+    completion_tokens = serializers.IntegerField()
+    cost = serializers.DecimalField(max_digits=14, decimal_places=6)
+    currency = serializers.CharField()
+
+
 class ChatInputSerializer(BoundedChatFields, serializers.Serializer):
     message = serializers.CharField(
         trim_whitespace=True, help_text="1 to AI_MAX_MESSAGE_CHARS characters."
@@ -52,6 +73,11 @@ class ChatInputSerializer(BoundedChatFields, serializers.Serializer):
     )
     max_tokens = _max_tokens_field()
     stream = serializers.BooleanField(required=False, default=False)
+    reasoning = ReasoningInputSerializer(
+        required=False,
+        help_text="Plan → draft → critique → revise before answering (each step "
+        "metered; steps come back as `reasoning_steps` / `reasoning_step` events).",
+    )
 
     def validate_message(self, value):
         return _bounded(bounds.message_text_check, value)
@@ -73,6 +99,9 @@ class ChatOutputSerializer(serializers.Serializer):
     usage = ChatUsageSerializer()
     cost = serializers.DecimalField(max_digits=14, decimal_places=6)
     currency = serializers.CharField()
+    reasoning_steps = ReasoningStepSerializer(
+        many=True, required=False, help_text="With `reasoning`: each step run."
+    )
     finish_reason = serializers.CharField()
     request_id = serializers.CharField()
     reasoning = serializers.CharField(

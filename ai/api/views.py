@@ -58,6 +58,7 @@ async def chat_view(request: HttpRequest):
                 persist=True,
                 stream=data["stream"],
                 ip=common.client_ip(request),
+                reasoning_depth=(data.get("reasoning") or {}).get("depth", 0),
             )
         )
     except ApplicationError as exc:
@@ -86,6 +87,8 @@ def _reply(result: ChatResult) -> JsonResponse:
         "request_id": result.request_id,
         "reasoning": result.reasoning,
     }
+    if result.reasoning_steps:
+        body["reasoning_steps"] = result.reasoning_steps
     return common.apply_headers(JsonResponse(body), common.quota_headers(result.quota))
 
 

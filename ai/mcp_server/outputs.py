@@ -111,6 +111,7 @@ def chat_output(result: ChatResult) -> dict[str, Any]:
             "cost": result.usage.cost,
             "currency": result.usage.currency,
             "finish_reason": result.finish_reason,
+            "reasoning_steps": result.reasoning_steps,
         }
     )
 

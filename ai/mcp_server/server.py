@@ -91,9 +91,11 @@ def _register_tools(server: MCPServer) -> None:
         agent: str | None = None,
         model: str | None = None,
         conversation_id: int | None = None,
+        reasoning_depth: int = 0,
     ) -> dict[str, Any]:
         """Send a message to an AI model or agent (a new or continued conversation).
-        Metered against your daily quota like the REST chat."""
+        Metered against your daily quota like the REST chat. `reasoning_depth`
+        1..3 plans, drafts, critiques and revises first (each step metered)."""
         try:
             caller = mcp_caller()
             result = await services.chat_run(
@@ -107,6 +109,7 @@ def _register_tools(server: MCPServer) -> None:
                     model=model or None,
                     agent=agent or None,
                     persist=True,
+                    reasoning_depth=reasoning_depth,
                 )
             )
         except ApplicationError as exc:

@@ -93,7 +93,12 @@ async def chat_run(request: ChatRequest) -> ChatResult | ChatStream:
 
     A request naming an agent goes through `ai.services.agent_loop.agent_run`: the
     agent's prompt/model/temperature, and its tool loop when it has tools (each
-    step one call of this engine)."""
+    step one call of this engine). A `reasoning_depth` runs the ReasoningEngine's
+    steps first (`ai.services.reasoning`)."""
+    if request.reasoning_depth:
+        from ai.services.reasoning import reasoning_chat_run
+
+        return await reasoning_chat_run(request, plain_run=chat_run)
     if request.agent and request.system_prompt is None:
         from ai.services.agent_loop import agent_run
 

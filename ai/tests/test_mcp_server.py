@@ -311,3 +311,25 @@ def test_a_host_outside_allowed_hosts_is_refused(settings, pro_key):
     assert rebound == 421
     assert bad_origin == 403
     assert allowed not in (403, 421)
+
+
+def test_chat_with_reasoning_over_mcp_returns_its_metered_steps(live_asgi, pro_key):
+    user, key = pro_key
+
+    async def body(session):
+        return await session.call_tool(
+            "chat", {"message": "Plan a tea tasting", "reasoning_depth": 1}
+        )
+
+    result = mcp_run(live_asgi, key, body)
+    assert result.is_error is False, result.content
+    steps = result.structured_content["reasoning_steps"]
+    assert steps[0]["step"] == "plan"
+    assert steps[-1]["step"] == "critique"
+    from usage.models import UsageRecord
+    from usage.services import usage_events_drain
+
+    usage_events_drain()
+    assert UsageRecord.objects.filter(
+        user=user, endpoint="mcp.chat.reasoning"
+    ).count() == len(steps)

@@ -777,6 +777,17 @@ BEAT_HEARTBEAT_MAX_AGE_SECONDS = env.float(
     "BEAT_HEARTBEAT_MAX_AGE_SECONDS", default=60.0
 )
 
+# --- ReasoningEngine (plan → draft → critique → revise; `reasoning: {"depth": n}`) ---
+# Highest depth per plan slug (a plan not listed: none), e.g. free=0,starter=1,pro=2
+AI_REASONING_MAX_DEPTH = env.dict(
+    "AI_REASONING_MAX_DEPTH",
+    cast={"value": int},
+    default={"free": 0, "starter": 1, "pro": 2, "business": 3},
+)
+# Sections the plan step may outline (one draft call each); max_tokens of a step
+AI_REASONING_MAX_SECTIONS = env.int("AI_REASONING_MAX_SECTIONS", default=5)
+AI_REASONING_STEP_MAX_TOKENS = env.int("AI_REASONING_STEP_MAX_TOKENS", default=1_024)
+
 # --- Flowmatik as an MCP server (/mcp, Streamable HTTP, API-key bearer auth) ---
 # How long a tool call waits for a job (reporting progress) before returning it
 # as it stands, and how often it looks at the job meanwhile (seconds)
