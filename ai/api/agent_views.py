@@ -191,8 +191,11 @@ class AgentDetailView(APIView):
 
 
 class ToolListView(APIView):
+    pagination_class = PageNumberPagination
+
     @extend_schema(
         operation_id="ai_tools_list",
+        parameters=_PAGE_PARAMS,
         responses={200: ToolOutputSerializer(many=True), 401: ErrorSerializer},
         description="What the caller's agents can call: the built-in tools and the "
         "tools of the integrations (MCP servers) the caller may use.",
@@ -201,8 +204,10 @@ class ToolListView(APIView):
     def get(self, request):
         plan = _plan(request.user.pk)
         specs = async_to_sync(tools_for_user)(user_id=request.user.pk, plan=plan)
-        return Response(
-            ToolOutputSerializer([s.as_public() for s in specs], many=True).data
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(specs, request, view=self)
+        return paginator.get_paginated_response(
+            ToolOutputSerializer([s.as_public() for s in page], many=True).data
         )
 
 

@@ -161,8 +161,7 @@ def test_no_user_reads_edits_or_deletes_another_users_agent(api_client):
 
 def test_tools_list_has_the_built_ins(auth_client):
     response = auth_client.get("/api/ai/tools")
-    assert response.status_code == 200
-    names = {t["name"] for t in response.json()}
+    names = {t["name"] for t in _results(response)}
     assert {"search_my_content", "usage_today", "text_count", "brand_voice"} <= names
 
 
@@ -203,7 +202,9 @@ def test_business_user_adds_an_integration_whose_tools_agents_can_call(
     assert TOKEN not in row.auth_header_encrypted  # encrypted at rest
     assert secret_decrypt(token=row.auth_header_encrypted) == TOKEN
 
-    tools = {t["name"]: t for t in auth_client.get("/api/ai/tools").json()}
+    tools = {
+        t["name"]: t for t in _results(auth_client.get("/api/ai/tools?page_size=100"))
+    }
     assert {"acme__shout", "acme__slow", "acme__explode"} <= set(tools)
     assert tools["acme__shout"]["source"] == "mcp"
     assert tools["acme__shout"]["server"] == "acme"
@@ -243,10 +244,12 @@ def test_staff_servers_reach_only_the_plans_they_name(api_client, mcp_record):
         auth_header=TOKEN,
     )
     pro = _client_for(api_client, _on_plan(UserFactory(), "pro"))
-    assert "shared__shout" in {t["name"] for t in pro.get("/api/ai/tools").json()}
+    assert "shared__shout" in {
+        t["name"] for t in _results(pro.get("/api/ai/tools?page_size=100"))
+    }
     starter = _client_for(api_client, _on_plan(UserFactory(), "starter"))
     assert "shared__shout" not in {
-        t["name"] for t in starter.get("/api/ai/tools").json()
+        t["name"] for t in _results(starter.get("/api/ai/tools?page_size=100"))
     }
 
 
@@ -258,7 +261,9 @@ def test_another_users_integration_is_invisible(api_client, mcp_record, settings
         "/api/ai/integrations", _integration(mcp_record.url), format="json"
     )
     client = _client_for(api_client, other)
-    assert "acme__shout" not in {t["name"] for t in client.get("/api/ai/tools").json()}
+    assert "acme__shout" not in {
+        t["name"] for t in _results(client.get("/api/ai/tools?page_size=100"))
+    }
     assert client.delete("/api/ai/integrations/acme").status_code == 404
     bad = client.post("/api/ai/agents", _new_agent(tools=["mcp:acme"]), format="json")
     assert bad.status_code == 400
@@ -393,3 +398,16 @@ def test_staff_register_mcp_servers_and_agents_in_the_admin(client, mcp_record):
         "crm__explode",
         "text_count",
     }
+
+
+def test_generate_content_with_an_agent_above_the_plan_is_403(auth_client):
+    response = auth_client.post(
+        "/api/ai/generate-content",
+        {"type": "email", "prompt": "Welcome mail", "agent": "brand-strategist"},
+        format="json",
+    )
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "plan_feature_required"
+    from ai.models import ContentJob
+
+    assert not ContentJob.objects.exists()
