@@ -120,13 +120,19 @@ def size_check(*, model: ModelInfo, size: str | None, field: str = "size") -> st
     return size
 
 
-def agent_persona(*, user_id: int, agent: str) -> str:
-    """The system prompt text generation runs with: the agent's own prompt, or the
-    default writing assistant. 400 `unknown_agent` when the agent does not exist,
-    403 `plan_feature_required` when the plan does not reach it."""
+def agent_get(*, user_id: int, agent: str):
+    """The job's agent (`AgentInfo`) or None. 400 `unknown_agent` when it does not
+    exist, 403 `plan_feature_required` when the plan does not reach it."""
     if not agent:
-        return ctx.DEFAULT_SYSTEM_PROMPT
-    return agent_resolve(user_id=user_id, plan=_plan(user_id), slug=agent).system_prompt
+        return None
+    return agent_resolve(user_id=user_id, plan=_plan(user_id), slug=agent)
+
+
+def agent_persona(*, user_id: int, agent: str) -> str:
+    """The system prompt text generation runs with: the agent's, or the default
+    writing assistant's."""
+    info = agent_get(user_id=user_id, agent=agent)
+    return info.system_prompt if info else ctx.DEFAULT_SYSTEM_PROMPT
 
 
 def _user_language(user_id: int) -> str:
@@ -171,15 +177,20 @@ def job_create(
                 "size": size_check(model=info, size=options.get("size")),
             }
     else:
-        agent_persona(user_id=user_id, agent=agent)
+        # The agent's model and language apply unless the request names its own.
+        persona = agent_get(user_id=user_id, agent=agent)
         plan = _plan(user_id)
         info = model_resolve(
             catalogue_get(),
-            model_id=model or None,
+            model_id=model or (persona.model if persona else "") or None,
             plan_slug=plan.slug,
             plan_rank=plan.sort_order,
         )
-        language = options.get("language") or _user_language(user_id)
+        language = (
+            options.get("language")
+            or (persona.language if persona else "")
+            or _user_language(user_id)
+        )
         options = {**options, "language": language}
     with transaction.atomic():
         job = ContentJob.objects.create(

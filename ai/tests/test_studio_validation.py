@@ -256,3 +256,20 @@ def test_the_model_list_says_which_sizes_media_models_take(auth_client, user):
     assert models["flowmatik-demo-video"]["media_sizes"][0] == "320x180"
     assert models["flowmatik-demo-image"]["price_unit"] == "image"
     assert models["flowmatik-demo"]["media_sizes"] == []
+
+
+def test_an_agents_language_applies_unless_the_request_names_one(auth_client):
+    body = _post(
+        auth_client, {"type": "email", "prompt": "p", "agent": "copywriter-es"}
+    ).json()
+    assert body["language"] == "es"
+    body = _post(
+        auth_client,
+        {
+            "type": "email",
+            "prompt": "p",
+            "agent": "copywriter-es",
+            "options": {"language": "en"},
+        },
+    ).json()
+    assert body["language"] == "en"
