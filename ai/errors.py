@@ -69,6 +69,12 @@ class JobNotCancelable(ApplicationError):
     default_message = "The job has already finished."
 
 
+class TooManyJobs(ApplicationError):
+    status_code = 429
+    code = "too_many_jobs"
+    default_message = "Too many jobs are queued or running; wait for one to finish."
+
+
 class AssetLinkInvalid(ApplicationError):
     status_code, code, default_message = 403, "invalid_signature", "Invalid link."
 

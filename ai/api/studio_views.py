@@ -124,6 +124,7 @@ class GenerateContentView(APIView):
             403: OpenApiResponse(
                 ErrorSerializer, description="plan_feature_required, model_not_allowed"
             ),
+            429: OpenApiResponse(ErrorSerializer, description="too_many_jobs"),
             503: OpenApiResponse(ErrorSerializer, description="provider_unavailable"),
         },
         tags=["studio"],

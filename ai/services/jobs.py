@@ -20,7 +20,12 @@ from django.utils import timezone
 
 from ai import context as ctx
 from ai import studio_formats as formats
-from ai.errors import JobNotCancelable, JobNotFound, ProviderUnavailable
+from ai.errors import (
+    JobNotCancelable,
+    JobNotFound,
+    ProviderUnavailable,
+    TooManyJobs,
+)
 from ai.models import (
     ContentJob,
     JobStatus,
@@ -157,7 +162,8 @@ def job_create(
 
     Raises 403 `plan_feature_required` (images from Starter, audio and video from
     Pro) before anything else, 400 `unknown_model` / `unknown_agent` / a size the
-    model does not offer, 403 `model_not_allowed`, 503 when its provider is off.
+    model does not offer, 403 `model_not_allowed`, 503 when its provider is off,
+    429 `too_many_jobs` past STUDIO_MAX_ACTIVE_JOBS queued or running jobs.
     """
     language = ""
     if job_type in MEDIA:
@@ -192,6 +198,12 @@ def job_create(
             or _user_language(user_id)
         )
         options = {**options, "language": language}
+    active = ContentJob.objects.filter(user_id=user_id, status__in=ACTIVE).count()
+    if active >= settings.STUDIO_MAX_ACTIVE_JOBS:
+        raise TooManyJobs(
+            details={"active": active, "limit": settings.STUDIO_MAX_ACTIVE_JOBS},
+            retry_after=settings.STUDIO_VIDEO_POLL_SECONDS,
+        )
     with transaction.atomic():
         job = ContentJob.objects.create(
             user_id=user_id,

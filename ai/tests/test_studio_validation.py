@@ -273,3 +273,15 @@ def test_an_agents_language_applies_unless_the_request_names_one(auth_client):
         },
     ).json()
     assert body["language"] == "en"
+
+
+def test_too_many_active_jobs_are_429_until_one_finishes(auth_client, settings):
+    settings.STUDIO_MAX_ACTIVE_JOBS = 2
+    first = _post(auth_client, {"type": "email", "prompt": "a"}).json()["id"]
+    _post(auth_client, {"type": "email", "prompt": "b"})
+    response = _post(auth_client, {"type": "email", "prompt": "c"})
+    assert response.status_code == 429
+    assert response.json()["error"]["code"] == "too_many_jobs"
+    assert response["Retry-After"]
+    assert auth_client.post(f"/api/ai/jobs/{first}/cancel").status_code == 200
+    assert _post(auth_client, {"type": "email", "prompt": "c"}).status_code == 202

@@ -556,6 +556,8 @@ USAGE_MAX_RANGE_DAYS = env.int("USAGE_MAX_RANGE_DAYS", default=366)
 # Characters of one request's prompt, and of the text read aloud by a speech job
 STUDIO_MAX_PROMPT_CHARS = env.int("STUDIO_MAX_PROMPT_CHARS", default=20_000)
 STUDIO_TTS_MAX_CHARS = env.int("STUDIO_TTS_MAX_CHARS", default=5_000)
+# Jobs one user may have queued or running at once (more: 429 too_many_jobs)
+STUDIO_MAX_ACTIVE_JOBS = env.int("STUDIO_MAX_ACTIVE_JOBS", default=10)
 # max_tokens of one text generation (clamped further by the model and the quota)
 STUDIO_TEXT_MAX_TOKENS = env.int("STUDIO_TEXT_MAX_TOKENS", default=2_048)
 # A running job's lease: past it (worker died) the sweeper re-queues the job. A job
