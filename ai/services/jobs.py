@@ -183,7 +183,8 @@ def job_create(
                 "size": size_check(model=info, size=options.get("size")),
             }
     else:
-        # The agent's model and language apply unless the request names its own.
+        # The agent's model applies unless the request names one; the language is
+        # the request's, else the user's.
         persona = agent_get(user_id=user_id, agent=agent)
         plan = _plan(user_id)
         info = model_resolve(
@@ -192,11 +193,7 @@ def job_create(
             plan_slug=plan.slug,
             plan_rank=plan.sort_order,
         )
-        language = (
-            options.get("language")
-            or (persona.language if persona else "")
-            or _user_language(user_id)
-        )
+        language = options.get("language") or _user_language(user_id)
         options = {**options, "language": language}
     active = ContentJob.objects.filter(user_id=user_id, status__in=ACTIVE).count()
     if active >= settings.STUDIO_MAX_ACTIVE_JOBS:

@@ -258,23 +258,6 @@ def test_the_model_list_says_which_sizes_media_models_take(auth_client, user):
     assert models["flowmatik-demo"]["media_sizes"] == []
 
 
-def test_an_agents_language_applies_unless_the_request_names_one(auth_client):
-    body = _post(
-        auth_client, {"type": "email", "prompt": "p", "agent": "copywriter-es"}
-    ).json()
-    assert body["language"] == "es"
-    body = _post(
-        auth_client,
-        {
-            "type": "email",
-            "prompt": "p",
-            "agent": "copywriter-es",
-            "options": {"language": "en"},
-        },
-    ).json()
-    assert body["language"] == "en"
-
-
 def test_too_many_active_jobs_are_429_until_one_finishes(auth_client, settings):
     settings.STUDIO_MAX_ACTIVE_JOBS = 2
     first = _post(auth_client, {"type": "email", "prompt": "a"}).json()["id"]
