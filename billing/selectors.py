@@ -360,3 +360,15 @@ def payment_provider_status() -> list[dict]:
         }
         for provider in Provider
     ]
+
+
+def users_on_plan(*, slug: str) -> QuerySet:
+    """Active users whose current plan is `slug` (Free: those without a paid one)."""
+    from django.contrib.auth import get_user_model
+
+    return (
+        get_user_model()
+        .objects.filter(is_active=True)
+        .annotate(current_plan=user_plan_slug_expression())
+        .filter(current_plan=slug)
+    )

@@ -355,3 +355,42 @@ class AdminHealthOutput(serializers.Serializer):
     )
     ai_providers = serializers.DictField(child=serializers.DictField())
     payment_providers = serializers.DictField(child=serializers.DictField())
+
+
+# --- notifications (announcements) ---
+
+
+class AnnouncementInput(serializers.Serializer):
+    audience = serializers.ChoiceField(choices=["user", "plan", "all"])
+    user_id = serializers.IntegerField(required=False, min_value=1)
+    plan = serializers.SlugField(required=False, max_length=32)
+    title = serializers.CharField(max_length=200)
+    body = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
+    level = serializers.ChoiceField(
+        choices=["info", "warning", "critical"], default="info"
+    )
+    email = serializers.BooleanField(
+        default=False, help_text="Also e-mail every recipient."
+    )
+
+    def validate(self, attrs):
+        if attrs["audience"] == "user" and not attrs.get("user_id"):
+            raise serializers.ValidationError({"user_id": ["Required for `user`."]})
+        if attrs["audience"] == "plan" and not attrs.get("plan"):
+            raise serializers.ValidationError({"plan": ["Required for `plan`."]})
+        return attrs
+
+
+class AnnouncementOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    audience = serializers.CharField()
+    user_id = serializers.IntegerField(source="target_user_id", allow_null=True)
+    plan = serializers.CharField(source="plan_slug")
+    title = serializers.CharField()
+    body = serializers.CharField()
+    level = serializers.CharField()
+    email = serializers.BooleanField()
+    emailed_at = serializers.DateTimeField(allow_null=True)
+    recipients = serializers.IntegerField(help_text="Users it reached when sent.")
+    sent_by = serializers.EmailField(source="sent_by.email", allow_null=True)
+    created_at = serializers.DateTimeField()
