@@ -394,3 +394,33 @@ class AnnouncementOutput(serializers.Serializer):
     recipients = serializers.IntegerField(help_text="Users it reached when sent.")
     sent_by = serializers.EmailField(source="sent_by.email", allow_null=True)
     created_at = serializers.DateTimeField()
+
+
+# --- logs ---
+
+
+class LogListInput(serializers.Serializer):
+    level = serializers.ChoiceField(
+        choices=["debug", "info", "warning", "error", "critical"],
+        required=False,
+        help_text="This level and more severe ones.",
+    )
+    service = serializers.CharField(required=False, max_length=100)
+    user_id = serializers.CharField(required=False, max_length=64)
+    request_id = serializers.CharField(required=False, max_length=128)
+    since = serializers.DateTimeField(required=False)
+    until = serializers.DateTimeField(required=False)
+    q = serializers.CharField(
+        required=False, max_length=200, allow_blank=True, help_text="Text in message."
+    )
+
+
+class LogRecordOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    timestamp = serializers.DateTimeField()
+    level = serializers.CharField()
+    service = serializers.CharField()
+    message = serializers.CharField()
+    user_id = serializers.CharField()
+    request_id = serializers.CharField()
+    data = serializers.DictField(help_text="The record's other JSON fields.")

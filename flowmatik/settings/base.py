@@ -667,6 +667,21 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# --- Queryable logs (/api/admin/logs) ---
+# Keep recent log records in the database (buffered, written off the request path)
+LOG_STORE_ENABLED = env.bool("LOG_STORE_ENABLED", default=True)
+# Least severe level kept (DEBUG, INFO, WARNING, ERROR)
+LOG_STORE_LEVEL = env.str("LOG_STORE_LEVEL", default="INFO")
+# How often each process writes its buffer, seconds (0 = only on shutdown)
+LOG_STORE_FLUSH_SECONDS = env.float("LOG_STORE_FLUSH_SECONDS", default=2.0)
+# Records a process may hold unwritten; past it new records are dropped (counted)
+LOG_STORE_BUFFER_SIZE = env.int("LOG_STORE_BUFFER_SIZE", default=10_000)
+# Rows are kept this many hours, and at most this many rows
+LOG_STORE_RETENTION_HOURS = env.int("LOG_STORE_RETENTION_HOURS", default=72)
+LOG_STORE_MAX_ROWS = env.int("LOG_STORE_MAX_ROWS", default=200_000)
+LOG_STORE_PRUNE_SECONDS = env.int("LOG_STORE_PRUNE_SECONDS", default=300)
+LOG_STORE_MAX_MESSAGE_CHARS = env.int("LOG_STORE_MAX_MESSAGE_CHARS", default=4000)
+
 # --- Logging: JSON lines on stdout ---
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOG_ACCESS = env.bool("LOG_ACCESS", default=True)
@@ -684,9 +699,15 @@ LOGGING = {
             "stream": "ext://sys.stdout",
             "formatter": "json",
             "filters": ["request_context"],
-        }
+        },
+        # Recent records kept queryable for /api/admin/logs (flowmatik/logstore.py)
+        "store": {
+            "()": "flowmatik.logstore.QueryableLogHandler",
+            "level": LOG_STORE_LEVEL,
+            "filters": ["request_context"],
+        },
     },
-    "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
+    "root": {"handlers": ["stdout", "store"], "level": LOG_LEVEL},
     "loggers": {
         "django.server": {"level": "WARNING"},
         "django.request": {"level": "ERROR"},

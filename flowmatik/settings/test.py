@@ -46,3 +46,6 @@ if not REDIS_URL:  # noqa: F405
 # Tests read task results from the in-process worker (celery.contrib.testing);
 # the platform itself stores none.
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="cache+memory://")
+# Queryable logs: off (tests that read them turn them on and flush by hand).
+LOG_STORE_ENABLED = False
+LOG_STORE_FLUSH_SECONDS = 0.0
