@@ -1,15 +1,22 @@
-"""Django admin for users and API keys: search, role filter, deactivate, revoke."""
+"""Django admin for users and API keys: search, role filter, deactivate, boost,
+export, revoke. Staff changes go through the staff services, which audit them."""
 
+from datetime import timedelta
+
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.utils import timezone
 
 from accounts import services
 from accounts.models import ApiKey, User
 from billing import selectors as billing_selectors
+from flowmatik.csv_export import csv_response
 
 
 class RoleFilter(admin.SimpleListFilter):
@@ -53,6 +60,21 @@ class UserEditForm(_NormalizedEmailMixin, UserChangeForm):
         fields = "__all__"
 
 
+class QuotaBoostForm(forms.Form):
+    requests = forms.IntegerField(min_value=0, initial=100, label="Extra requests/day")
+    tokens = forms.IntegerField(min_value=0, initial=0, label="Extra tokens/day")
+    hours = forms.IntegerField(
+        min_value=1, max_value=24 * 90, initial=24, label="For how many hours"
+    )
+    reason = forms.CharField(required=False, max_length=255)
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("requests") and not data.get("tokens"):
+            raise forms.ValidationError("Boost requests or tokens.")
+        return data
+
+
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     form = UserEditForm
@@ -62,7 +84,7 @@ class UserAdmin(DjangoUserAdmin):
     list_display = ("email", "name", "role", "is_active", "is_staff", "date_joined")
     list_filter = (RoleFilter, "is_active", "is_staff", "date_joined")
     search_fields = ("email", "name", "company")
-    actions = ["deactivate_users"]
+    actions = ["deactivate_users", "grant_quota_boost", "export_csv"]
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         (
@@ -99,11 +121,87 @@ class UserAdmin(DjangoUserAdmin):
 
     @admin.action(description="Deactivate selected users (signs them out everywhere)")
     def deactivate_users(self, request: HttpRequest, queryset: QuerySet[User]):
+        from dashboard.services import AdminUserChanges, admin_user_update
+
         count = 0
-        for user in queryset.filter(is_active=True):
-            services.user_deactivate(user=user)
+        for user in queryset.filter(is_active=True).exclude(pk=request.user.pk):
+            admin_user_update(
+                actor=request.user, user=user, changes=AdminUserChanges(is_active=False)
+            )
             count += 1
         self.message_user(request, f"{count} user(s) deactivated.", messages.SUCCESS)
+
+    @admin.action(description="Grant a temporary quota boost")
+    def grant_quota_boost(self, request: HttpRequest, queryset: QuerySet[User]):
+        from dashboard.services import AdminUserChanges, admin_user_update
+
+        form = QuotaBoostForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            boost = {
+                "requests": form.cleaned_data["requests"],
+                "tokens": form.cleaned_data["tokens"],
+                "until": timezone.now() + timedelta(hours=form.cleaned_data["hours"]),
+                "reason": form.cleaned_data["reason"],
+            }
+            for user in queryset:
+                admin_user_update(
+                    actor=request.user, user=user, changes=AdminUserChanges(boost=boost)
+                )
+            self.message_user(
+                request,
+                f"Boost granted to {queryset.count()} user(s).",
+                messages.SUCCESS,
+            )
+            return None
+        return TemplateResponse(
+            request,
+            "admin/accounts/user/quota_boost.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Grant a temporary quota boost",
+                "opts": self.model._meta,
+                "form": form,
+                "users": queryset,
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            },
+        )
+
+    @admin.action(description="Export selected users as CSV")
+    def export_csv(self, request: HttpRequest, queryset: QuerySet[User]):
+        users = queryset.annotate(
+            plan_slug=billing_selectors.user_plan_slug_expression(),
+            provider=billing_selectors.user_provider_expression(),
+        ).order_by("pk")
+        return csv_response(
+            filename="users.csv",
+            header=[
+                "id",
+                "email",
+                "name",
+                "company",
+                "role",
+                "plan",
+                "provider",
+                "is_active",
+                "date_joined",
+                "last_login",
+            ],
+            rows=(
+                [
+                    user.pk,
+                    user.email,
+                    user.name,
+                    user.company,
+                    self.role(user),
+                    user.plan_slug,
+                    user.provider,
+                    user.is_active,
+                    user.date_joined.isoformat(),
+                    user.last_login.isoformat() if user.last_login else "",
+                ]
+                for user in users.iterator()
+            ),
+        )
 
     def save_model(self, request, obj: User, form, change) -> None:
         deactivating = change and "is_active" in form.changed_data and not obj.is_active

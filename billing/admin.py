@@ -6,6 +6,7 @@ from django.contrib import admin, messages
 from billing import services
 from billing.errors import BillingError
 from billing.models import Payment, PaymentEmail, Plan, Subscription
+from flowmatik.csv_export import csv_response
 
 
 @admin.register(Plan)
@@ -94,9 +95,45 @@ class PaymentAdmin(admin.ModelAdmin):
     list_select_related = ("user", "plan")
     date_hierarchy = "paid_at"
     readonly_fields = [f.name for f in Payment._meta.fields]
+    actions = ["export_csv"]
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # revenue records come from the providers only
+
+    @admin.action(description="Export selected payments as CSV", permissions=["view"])
+    def export_csv(self, request, queryset):
+        rows = queryset.select_related("user", "plan").order_by("paid_at", "pk")
+        return csv_response(
+            filename="payments.csv",
+            header=[
+                "id",
+                "paid_at",
+                "provider",
+                "external_id",
+                "user_email",
+                "plan",
+                "amount",
+                "currency",
+                "status",
+            ],
+            rows=(
+                [
+                    payment.pk,
+                    payment.paid_at.isoformat(),
+                    payment.provider,
+                    payment.external_id,
+                    payment.user.email if payment.user else "",
+                    payment.plan.slug if payment.plan else "",
+                    str(payment.amount),
+                    payment.currency,
+                    payment.status,
+                ]
+                for payment in rows.iterator()
+            ),
+        )
 
 
 @admin.register(PaymentEmail)

@@ -22,8 +22,12 @@ def _day_start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
 
 
-def _money(totals: dict[str, Decimal]) -> dict[str, str]:
-    return {currency: str(amount) for currency, amount in totals.items()}
+def _money(totals: dict[str, Decimal], places: str = "0.01") -> dict[str, str]:
+    """Per-currency amounts as strings with a fixed number of decimals."""
+    return {
+        currency: str(Decimal(amount).quantize(Decimal(places)))
+        for currency, amount in totals.items()
+    }
 
 
 def _user_kpis(*, now: datetime, today: date) -> dict[str, int]:
@@ -130,4 +134,28 @@ def dashboard_kpis(*, now: datetime | None = None) -> dict[str, Any]:
             since=now - timedelta(hours=24)
         ),
         "jobs_by_status": ai_selectors.content_job_status_counts(),
+    }
+
+
+def admin_index_summary(*, now: datetime | None = None) -> dict[str, Any]:
+    """The Django admin index's headline: users, subscriptions, MRR, revenue and AI
+    usage today (a subset of `dashboard_kpis`, no metrics store read)."""
+    now = now or timezone.now()
+    today = now.astimezone(UTC).date()
+    day = usage_selectors.usage_platform_daily(date_from=today, date_to=today)
+    cost: dict[str, Decimal] = {}
+    for row in day:
+        cost[row["currency"]] = cost.get(row["currency"], Decimal("0")) + row["cost"]
+    subscriptions = billing_selectors.subscription_counts()
+    return {
+        "users": _user_kpis(now=now, today=today),
+        "live_subscriptions": sum(subscriptions["by_plan"].values()),
+        "subscriptions_by_plan": subscriptions["by_plan"],
+        "revenue": _revenue_kpis(today=today),
+        "ai_today": {
+            "requests": sum(row["requests"] for row in day),
+            "failed_requests": sum(row["failed_requests"] for row in day),
+            "total_tokens": sum(row["total_tokens"] for row in day),
+            "cost": _money(cost, places="0.000001"),
+        },
     }

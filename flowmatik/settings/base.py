@@ -47,7 +47,8 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 FRONTEND_URL = env.str("FRONTEND_URL", default=f"http://localhost:{PORT}")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # django.contrib.admin with the audited site and its summary index
+    "flowmatik.admin_site.FlowmatikAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
