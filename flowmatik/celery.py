@@ -7,6 +7,7 @@ delivered again; tasks are therefore written to be idempotent (STYLE rule 7).
 import os
 
 from celery import Celery
+from celery.signals import beat_init, worker_process_init, worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "flowmatik.settings.base")
 
@@ -74,3 +75,19 @@ _configure_from_django()
 app.autodiscover_tasks()
 
 from flowmatik import task_context  # noqa: E402, F401 - connects the signal handlers
+
+
+@worker_ready.connect
+@worker_process_init.connect
+def _report_worker_process(**kwargs) -> None:
+    """Workers (each prefork child too) report CPU/memory to the shared metrics."""
+    from flowmatik.metrics.system import process_reporter_start
+
+    process_reporter_start("worker")
+
+
+@beat_init.connect
+def _report_beat_process(**kwargs) -> None:
+    from flowmatik.metrics.system import process_reporter_start
+
+    process_reporter_start("beat")

@@ -37,6 +37,7 @@ from ai.services import studio
 from ai.types import ModelInfo
 from flowmatik import realtime
 from flowmatik.errors import ApplicationError, InvalidInput
+from flowmatik.metrics import metrics_record_job
 
 logger = logging.getLogger("flowmatik.ai")
 
@@ -407,6 +408,12 @@ def job_finish(job: ContentJob, *, status: str, **fields) -> bool:
         job.refresh_from_db()
         job_push(job)
         job_notify(job)
+    started = job.started_at or job.created_at
+    metrics_record_job(
+        job_type=job.type,
+        status=status,
+        duration_seconds=max(0.0, (now - started).total_seconds()),
+    )
     logger.info(
         "Content job %s",
         status,

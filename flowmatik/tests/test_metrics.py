@@ -290,3 +290,38 @@ def test_metrics_endpoint_parses_with_prometheus_client(
     )
     assert "flowmatik_websocket_connections" in families
     assert "flowmatik_celery_queue_depth" in families
+
+
+@pytest.mark.django_db
+def test_a_finished_content_job_records_its_status_and_duration(
+    isolated_metrics, user, client, settings
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from ai.models import ContentJob, JobStatus, JobType
+    from ai.services.jobs import job_finish
+
+    job = ContentJob.objects.create(
+        user=user,
+        type=JobType.BLOG_POST,
+        status=JobStatus.RUNNING,
+        prompt="x",
+        started_at=timezone.now() - timedelta(seconds=12),
+    )
+    assert job_finish(job, status=JobStatus.SUCCEEDED)
+    assert metrics_window(window="5m")["jobs"] == {"blog_post": {"succeeded": 1}}
+
+    settings.METRICS_TOKEN = "t"
+    text = client.get("/metrics", HTTP_AUTHORIZATION="Bearer t").content.decode()
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+    duration = "flowmatik_job_duration_seconds"
+    assert samples[(f"{duration}_count", (("type", "blog_post"),))] == 1
+    # 12 s lands in the (5, 15] bucket
+    assert samples[(f"{duration}_bucket", (("le", "5.0"), ("type", "blog_post")))] == 0
+    assert samples[(f"{duration}_bucket", (("le", "15.0"), ("type", "blog_post")))] == 1
