@@ -227,3 +227,15 @@ def test_health_reports_an_open_ai_circuit(staff_client, settings):
     assert body["ai_providers"][name]["circuit"] == "open"
     assert body["ai_providers"][name]["status"] == "fail"
     assert f"ai:{name}" in body["failing"]
+
+
+def test_health_reports_beat_from_its_heartbeat(staff_client):
+    from flowmatik.health import beat_heartbeat_record
+
+    missing = _health(staff_client)["components"]["beat"]
+    assert missing["status"] == "fail"
+    assert missing["last_heartbeat"] is None
+    beat_heartbeat_record()
+    alive = _health(staff_client)["components"]["beat"]
+    assert alive["status"] == "ok"
+    assert alive["age_seconds"] < 5
