@@ -20,7 +20,7 @@ class AdminUserListInput(serializers.Serializer):
     )
 
 
-class UsageTodaySerializer(serializers.Serializer):
+class AdminUsageTodaySerializer(serializers.Serializer):
     requests = serializers.IntegerField()
     total_tokens = serializers.IntegerField()
 
@@ -37,7 +37,7 @@ class AdminUserRowOutput(serializers.Serializer):
     is_active = serializers.BooleanField(source="user.is_active")
     date_joined = serializers.DateTimeField(source="user.date_joined")
     last_login = serializers.DateTimeField(source="user.last_login", allow_null=True)
-    usage_today = UsageTodaySerializer()
+    usage_today = AdminUsageTodaySerializer()
     cost_this_month = serializers.DictField(
         child=serializers.DecimalField(max_digits=16, decimal_places=6),
         help_text="AI cost per currency.",

@@ -363,6 +363,7 @@ SPECTACULAR_SETTINGS = {
         "ContentTypeEnum": "ai.models.JobType",
         "MessageRoleEnum": "ai.models.MessageRole",
         "UserRoleEnum": [("admin", "admin"), ("premium", "premium"), ("user", "user")],
+        "StaffSettableRoleEnum": [("admin", "admin"), ("user", "user")],
     },
 }
 
