@@ -33,6 +33,9 @@ class QueryableLogHandler(logging.Handler):
         self._lock_start = threading.Lock()
         self._last_prune = 0.0
         self._wake = threading.Event()
+        # Set by the first successful write: a process that never reached its
+        # database (a short command, a wrong URL) does not try again at exit.
+        self._stored_once = False
 
     # --- producer side (any thread, any request) ---
 
@@ -90,6 +93,7 @@ class QueryableLogHandler(logging.Handler):
             from dashboard.services.logs import log_records_prune, log_records_store
 
             written = log_records_store(entries=batch)
+            self._stored_once = True
             if time.monotonic() - self._last_prune > _prune_seconds():
                 self._last_prune = time.monotonic()
                 log_records_prune()
@@ -104,9 +108,11 @@ class QueryableLogHandler(logging.Handler):
                 close_old_connections()
 
     def close(self) -> None:
-        """Flush on shutdown (`logging.shutdown` runs at interpreter exit)."""
+        """Flush on shutdown (`logging.shutdown` runs at interpreter exit), if this
+        process has written before: exit must not open a database connection."""
         try:
-            self.flush_now()
+            if self._stored_once:
+                self.flush_now()
         finally:
             super().close()
 

@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 from accounts.tests.factories import UserFactory
 from billing.tests.factories import subscription_row
 from dashboard.models import LogRecord
+from flowmatik.jsonlog import RequestContextFilter
 from flowmatik.logstore import QueryableLogHandler
 
 logger = logging.getLogger("flowmatik.tests.logs")
@@ -18,15 +19,27 @@ logger = logging.getLogger("flowmatik.tests.logs")
 
 @pytest.fixture
 def store(settings):
-    """The root logger's queryable handler, enabled and emptied for this test."""
+    """A queryable handler on the `flowmatik` loggers (the access line's and this
+    module's), enabled for this test, as the root's is in production."""
     settings.LOG_STORE_ENABLED = True
-    [handler] = [
-        h for h in logging.getLogger().handlers if isinstance(h, QueryableLogHandler)
-    ]
-    handler.buffer.clear()
-    handler.dropped = 0
+    handler = QueryableLogHandler(level=logging.INFO)
+    handler.addFilter(RequestContextFilter())
+    parent = logging.getLogger("flowmatik")
+    saved = parent.level, parent.disabled, logger.disabled
+    parent.setLevel(logging.INFO)
+    parent.disabled = logger.disabled = False
+    parent.addHandler(handler)
     yield handler
+    parent.removeHandler(handler)
+    parent.level, parent.disabled, logger.disabled = saved
     handler.buffer.clear()
+
+
+def test_the_root_logger_keeps_records_queryable():
+    assert any(
+        isinstance(handler, QueryableLogHandler)
+        for handler in logging.getLogger().handlers
+    )
 
 
 def _get(client, **params) -> dict:
@@ -36,10 +49,7 @@ def _get(client, **params) -> dict:
 
 
 @pytest.mark.django_db
-def test_log_lines_of_real_requests_are_stored_and_filterable(
-    store, staff_client, caplog
-):
-    caplog.set_level(logging.INFO)
+def test_log_lines_of_real_requests_are_stored_and_filterable(store, staff_client):
     staff_client.get("/api/payments/plans", HTTP_X_REQUEST_ID="req-logs-1")
     logger.warning(
         "Card declined for Bearer sk_live_abcdef123456", extra={"service": "billing"}
@@ -164,6 +174,7 @@ def test_the_flusher_thread_writes_without_anyone_asking(settings):
     settings.LOG_STORE_FLUSH_SECONDS = 0.05
     handler = QueryableLogHandler(level=logging.WARNING)
     logger.addHandler(handler)
+    logger.disabled = False
     try:
         logger.warning("from the background")
         deadline = time.monotonic() + 10

@@ -41,7 +41,8 @@ def business(db):
 
 def _csv(response) -> list[list[str]]:
     assert response.status_code == 200
-    body = b"".join(response.streaming_content).decode()
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    body = response.content.decode()
     return list(csv.reader(io.StringIO(body)))
 
 
