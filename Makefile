@@ -81,9 +81,10 @@ test: setup ## Run the whole test suite
 test-cov: setup ## Run the suite with coverage
 	$(BIN)/pytest --cov --cov-report=term-missing:skip-covered $(PYTEST_ARGS)
 
-lint: setup ## ruff format --check + ruff check
+lint: setup ## ruff format --check + ruff check + import contracts
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 lint-fix: setup ## Fix what ruff can
 	$(BIN)/ruff check --fix .
