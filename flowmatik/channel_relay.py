@@ -35,6 +35,8 @@ _HEADER = struct.Struct(">I")
 
 
 def _pid_alive(pid: int) -> bool:
+    if os.name == "nt":  # signal 0 is CTRL_C_EVENT there: assume alive
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -62,6 +64,7 @@ class RelayChannelLayer(CountingInMemoryChannelLayer):
         self._server_loop: asyncio.AbstractEventLoop | None = None
         self._registration: Path | None = None
         self._secret = ""
+        self._atexit_registered = False
 
     # --- channels' API --------------------------------------------------------
 
@@ -103,7 +106,9 @@ class RelayChannelLayer(CountingInMemoryChannelLayer):
             json.dump(record, handle)
         partial.replace(final)
         self._registration = final
-        atexit.register(self._unregister)
+        if not self._atexit_registered:
+            atexit.register(self._unregister)
+            self._atexit_registered = True
 
     def _unregister(self) -> None:
         if self._registration is not None:
