@@ -162,10 +162,10 @@ def test_a_notification_created_in_the_worker_arrives_on_an_open_socket(tmp_path
         assert user.notifications.filter(pk=frame["id"]).exists()
 
 
-def test_a_token_logged_out_through_one_web_process_is_refused_by_another(
-    tmp_path, env
-):
+def test_a_logout_or_key_revocation_in_one_web_process_holds_in_another(tmp_path, env):
     user = UserFactory()
+    key = api_key_for(user, plan="pro")
+    key_id = user.api_keys.get().pk
     # The processes run the production hasher list (the suite's MD5 is not in it)
     user.password = make_password(DEFAULT_PASSWORD, hasher="argon2")
     user.save(update_fields=["password"])
@@ -191,6 +191,19 @@ def test_a_token_logged_out_through_one_web_process_is_refused_by_another(
         assert logout.status_code in (200, 204), logout.text
 
         assert http.get(me_b, headers=_bearer(access)).status_code == 401
+
+        # The key is cached as live in B; A revokes it; B refuses it at once.
+        models_b = f"{web_b.http_url}/v1/models"
+        assert http.get(models_b, headers=_bearer(key)).status_code == 200
+        fresh = http.post(
+            f"{web_a.http_url}/api/auth/login",
+            json={"email": user.email, "password": DEFAULT_PASSWORD},
+        ).json()["access"]
+        revoked = http.delete(
+            f"{web_a.http_url}/api/auth/api-keys/{key_id}", headers=_bearer(fresh)
+        )
+        assert revoked.status_code in (200, 204), revoked.text
+        assert http.get(models_b, headers=_bearer(key)).status_code == 401
 
 
 # --- `make run` itself (scripts/run-platform.sh) -----------------------------
