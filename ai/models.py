@@ -271,6 +271,10 @@ class ContentJob(models.Model):
         help_text="An admitted usage reservation not yet settled.",
     )
     polls = models.PositiveIntegerField(default=0)
+    reasoning_depth = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="ReasoningEngine rounds (0: one plain generation); text jobs only.",
+    )
     deadline_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -11,6 +11,7 @@ from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_fiel
 from rest_framework import serializers
 
 from accounts.models import Language
+from ai.api.serializers import ReasoningInputSerializer
 from ai.models import JobStatus, JobType
 
 LANGUAGES = Language.choices  # the languages users can pick for themselves
@@ -170,6 +171,11 @@ class GenerateContentInputSerializer(serializers.Serializer):
     options = OptionsField(required=False, default=dict)
     agent = serializers.SlugField(max_length=64, required=False, allow_blank=True)
     model = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    reasoning = ReasoningInputSerializer(
+        required=False,
+        help_text="Text types: plan → draft → critique → revise (each step metered; "
+        "steps stored in `result.reasoning`).",
+    )
 
     def get_fields(self):
         fields = super().get_fields()
@@ -249,6 +255,10 @@ class JobSerializer(serializers.Serializer):
     cost = serializers.DecimalField(max_digits=14, decimal_places=6)
     currency = serializers.CharField()
     error = JobErrorSerializer(allow_null=True)
+    reasoning_depth = serializers.IntegerField(
+        help_text="0, or the ReasoningEngine rounds; the steps are in "
+        "`result.reasoning.steps`."
+    )
     created_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)

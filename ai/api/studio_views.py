@@ -92,6 +92,7 @@ def job_output(job: ContentJob) -> dict[str, Any]:
         "cost": job.cost,
         "currency": job.currency,
         "error": error,
+        "reasoning_depth": job.reasoning_depth,
         "created_at": job.created_at,
         "started_at": job.started_at,
         "finished_at": job.finished_at,
@@ -141,6 +142,7 @@ class GenerateContentView(APIView):
             agent=data.get("agent") or "",
             model=data.get("model") or "",
             request_id=getattr(request, "request_id", ""),
+            reasoning_depth=(data.get("reasoning") or {}).get("depth", 0),
         )
         return Response(_rendered(job), status=status.HTTP_202_ACCEPTED)
 

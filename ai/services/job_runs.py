@@ -171,7 +171,19 @@ def _run_text(job: ContentJob) -> None:
         return result.content
 
     job_progress(job, 15)
-    text = generate(shorter=False)
+    reasoning = None
+    if job.reasoning_depth:
+        from ai.services.job_reasoning import job_reasoning_run
+
+        outcome = job_reasoning_run(job, persona=persona, profile=profile)
+        usage["prompt_tokens"] += outcome.prompt_tokens
+        usage["completion_tokens"] += outcome.completion_tokens
+        usage["cost"] += outcome.cost
+        job.model = outcome.steps[-1].model
+        text = outcome.content
+        reasoning = {"depth": job.reasoning_depth, "steps": outcome.steps_dump()}
+    else:
+        text = generate(shorter=False)
     job_progress(job, 60)
     parsed = formats.parse(job.type, text)
     notes: list[str] = []
@@ -192,6 +204,8 @@ def _run_text(job: ContentJob) -> None:
             parsed = formats.cut_to_limits(job.type, options, parsed)
             notes.append("cut_to_limit")
     result = {**parsed, "notes": notes}
+    if reasoning:
+        result["reasoning"] = reasoning
     if notes:
         result["length_limit"] = check.limit_note
     job_finish(

@@ -158,15 +158,26 @@ def job_create(
     agent: str = "",
     model: str = "",
     request_id: str = "",
+    reasoning_depth: int = 0,
 ) -> ContentJob:
     """Check gates and the model, store the job (queued) and enqueue its task.
 
     Raises 403 `plan_feature_required` (images from Starter, audio and video from
-    Pro) before anything else, 400 `unknown_model` / `unknown_agent` / a size the
-    model does not offer, 403 `model_not_allowed`, 503 when its provider is off,
-    429 `too_many_jobs` past STUDIO_MAX_ACTIVE_JOBS queued or running jobs.
+    Pro; a reasoning depth above the plan's) before anything else, 400
+    `unknown_model` / `unknown_agent` / a size the model does not offer, 403
+    `model_not_allowed`, 503 when its provider is off, 429 `too_many_jobs` past
+    STUDIO_MAX_ACTIVE_JOBS queued or running jobs.
     """
     language = ""
+    if reasoning_depth:
+        from ai.services.reasoning import reasoning_depth_check
+
+        if job_type not in TEXT_TYPES:
+            raise InvalidInput(
+                "Reasoning is for text types.",
+                details={"fields": {"reasoning": ["Not available for this type."]}},
+            )
+        reasoning_depth_check(plan=_plan(user_id), depth=reasoning_depth)
     if job_type in MEDIA:
         modality, feature = MEDIA[job_type]
         feature_require(user_id=user_id, feature=feature)
@@ -213,6 +224,7 @@ def job_create(
             language=language,
             currency=info.currency,
             request_id=request_id or f"job_{uuid.uuid4().hex[:16]}",
+            reasoning_depth=reasoning_depth,
         )
         job_enqueue_run(job.pk)
     return job

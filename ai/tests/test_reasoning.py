@@ -129,3 +129,90 @@ def test_a_step_refused_by_the_quota_stops_the_run_and_charges_the_steps_that_ra
     records = UsageRecord.objects.filter(user=user, status="success")
     assert records.count() == 2
     assert not Conversation.objects.filter(user=user).exists()
+
+
+# --- content jobs -------------------------------------------------------------------
+
+
+def _job(live_asgi, user, body: dict) -> dict:
+    from ai.models import ContentJob
+    from flowmatik.testing.servers import wait_for
+
+    response = _post(live_asgi, user, "/api/ai/generate-content", body)
+    assert response.status_code == 202, response.text
+    job_id = response.json()["id"]
+    assert wait_for(
+        lambda: (
+            ContentJob.objects.get(pk=job_id).status
+            in ("succeeded", "failed", "canceled")
+        ),
+        timeout=30,
+    )
+    return httpx.get(
+        f"{live_asgi}/api/ai/jobs/{job_id}",
+        headers={"Authorization": f"Bearer {jwt_for(user)}"},
+        timeout=10,
+    ).json()
+
+
+def test_a_reasoned_job_stores_every_step_and_charges_each(live_asgi, eager_celery):
+    user = _user("pro")
+    job = _job(
+        live_asgi,
+        user,
+        {"type": "blog_post", "prompt": "Cold brew at home", "reasoning": {"depth": 2}},
+    )
+    assert job["status"] == "succeeded", job["error"]
+    assert job["reasoning_depth"] == 2
+    steps = job["result"]["reasoning"]["steps"]
+    kinds = [step["step"] for step in steps]
+    drafts = kinds.count("draft")
+    assert kinds == ["plan", *["draft"] * drafts, *["critique", "revise"] * 2]
+    assert job["result"]["title"].startswith("Cold brew at home")  # revision, parsed
+    total = sum(s["prompt_tokens"] + s["completion_tokens"] for s in steps)
+    assert job["usage"]["total_tokens"] == total
+
+    usage_events_drain()
+    records = UsageRecord.objects.filter(user=user)
+    assert records.filter(endpoint="studio.blog_post.reasoning").count() == len(steps)
+    assert not records.filter(endpoint="studio.blog_post").exists()
+
+
+def test_a_step_refused_fails_the_job_keeping_the_steps_that_ran(
+    live_asgi, eager_celery
+):
+    from usage.services import quota_override_set
+
+    user = _user("pro")
+    quota_override_set(user_id=user.pk, requests_per_day=3, reason="test")
+    job = _job(
+        live_asgi,
+        user,
+        {"type": "email", "prompt": "Launch news", "reasoning": {"depth": 1}},
+    )
+    assert job["status"] == "failed"
+    assert job["error"]["code"] == "quota_exceeded"
+    assert [s["step"] for s in job["result"]["reasoning"]["steps"]][:1] == ["plan"]
+    assert len(job["result"]["reasoning"]["steps"]) == 3
+    usage_events_drain()
+    assert UsageRecord.objects.filter(user=user, status="success").count() == 3
+
+
+def test_reasoning_on_a_media_job_or_above_the_plan_is_refused(live_asgi):
+    pro, starter = _user("pro"), _user("starter")
+    media = _post(
+        live_asgi,
+        pro,
+        "/api/ai/generate-content",
+        {"type": "image", "prompt": "a cat", "reasoning": {"depth": 1}},
+    )
+    too_deep = _post(
+        live_asgi,
+        starter,
+        "/api/ai/generate-content",
+        {"type": "email", "prompt": "hi", "reasoning": {"depth": 2}},
+    )
+    assert media.status_code == 400
+    assert "reasoning" in media.json()["error"]["details"]["fields"]
+    assert too_deep.status_code == 403
+    assert too_deep.json()["error"]["code"] == "plan_feature_required"
