@@ -6,8 +6,9 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends build-essential default-libmysqlclient-dev pkg-config \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /build
+# The hashed lock file: every wheel built here is the one `make lock` pinned.
 COPY requirements.txt .
-RUN pip wheel --wheel-dir /wheels -r requirements.txt
+RUN pip wheel --require-hashes --wheel-dir /wheels -r requirements.txt
 
 # --- runtime: slim image, client libraries only, non-root user --------------------------
 FROM python:3.11-slim AS runtime
@@ -25,9 +26,12 @@ COPY --chown=flowmatik:flowmatik . .
 # collectstatic needs settings but no real secrets or services.
 RUN SECRET_KEY=build-only JWT_SECRET=build-only ALLOWED_HOSTS=localhost \
     python manage.py collectstatic --noinput \
-    && mkdir -p /app/var && chown -R flowmatik:flowmatik /app/var /app/staticfiles
+    && mkdir -p /app/var/media && chown -R flowmatik:flowmatik /app/var /app/staticfiles
 USER flowmatik
 EXPOSE 8000
+# Loopback is always an allowed host in production settings, so this passes whatever
+# ALLOWED_HOSTS says (and /health is exempt from the HTTPS redirect).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD curl -fsS "http://127.0.0.1:${PORT}/health" || exit 1
-CMD ["sh", "-c", "uvicorn flowmatik.asgi:application --host 0.0.0.0 --port ${PORT} --workers ${WEB_CONCURRENCY:-2} --lifespan on --proxy-headers --no-access-log"]
+# Behind a proxy, set FORWARDED_ALLOW_IPS to its address so X-Forwarded-For is trusted.
+CMD ["sh", "-c", "exec uvicorn flowmatik.asgi:application --host 0.0.0.0 --port ${PORT} --workers ${WEB_CONCURRENCY:-2} --lifespan on --proxy-headers --forwarded-allow-ips ${FORWARDED_ALLOW_IPS:-127.0.0.1} --no-access-log"]

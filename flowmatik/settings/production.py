@@ -15,7 +15,10 @@ SECRET_KEY = env.str("SECRET_KEY")
 JWT_SECRET = env.str("JWT_SECRET")
 SIMPLE_JWT["SIGNING_KEY"] = JWT_SECRET  # noqa: F405
 
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
+# Loopback always answers too: the container's health check (and an operator's curl
+# on the box) asks http://127.0.0.1:$PORT/health whatever the public host names are.
+LOOPBACK_HOSTS = ["localhost", "127.0.0.1", "[::1]"]
+ALLOWED_HOSTS = [*env.list("ALLOWED_HOSTS"), *LOOPBACK_HOSTS]
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
 SECURE_REDIRECT_EXEMPT = [r"^health$"]
