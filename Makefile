@@ -12,7 +12,7 @@ PORT ?= 8000
 export PYTHONUNBUFFERED := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lock audit sysdeps run dev start-prod test test-cov lint lint-fix format migrate seed \
+.PHONY: help setup lock audit sysdeps run dev start-prod test test-cov lint type-check lint-fix format migrate seed \
 	reset-db worker beat demo-llm bench health-check backup-db clean superuser check
 
 help: ## List the targets
@@ -81,10 +81,14 @@ test: setup ## Run the whole test suite
 test-cov: setup ## Run the suite with coverage
 	$(BIN)/pytest --cov --cov-report=term-missing:skip-covered $(PYTEST_ARGS)
 
-lint: setup ## ruff format --check + ruff check + import contracts
+lint: setup ## ruff format --check + ruff check + import contracts + mypy
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache
+	@$(MAKE) --no-print-directory type-check
+
+type-check: setup ## mypy (django-stubs, DRF stubs): strict on services/selectors/providers
+	$(BIN)/mypy
 
 lint-fix: setup ## Fix what ruff can
 	$(BIN)/ruff check --fix .
@@ -116,4 +120,4 @@ backup-db: setup ## Dump the database to var/backups/
 
 clean: ## Remove caches and temporary files (keeps .venv and the database)
 	find . -path ./.venv -prune -o -name __pycache__ -type d -exec rm -rf {} +
-	rm -rf .pytest_cache .ruff_cache htmlcov .coverage staticfiles var/celery
+	rm -rf .pytest_cache .ruff_cache .mypy_cache htmlcov .coverage staticfiles var/celery

@@ -3,6 +3,7 @@ progress and a `job.reasoning_step` event pushed live, the steps stored with the
 job as they finish (`result.reasoning`), so a failed run keeps the steps it ran."""
 
 from dataclasses import asdict, replace
+from typing import Any
 
 from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
@@ -18,14 +19,14 @@ from ai.services.reasoning import (
     ReasoningStep,
     reasoning_run,
 )
-from ai.types import ChatRequest
+from ai.types import ChatRequest, ChatResult
 from flowmatik import realtime
 
 # Progress the steps share (the plain path reports 15 → 60 for its one call).
 PROGRESS_FROM, PROGRESS_TO = 15, 60
 
 
-def _steps_store(job: ContentJob, steps: list[dict]) -> None:
+def _steps_store(job: ContentJob, steps: list[dict[str, Any]]) -> None:
     reasoning = {"depth": job.reasoning_depth, "steps": steps}
     ContentJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
         result={"reasoning": reasoning}
@@ -39,7 +40,7 @@ def job_reasoning_run(
 
     Raises `studio.JobCanceled` when the job stops running between steps, and
     the chat engine's errors (quota, provider) of the step that failed."""
-    done: list[dict] = []
+    done: list[dict[str, Any]] = []
     base = ChatRequest(
         user_id=job.user_id,
         endpoint=f"{endpoint_for(job.type)}{ENDPOINT_SUFFIX}",
@@ -48,10 +49,13 @@ def job_reasoning_run(
         max_tokens=settings.AI_REASONING_STEP_MAX_TOKENS,
     )
 
-    async def call(messages, step: str):
+    async def call(messages: list[dict[str, Any]], step: str) -> ChatResult:
         if not await sync_to_async(job_still_running)(job.pk):
             raise studio.JobCanceled()
-        return await chat_run(replace(base, messages=messages))
+        result = await chat_run(replace(base, messages=messages))
+        if not isinstance(result, ChatResult):  # `base.stream` is False: never a stream
+            raise TypeError("a reasoning step is a complete call, not a stream")
+        return result
 
     def step_done(step: ReasoningStep, total: int) -> None:
         done.append(asdict(step))
