@@ -11,6 +11,9 @@ Server → client, for one `chat`::
 
     {"type": "start", "request_id", "model", "conversation_id"}
     {"type": "delta", "content", "seq"}    tokens coalesced (~WS_CHAT_COALESCE_MS)
+    {"type": "reasoning", "content"}       a reasoning model's thoughts (not the answer)
+    {"type": "tool_call", "id", "name", "arguments", "step"}      an agent's tool call
+    {"type": "tool_result", "id", "name", "content", "is_error", "step"}
     {"type": "usage", "prompt_tokens", "completion_tokens", "total_tokens", ...}
     {"type": "done", "message_id", "conversation_id", "finish_reason"}
 
