@@ -16,6 +16,7 @@ from django.utils import timezone
 from accounts import services
 from accounts.models import ApiKey, User
 from billing import selectors as billing_selectors
+from flowmatik.audit import audit_record
 from flowmatik.csv_export import csv_response
 
 
@@ -252,5 +253,13 @@ class ApiKeyAdmin(admin.ModelAdmin):
         count = 0
         for api_key in queryset.filter(revoked_at__isnull=True):
             services.api_key_revoke(api_key=api_key)
+            audit_record(
+                actor=request.user,
+                action="api_key.revoke",
+                target=api_key,
+                before={"revoked_at": None},
+                after={"revoked_at": api_key.revoked_at.isoformat()},
+                details={"user_id": api_key.user_id},
+            )
             count += 1
         self.message_user(request, f"{count} key(s) revoked.", messages.SUCCESS)

@@ -38,7 +38,9 @@ class WebhookEventAdmin(admin.ModelAdmin):
         permissions=["view"],
     )
     def retry_selected(self, request, queryset):
-        count = webhook_events_requeue(pks=queryset.values_list("pk", flat=True))
+        count = webhook_events_requeue(
+            pks=queryset.values_list("pk", flat=True), actor=request.user
+        )
         skipped = queryset.count() - count
         self.message_user(
             request,

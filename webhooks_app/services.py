@@ -21,6 +21,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from flowmatik.audit import audit_record
 from flowmatik.errors import InvalidInput
 from flowmatik.metrics import metrics_record_webhook
 from webhooks_app import handlers
@@ -380,11 +381,13 @@ def webhook_events_requeue(
     event_ids: Iterable[str] | None = None,
     pks: Iterable[int] | None = None,
     status: str | None = None,
+    actor=None,
 ) -> int:
     """Put failed (or stuck received) events back in the queue; returns how many.
 
     Select by provider event ids, by primary keys, or by status. Processed and
-    ignored events are never re-run.
+    ignored events are never re-run. With `actor` (staff), each re-queued event
+    gets an audit row (`webhook.retry`, its status before and after).
     """
     filters = Q()
     if event_ids is not None:
@@ -408,6 +411,8 @@ def webhook_events_requeue(
         )
         for start in range(0, len(selected), 500):
             chunk = selected[start : start + 500]
+            if actor is not None:
+                _audit_requeue(actor=actor, pks=chunk)
             requeued += WebhookEvent.objects.filter(pk__in=chunk).update(
                 status=EventStatus.RECEIVED, claimed_at=None
             )
@@ -415,6 +420,18 @@ def webhook_events_requeue(
                 _enqueue(pk)
     logger.info("Webhook events re-queued", extra={"count": requeued})
     return requeued
+
+
+def _audit_requeue(*, actor, pks: list[int]) -> None:
+    for event in WebhookEvent.objects.filter(pk__in=pks):
+        audit_record(
+            actor=actor,
+            action="webhook.retry",
+            target=event,
+            before={"status": event.status},
+            after={"status": EventStatus.RECEIVED},
+            details={"event_id": event.event_id, "provider": event.provider},
+        )
 
 
 def webhook_events_requeue_stale(*, now: datetime | None = None) -> int:

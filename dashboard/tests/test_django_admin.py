@@ -246,3 +246,61 @@ def test_an_announcement_added_in_the_admin_goes_through_the_service(
     assert Notification.objects.filter(
         user=business.alice, title="Pro webinar"
     ).exists()
+
+
+def test_key_revocation_and_webhook_retry_from_the_admin_are_audited(
+    admin_client, superuser, user, api_key_for
+):
+    from webhooks_app.models import EventStatus, WebhookEvent
+
+    api_key_for(user)
+    key = ApiKey.objects.get(user=user)
+    admin_client.post(
+        "/admin/accounts/apikey/",
+        {"action": "revoke_keys", "_selected_action": [key.pk]},
+    )
+    [revoked] = LogEntry.objects.filter(additional_data__action="api_key.revoke")
+    assert revoked.actor == superuser
+    assert revoked.object_pk == str(key.pk)
+
+    event = WebhookEvent.objects.create(
+        provider="stripe",
+        event_id="evt_failed",
+        event_type="invoice.paid",
+        payload="{}",
+        body_sha256="0" * 64,
+        received_at=NOW,
+        status=EventStatus.FAILED,
+    )
+    admin_client.post(
+        "/admin/webhooks_app/webhookevent/",
+        {"action": "retry_selected", "_selected_action": [event.pk]},
+    )
+    [retried] = LogEntry.objects.filter(additional_data__action="webhook.retry")
+    assert retried.actor == superuser
+    assert retried.changes == {"status": ["failed", "received"]}
+
+
+def test_webhook_retry_through_the_api_is_audited(staff_client, staff_user):
+    from webhooks_app.models import EventStatus, WebhookEvent
+
+    WebhookEvent.objects.create(
+        provider="stripe",
+        event_id="evt_api_failed",
+        event_type="invoice.paid",
+        payload="{}",
+        body_sha256="0" * 64,
+        received_at=NOW,
+        status=EventStatus.FAILED,
+    )
+    response = staff_client.post(
+        "/api/webhooks/retry",
+        {"event_ids": ["evt_api_failed"]},
+        format="json",
+        HTTP_X_REQUEST_ID="req-retry-1",
+    )
+    assert response.json()["requeued"] == 1
+    [entry] = LogEntry.objects.filter(additional_data__action="webhook.retry")
+    assert entry.actor == staff_user
+    assert entry.cid == "req-retry-1"
+    assert entry.additional_data["event_id"] == "evt_api_failed"

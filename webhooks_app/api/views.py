@@ -180,5 +180,6 @@ class WebhookRetryView(APIView):
         count = webhook_events_requeue(
             event_ids=serializer.validated_data.get("event_ids"),
             status=serializer.validated_data.get("status"),
+            actor=request.user,
         )
         return Response(WebhookRetryOutputSerializer({"requeued": count}).data)
