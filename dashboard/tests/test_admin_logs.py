@@ -173,8 +173,10 @@ def test_the_flusher_thread_writes_without_anyone_asking(settings):
     settings.LOG_STORE_ENABLED = True
     settings.LOG_STORE_FLUSH_SECONDS = 0.05
     handler = QueryableLogHandler(level=logging.WARNING)
-    logger.addHandler(handler)
+    saved = logger.level, logger.disabled
+    logger.setLevel(logging.WARNING)
     logger.disabled = False
+    logger.addHandler(handler)
     try:
         logger.warning("from the background")
         deadline = time.monotonic() + 10
@@ -182,7 +184,10 @@ def test_the_flusher_thread_writes_without_anyone_asking(settings):
             if LogRecord.objects.filter(message="from the background").exists():
                 break
             time.sleep(0.05)
-        assert LogRecord.objects.filter(message="from the background").exists()
+        assert LogRecord.objects.filter(message="from the background").exists(), (
+            f"dropped={handler.dropped} buffered={len(handler.buffer)}"
+        )
     finally:
+        logger.level, logger.disabled = saved
         logger.removeHandler(handler)
         handler._pid = None  # stops its thread
