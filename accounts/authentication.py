@@ -1,18 +1,34 @@
-"""DRF authentication: JWT access tokens and personal API keys, through the one
-check of each (`accounts.identity.credential_check`).
+"""Request authentication: JWT access tokens and personal API keys, through the one
+check of each (`accounts.identity.credential_check` / `aidentify`).
 
-Both bind the caller's id to the log context and leave the `Identity` in
-`request.auth`. Order in settings: API keys first (they claim `X-API-Key` and
-`Bearer fmk_...`), then JWT, then the portal's session.
+DRF views use the authentication classes; the plain async views (the AI calls) use
+`aauthenticate`. Both bind the caller's id to the log context; DRF leaves the
+`Identity` in `request.auth`. Order in settings: API keys first (they claim
+`X-API-Key` and `Bearer fmk_...`), then JWT, then the portal's session.
 """
 
+from django.http import HttpRequest
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from accounts.credentials import CredentialKind, credentials_from_headers
-from accounts.identity import Identity, Refusal, credential_check
+from accounts.identity import Identity, Refusal, aidentify, credential_check
 from accounts.models import User
+from flowmatik.errors import NotAuthenticated
 from flowmatik.request_context import bind_user
+
+
+async def aauthenticate(request: HttpRequest) -> Identity:
+    """The caller's identity from a JWT or an API key (cached; usually no query).
+
+    For async views outside DRF; raises `NotAuthenticated` (401) without one.
+    """
+    kind, token = credentials_from_headers(request.headers)
+    identity = await aidentify(kind, token) if kind else None
+    if identity is None:
+        raise NotAuthenticated()
+    bind_user(identity.user_id)
+    return identity
 
 
 class _BearerAuthentication(authentication.BaseAuthentication):

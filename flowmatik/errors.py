@@ -108,14 +108,16 @@ def error_body(
     }
 
 
-def error_response(exc: ApplicationError) -> JsonResponse:
-    """Render an ApplicationError outside DRF (plain Django and async views)."""
-    response = JsonResponse(
-        error_body(exc.code, exc.message, exc.details), status=exc.status_code
+def error_response(
+    exc: ApplicationError, *, headers: dict[str, str] | None = None
+) -> JsonResponse:
+    """Render an ApplicationError outside DRF (plain Django and async views), with
+    the error's own headers (Retry-After) and any `headers` given."""
+    return JsonResponse(
+        error_body(exc.code, exc.message, exc.details),
+        status=exc.status_code,
+        headers={**exc.headers(), **(headers or {})},
     )
-    for name, value in exc.headers().items():
-        response[name] = value
-    return response
 
 
 def _ratelimit_retry_after(exc: Exception) -> float:

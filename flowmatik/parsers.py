@@ -1,7 +1,16 @@
-"""The API's JSON parser: DRF's, refusing pathological nesting with a 400."""
+"""JSON request bodies: DRF's parser refusing pathological nesting with a 400, and
+`parse_body` for the plain async views that do not go through DRF."""
 
+import json
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest
+from rest_framework import serializers
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser as DRFJSONParser
+
+from flowmatik.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 
 
 class JSONParser(DRFJSONParser):
@@ -10,3 +19,31 @@ class JSONParser(DRFJSONParser):
             return super().parse(stream, media_type, parser_context)
         except RecursionError as exc:
             raise ParseError("JSON parse error - nested too deeply.") from exc
+
+
+def _is_json(content_type: str) -> bool:
+    return content_type == "application/json" or (
+        content_type.startswith("application/") and content_type.endswith("+json")
+    )
+
+
+def parse_body(request: HttpRequest, serializer_class) -> dict[str, Any]:
+    """The validated JSON object body; 415 / 413 / 400 `malformed_request` else."""
+    if not _is_json(request.content_type or ""):
+        raise UnsupportedMediaType()
+    try:
+        data = json.loads(request.body or b"{}")
+    except RequestDataTooBig:
+        raise PayloadTooLarge() from None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise InvalidInput(
+            "The body is not valid JSON.", code="malformed_request"
+        ) from None
+    if not isinstance(data, dict):
+        raise InvalidInput("The body must be a JSON object.", code="malformed_request")
+    serializer = serializer_class(data=data)
+    try:
+        serializer.is_valid(raise_exception=True)
+    except serializers.ValidationError as exc:
+        raise InvalidInput(details={"fields": exc.detail}) from None
+    return serializer.validated_data

@@ -17,17 +17,20 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.views import APIView
 
+from accounts.authentication import aauthenticate
 from ai import selectors, services
-from ai.api import common
 from ai.api.openai_views import MODEL_CREATED
 from ai.api.openai_views import _error as openai_error
+from ai.api.schema import documented
 from ai.api.serializers import OpenAIErrorSerializer, OpenAIModelSerializer
 from ai.errors import PlanFeatureRequired, UnknownModel
 from ai.models import Modality
 from ai.providers import media as media_provider
 from ai.services import studio
 from ai.services.jobs import size_check
+from flowmatik.client_ip import client_ip
 from flowmatik.errors import ApplicationError
+from flowmatik.parsers import parse_body
 
 SPEECH_FORMATS = ("mp3", "wav", "opus", "pcm")
 
@@ -81,7 +84,9 @@ def _method_not_allowed(allowed: str) -> JsonResponse:
     exc = ApplicationError(
         "Method not allowed.", code="method_not_allowed", status_code=405
     )
-    return common.apply_headers(openai_error(exc), {"Allow": allowed})
+    response = openai_error(exc)
+    response["Allow"] = allowed
+    return response
 
 
 async def _media_model(identity, *, feature: str, modality: str, model_id: str | None):
@@ -107,8 +112,8 @@ async def images_generations_view(request: HttpRequest):
     if request.method != "POST":
         return _method_not_allowed("POST")
     try:
-        identity = await common.authenticate(request)
-        data = common.parse_body(request, ImageGenerationInputSerializer)
+        identity = await aauthenticate(request)
+        data = parse_body(request, ImageGenerationInputSerializer)
         info, provider = await _media_model(
             identity,
             feature="images",
@@ -162,7 +167,7 @@ async def images_generations_view(request: HttpRequest):
             call=call,
             units_of=len,
             api_key_id=identity.api_key_id,
-            ip=common.client_ip(request),
+            ip=client_ip(request) or None,
         )
     except ApplicationError as exc:
         return openai_error(exc)
@@ -174,8 +179,8 @@ async def audio_speech_view(request: HttpRequest):
     if request.method != "POST":
         return _method_not_allowed("POST")
     try:
-        identity = await common.authenticate(request)
-        data = common.parse_body(request, SpeechInputSerializer)
+        identity = await aauthenticate(request)
+        data = parse_body(request, SpeechInputSerializer)
         info, provider = await _media_model(
             identity,
             feature="audio",
@@ -213,7 +218,7 @@ async def audio_speech_view(request: HttpRequest):
             call=call,
             units_of=units_of,
             api_key_id=identity.api_key_id,
-            ip=common.client_ip(request),
+            ip=client_ip(request) or None,
         )
     except ApplicationError as exc:
         return openai_error(exc)
@@ -226,7 +231,7 @@ async def model_retrieve_view(request: HttpRequest, model_id: str):
     if request.method != "GET":
         return _method_not_allowed("GET")
     try:
-        identity = await common.authenticate(request)
+        identity = await aauthenticate(request)
         plan = await services.plan_for_user(identity.user_id)
         catalogue = await selectors.acatalogue_get()
         usable = {
@@ -314,6 +319,6 @@ class ModelRetrieveSchemaView(APIView):
         """Schema only: `model_retrieve_view` serves this route."""
 
 
-images_generations = common.documented(images_generations_view, ImagesSchemaView)
-audio_speech = common.documented(audio_speech_view, SpeechSchemaView)
-model_retrieve = common.documented(model_retrieve_view, ModelRetrieveSchemaView)
+images_generations = documented(images_generations_view, ImagesSchemaView)
+audio_speech = documented(audio_speech_view, SpeechSchemaView)
+model_retrieve = documented(model_retrieve_view, ModelRetrieveSchemaView)

@@ -16,8 +16,9 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.views import APIView
 
+from accounts.authentication import aauthenticate
 from ai import selectors, services
-from ai.api import common
+from ai.api.schema import documented
 from ai.api.serializers import (
     OpenAIChatInputSerializer,
     OpenAIChatOutputSerializer,
@@ -35,7 +36,11 @@ from ai.types import (
     ChatStream,
     ChatUsageReport,
 )
+from flowmatik.client_ip import client_ip
 from flowmatik.errors import ApplicationError
+from flowmatik.parsers import parse_body
+from flowmatik.sse import SSE_PING, sse_headers, with_keepalive
+from usage.services import error_headers, quota_headers
 
 MODEL_CREATED = 1_735_689_600  # catalogue rows carry no upstream creation date
 _ERROR_TYPES = {
@@ -62,8 +67,9 @@ def _error_body(exc: ApplicationError) -> dict:
 
 
 def _error(exc: ApplicationError) -> JsonResponse:
-    response = JsonResponse(_error_body(exc), status=exc.status_code)
-    return common.apply_headers(response, common.error_headers(exc))
+    return JsonResponse(
+        _error_body(exc), status=exc.status_code, headers=error_headers(exc)
+    )
 
 
 AGENT_PREFIX = "agent:"
@@ -95,8 +101,8 @@ async def chat_completions_view(request: HttpRequest):
             )
         )
     try:
-        identity = await common.authenticate(request)
-        data = common.parse_body(request, OpenAIChatInputSerializer)
+        identity = await aauthenticate(request)
+        data = parse_body(request, OpenAIChatInputSerializer)
         reply = await services.chat_run(
             ChatRequest(
                 user_id=identity.user_id,
@@ -111,7 +117,7 @@ async def chat_completions_view(request: HttpRequest):
                 tools=data.get("tools"),
                 tool_choice=data.get("tool_choice"),
                 stream=data["stream"],
-                ip=common.client_ip(request),
+                ip=client_ip(request) or None,
             )
         )
     except ApplicationError as exc:
@@ -143,7 +149,7 @@ def _completion(result: ChatResult) -> JsonResponse:
             "total_tokens": result.usage.total_tokens,
         },
     }
-    return common.apply_headers(JsonResponse(body), common.quota_headers(result.quota))
+    return JsonResponse(body, headers=quota_headers(result.quota))
 
 
 def _chunk_stream(stream: ChatStream, *, include_usage: bool) -> StreamingHttpResponse:
@@ -173,9 +179,9 @@ def _chunk_stream(stream: ChatStream, *, include_usage: bool) -> StreamingHttpRe
     async def frames():
         usage_frame = None
         try:
-            async for event in common.with_keepalive(stream.events):
+            async for event in with_keepalive(stream.events):
                 if event is None:
-                    yield common.SSE_PING
+                    yield SSE_PING
                 elif isinstance(event, ChatStart):
                     yield delta({"role": "assistant"})
                 elif isinstance(event, ChatDelta):
@@ -209,15 +215,18 @@ def _chunk_stream(stream: ChatStream, *, include_usage: bool) -> StreamingHttpRe
         finally:
             await stream.aclose()
 
-    response = StreamingHttpResponse(frames(), content_type="text/event-stream")
-    common.sse_headers(response)
-    return common.apply_headers(response, common.quota_headers(stream.quota))
+    response = StreamingHttpResponse(
+        frames(),
+        content_type="text/event-stream",
+        headers=quota_headers(stream.quota),
+    )
+    return sse_headers(response)
 
 
 @csrf_exempt
 async def models_view(request: HttpRequest):
     try:
-        identity = await common.authenticate(request)
+        identity = await aauthenticate(request)
     except ApplicationError as exc:
         return _error(exc)
     plan = await services.plan_for_user(identity.user_id)
@@ -294,5 +303,5 @@ class ModelsSchemaView(APIView):
         """Schema only: `models_view` serves this route."""
 
 
-chat_completions = common.documented(chat_completions_view, ChatCompletionsSchemaView)
-models = common.documented(models_view, ModelsSchemaView)
+chat_completions = documented(chat_completions_view, ChatCompletionsSchemaView)
+models = documented(models_view, ModelsSchemaView)

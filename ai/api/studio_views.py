@@ -29,8 +29,9 @@ from rest_framework import generics, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.authentication import aauthenticate
 from ai import asset_links, selectors
-from ai.api import common
+from ai.api.schema import documented
 from ai.api.studio_serializers import (
     AssetLinkQuerySerializer,
     GenerateContentInputSerializer,
@@ -40,6 +41,7 @@ from ai.api.studio_serializers import (
 from ai.errors import AssetLinkExpired, AssetLinkInvalid, JobNotFound
 from ai.models import ContentJob, JobStatus
 from ai.services import jobs
+from flowmatik import sse
 from flowmatik.error_schema import ErrorSerializer
 from flowmatik.errors import ApplicationError, InvalidInput, error_response
 
@@ -228,9 +230,9 @@ async def job_events_view(request: HttpRequest, job_id: int):
         exc = ApplicationError(
             "Method not allowed.", code="method_not_allowed", status_code=405
         )
-        return common.apply_headers(error_response(exc), {"Allow": "GET"})
+        return error_response(exc, headers={"Allow": "GET"})
     try:
-        identity = await common.authenticate(request)
+        identity = await aauthenticate(request)
         state = await sync_to_async(selectors.job_state)(
             user_id=identity.user_id, job_id=job_id
         )
@@ -246,12 +248,12 @@ async def job_events_view(request: HttpRequest, job_id: int):
         current = state
         while True:
             if current is None:  # deleted meanwhile
-                yield common.sse_frame("error", {"code": "not_found", "job_id": job_id})
+                yield sse.sse_frame("error", {"code": "not_found", "job_id": job_id})
                 return
             seen = (current["status"], current["progress"])
             if seen != last:
                 last, quiet_since = seen, time.monotonic()
-                yield common.sse_frame(
+                yield sse.sse_frame(
                     "progress",
                     {"job_id": job_id, "status": seen[0], "progress": seen[1]},
                 )
@@ -259,20 +261,20 @@ async def job_events_view(request: HttpRequest, job_id: int):
                 job = await sync_to_async(selectors.job_get)(
                     user_id=identity.user_id, job_id=job_id
                 )
-                yield common.sse_frame("done", await sync_to_async(_rendered)(job))
+                yield sse.sse_frame("done", await sync_to_async(_rendered)(job))
                 return
             if time.monotonic() > deadline:
                 return
-            if time.monotonic() - quiet_since > common.SSE_KEEPALIVE_SECONDS:
+            if time.monotonic() - quiet_since > sse.SSE_KEEPALIVE_SECONDS:
                 quiet_since = time.monotonic()
-                yield common.SSE_PING
+                yield sse.SSE_PING
             await asyncio.sleep(settings.STUDIO_SSE_POLL_SECONDS)
             current = await sync_to_async(selectors.job_state)(
                 user_id=identity.user_id, job_id=job_id
             )
 
     response = StreamingHttpResponse(frames(), content_type="text/event-stream")
-    return common.sse_headers(response)
+    return sse.sse_headers(response)
 
 
 class JobEventsSchemaView(APIView):
@@ -293,7 +295,7 @@ class JobEventsSchemaView(APIView):
         """Schema only: `job_events_view` serves this route."""
 
 
-job_events = common.documented(job_events_view, JobEventsSchemaView)
+job_events = documented(job_events_view, JobEventsSchemaView)
 
 
 # --- assets
@@ -333,7 +335,7 @@ async def _owner_allowed(request: HttpRequest, asset) -> None:
         request.headers.get("Authorization") or request.headers.get("X-API-Key")
     )
     if has_credentials:
-        identity = await common.authenticate(request)
+        identity = await aauthenticate(request)
         if identity.user_id != asset.user_id:
             raise JobNotFound("Asset not found.")
         if "signature" not in request.GET:
@@ -361,7 +363,7 @@ async def asset_content_view(request: HttpRequest, asset_id: int):
         exc = ApplicationError(
             "Method not allowed.", code="method_not_allowed", status_code=405
         )
-        return common.apply_headers(error_response(exc), {"Allow": "GET, HEAD"})
+        return error_response(exc, headers={"Allow": "GET, HEAD"})
     try:
         asset = await sync_to_async(selectors.asset_get)(asset_id=asset_id)
         await _owner_allowed(request, asset)
@@ -451,4 +453,4 @@ class AssetContentSchemaView(APIView):
         """Schema only: `asset_content_view` serves this route."""
 
 
-asset_content = common.documented(asset_content_view, AssetContentSchemaView)
+asset_content = documented(asset_content_view, AssetContentSchemaView)

@@ -7,8 +7,9 @@ from rest_framework import generics, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.authentication import aauthenticate
 from ai import selectors, services
-from ai.api import common
+from ai.api.schema import documented
 from ai.api.serializers import (
     ChatInputSerializer,
     ChatOutputSerializer,
@@ -21,15 +22,19 @@ from ai.api.serializers import (
     StatusOutputSerializer,
 )
 from ai.types import ChatRequest, ChatResult, ChatStream
+from flowmatik.client_ip import client_ip
 from flowmatik.error_schema import ErrorSerializer
 from flowmatik.errors import ApplicationError, error_response
+from flowmatik.parsers import parse_body
+from flowmatik.sse import SSE_PING, sse_frame, sse_headers, with_keepalive
+from usage.services import error_headers, quota_headers
 
 CHAT_ENDPOINT = "chat"
 CHAT_STREAM_ENDPOINT = "chat.stream"
 
 
 def _error(exc: ApplicationError) -> JsonResponse:
-    return common.apply_headers(error_response(exc), common.error_headers(exc))
+    return error_response(exc, headers=error_headers(exc))
 
 
 @csrf_exempt
@@ -39,10 +44,10 @@ async def chat_view(request: HttpRequest):
         exc = ApplicationError(
             "Method not allowed.", code="method_not_allowed", status_code=405
         )
-        return common.apply_headers(_error(exc), {"Allow": "POST"})
+        return error_response(exc, headers={"Allow": "POST"})
     try:
-        identity = await common.authenticate(request)
-        data = common.parse_body(request, ChatInputSerializer)
+        identity = await aauthenticate(request)
+        data = parse_body(request, ChatInputSerializer)
         reply = await services.chat_run(
             ChatRequest(
                 user_id=identity.user_id,
@@ -57,7 +62,7 @@ async def chat_view(request: HttpRequest):
                 max_tokens=data.get("max_tokens"),
                 persist=True,
                 stream=data["stream"],
-                ip=common.client_ip(request),
+                ip=client_ip(request) or None,
                 reasoning_depth=(data.get("reasoning") or {}).get("depth", 0),
             )
         )
@@ -89,7 +94,7 @@ def _reply(result: ChatResult) -> JsonResponse:
     }
     if result.reasoning_steps:
         body["reasoning_steps"] = result.reasoning_steps
-    return common.apply_headers(JsonResponse(body), common.quota_headers(result.quota))
+    return JsonResponse(body, headers=quota_headers(result.quota))
 
 
 def _event_stream(stream: ChatStream) -> StreamingHttpResponse:
@@ -97,17 +102,20 @@ def _event_stream(stream: ChatStream) -> StreamingHttpResponse:
 
     async def frames():
         try:
-            async for event in common.with_keepalive(stream.events):
+            async for event in with_keepalive(stream.events):
                 if event is None:
-                    yield common.SSE_PING
+                    yield SSE_PING
                 else:
-                    yield common.sse_frame(event.type, event.as_dict())
+                    yield sse_frame(event.type, event.as_dict())
         finally:
             await stream.aclose()
 
-    response = StreamingHttpResponse(frames(), content_type="text/event-stream")
-    common.sse_headers(response)
-    return common.apply_headers(response, common.quota_headers(stream.quota))
+    response = StreamingHttpResponse(
+        frames(),
+        content_type="text/event-stream",
+        headers=quota_headers(stream.quota),
+    )
+    return sse_headers(response)
 
 
 class ChatSchemaView(APIView):
@@ -149,7 +157,7 @@ class ChatSchemaView(APIView):
         """Schema only: `chat_view` serves this route."""
 
 
-chat = common.documented(chat_view, ChatSchemaView)
+chat = documented(chat_view, ChatSchemaView)
 
 
 class ConversationListView(generics.ListAPIView):

@@ -250,9 +250,9 @@ def test_invalid_input_is_400_with_field_errors(client):
 
 
 def test_slow_streams_get_keepalive_pings(client, monkeypatch):
-    from ai.api import common
+    from flowmatik import sse
 
-    monkeypatch.setattr(common, "SSE_KEEPALIVE_SECONDS", 0.05)
+    monkeypatch.setattr(sse, "SSE_KEEPALIVE_SECONDS", 0.05)
     response = client.post(
         "/api/ai/chat",
         json={"message": "[[delay:0.3]] [[words:3]] slow", "stream": True},

@@ -128,9 +128,9 @@ def test_sdk_sees_provider_failure_as_a_5xx(sdk):
 
 
 def test_sdk_ignores_keepalive_pings_in_slow_streams(sdk, monkeypatch):
-    from ai.api import common
+    from flowmatik import sse
 
-    monkeypatch.setattr(common, "SSE_KEEPALIVE_SECONDS", 0.05)
+    monkeypatch.setattr(sse, "SSE_KEEPALIVE_SECONDS", 0.05)
     stream = sdk.chat.completions.create(
         model="flowmatik-demo",
         messages=[{"role": "user", "content": "[[delay:0.3]] [[words:3]] slow"}],

@@ -13,6 +13,7 @@ while it is unreachable, the database enforces the same quotas exactly
 from usage.services.background import usage_events_drain, usage_reservations_sweep
 from usage.services.overrides import quota_override_delete, quota_override_set
 from usage.services.quota import (
+    error_headers,
     event_payload,
     quota_headers,
     usage_admit,
@@ -25,6 +26,7 @@ from usage.services.records import (
 )
 
 __all__ = [
+    "error_headers",
     "event_payload",
     "quota_alert_email_send",
     "quota_alert_fire",

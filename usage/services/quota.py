@@ -16,7 +16,7 @@ from django.core.exceptions import SynchronousOnlyOperation
 from django.db import DatabaseError, transaction
 
 from billing.selectors import PlanInfo
-from flowmatik.errors import ServiceUnavailable
+from flowmatik.errors import ApplicationError, ServiceUnavailable
 from flowmatik.metrics import ametrics_record_ai_call
 from usage import quota_db, quota_redis
 from usage.daily_limits import (
@@ -420,13 +420,15 @@ async def usage_settle(*, reservation: Reservation, event: UsageEvent) -> QuotaS
     )
 
 
-def quota_headers(state: QuotaState) -> dict[str, str]:
-    """`X-RateLimit-*` headers for an AI response.
+def quota_headers(state: QuotaState | None) -> dict[str, str]:
+    """`X-RateLimit-*` headers for an AI response (none without a quota state).
 
     Unlimited limits are sent as the literal `unlimited` (both the limit and the
     remaining header), so every AI response carries all five headers.
     `X-RateLimit-Reset` is the next 00:00 UTC as Unix epoch seconds.
     """
+    if state is None:
+        return {}
 
     def show(value: int | None) -> str:
         return UNLIMITED if value is None else str(value)
@@ -438,3 +440,11 @@ def quota_headers(state: QuotaState) -> dict[str, str]:
         "X-RateLimit-Remaining-Tokens": show(state.remaining_tokens),
         "X-RateLimit-Reset": str(int(state.reset_at.timestamp())),
     }
+
+
+def error_headers(exc: ApplicationError) -> dict[str, str]:
+    """Retry-After, and the X-RateLimit-* headers of the quota the error carries
+    (refusals, and failures after admission: `ai.services.chat_run` attaches it)."""
+    headers = dict(exc.headers())
+    headers.update(quota_headers(getattr(exc, "quota", None)))
+    return headers
