@@ -7,11 +7,14 @@ back as plain `ToolOutput`s; transport and protocol failures leave as `McpFailur
 with our own message (the server's body is never relayed or logged).
 """
 
+import asyncio
 import contextlib
+import ipaddress
 import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 import httpx2
@@ -41,6 +44,7 @@ class McpEndpoint:
     url: str
     version: str  # changes when staff/user edit the server (part of the cache key)
     headers: dict[str, str] = field(repr=False, default_factory=dict)
+    public_only: bool = False  # a user's server: refuse private/loopback addresses
 
 
 @dataclass(frozen=True)
@@ -69,8 +73,25 @@ def _http_client(endpoint: McpEndpoint, read_timeout: float) -> httpx2.AsyncClie
     )
 
 
+async def _public_host_check(endpoint: McpEndpoint) -> None:
+    """Users' servers must resolve to public addresses at call time too (a name
+    registered as public could later point inside our network)."""
+    parts = urlsplit(endpoint.url)
+    infos = await asyncio.get_running_loop().getaddrinfo(
+        parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+    )
+    if not infos or any(not ipaddress.ip_address(i[4][0]).is_global for i in infos):
+        raise McpFailure(
+            "The tool server's address is not public.",
+            code="tool_server_refused",
+            details={"server": endpoint.slug},
+        )
+
+
 @contextlib.asynccontextmanager
 async def _session(endpoint: McpEndpoint, read_timeout: float):
+    if endpoint.public_only:
+        await _public_host_check(endpoint)
     async with _http_client(endpoint, read_timeout) as http:
         transport = streamable_http_client(endpoint.url, http_client=http)
         async with Client(transport) as client:
@@ -78,6 +99,8 @@ async def _session(endpoint: McpEndpoint, read_timeout: float):
 
 
 def _failure(endpoint: McpEndpoint, exc: BaseException, what: str) -> McpFailure:
+    if isinstance(exc, McpFailure):
+        return exc
     logger.warning(
         "MCP server call failed",
         extra={"mcpServer": endpoint.slug, "errorType": type(exc).__name__, "op": what},

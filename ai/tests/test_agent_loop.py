@@ -19,6 +19,13 @@ from usage.types import CallStatus
 pytestmark = pytest.mark.usefixtures("catalogue_tx")
 
 
+@pytest.fixture(autouse=True)
+def _loopback_mcp_allowed(settings):
+    """The test MCP server listens on 127.0.0.1, which users' servers may not use
+    unless this is set (see the test of the refusal)."""
+    settings.AI_MCP_ALLOW_PRIVATE_URLS = True
+
+
 def _on_plan(user, plan: str):
     subscription_row(user=user, plan=plan)
     plan_cache_invalidate(user_id=user.pk)

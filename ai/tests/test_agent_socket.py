@@ -24,6 +24,13 @@ pytestmark = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _loopback_mcp_allowed(settings):
+    """The test MCP server listens on 127.0.0.1, which users' servers may not use
+    unless this is set (see the test of the refusal)."""
+    settings.AI_MCP_ALLOW_PRIVATE_URLS = True
+
+
 def _on_plan(user, plan: str):
     subscription_row(user=user, plan=plan)
     plan_cache_invalidate(user_id=user.pk)
@@ -234,3 +241,20 @@ async def test_tool_lists_are_cached_and_refreshed_after_a_failed_call(mcp_recor
 
     with pytest.raises(McpFailure):  # 401 without the stored auth header
         await mcp_tools_list(bad)
+
+
+async def test_a_users_server_on_a_private_address_is_refused_when_called(
+    demo_server, mcp_record, settings
+):
+    """Registered while allowed (or re-pointed by DNS later): refused at call time."""
+    owner = await sync_to_async(_slow_agent)(mcp_record.url)
+    settings.AI_MCP_ALLOW_PRIVATE_URLS = False
+    plan = await sync_to_async(plan_info_for_user_id)(user_id=owner.pk)
+    from ai.selectors import agent_info
+
+    agent = await sync_to_async(Agent.objects.get)(owner=owner, slug="waiter")
+    toolset = await toolset_for_agent(
+        user_id=owner.pk, plan=plan, agent=agent_info(agent)
+    )
+    assert toolset == ToolSet({})  # its tools cannot even be listed
+    assert mcp_record.methods == []  # nothing reached the server

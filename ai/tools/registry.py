@@ -100,6 +100,7 @@ def mcp_endpoint(row: McpServer) -> McpEndpoint:
         url=row.url,
         version=str(row.updated_at.timestamp()),
         headers=headers,
+        public_only=row.owner_id is not None and not settings.AI_MCP_ALLOW_PRIVATE_URLS,
     )
 
 
