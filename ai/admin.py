@@ -13,6 +13,7 @@ from ai.models import (
     Conversation,
     McpServer,
     Message,
+    Workflow,
 )
 from ai.selectors import catalogue_invalidate
 from ai.services.agents import agent_save, mcp_server_save
@@ -252,3 +253,13 @@ class ContentJobAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+@admin.register(Workflow)
+class WorkflowAdmin(admin.ModelAdmin):
+    """Workflows; rows without an owner are the public templates users copy."""
+
+    list_display = ("name", "owner", "slug", "updated_at")
+    list_filter = (("owner", admin.EmptyFieldListFilter),)
+    search_fields = ("name", "slug", "owner__email")
+    raw_id_fields = ("owner",)

@@ -83,3 +83,7 @@ class AssetLinkExpired(ApplicationError):
     status_code = 403
     code = "link_expired"
     default_message = "This link has expired; fetch the job again for a new one."
+
+
+class WorkflowNotFound(ApplicationError):
+    status_code, code, default_message = 404, "not_found", "Workflow not found."

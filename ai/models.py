@@ -216,6 +216,7 @@ class JobType(models.TextChoices):
     IMAGE = "image", "Image"
     AUDIO = "audio", "Audio (speech)"
     VIDEO = "video", "Video"
+    WORKFLOW = "workflow", "Workflow run"
 
 
 class JobStatus(models.TextChoices):
@@ -446,6 +447,39 @@ class McpServer(models.Model):
                 name="ai_mcp_owner_scope",
             ),
         ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Workflow(models.Model):
+    """A saved pipeline of steps (Pro/Business feature `workflows`).
+
+    `steps` is a list of `{"name", "prompt", "type"?, "agent"?}`: each step writes
+    text with a studio text type's format and/or an agent's persona (neither: the
+    default assistant); `prompt` is a template over `inputs.<name>` and
+    `steps.<earlier step name>`. `inputs` lists the input names a run must give.
+    A row without an owner is a public template users can copy.
+    """
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="workflows",
+    )
+    slug = models.SlugField(max_length=64, blank=True)
+    name = models.CharField(max_length=120)
+    description = models.CharField(max_length=500, blank=True)
+    inputs = models.JSONField(default=list, blank=True)
+    steps = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        indexes = [models.Index(fields=["owner", "name"], name="ai_workflow_owner_idx")]
 
     def __str__(self) -> str:
         return self.name

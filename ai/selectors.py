@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 
 from ai.errors import (
     AgentNotFound,
@@ -20,6 +20,7 @@ from ai.errors import (
     ProviderUnavailable,
     UnknownAgent,
     UnknownModel,
+    WorkflowNotFound,
 )
 from ai.models import (
     Agent,
@@ -32,6 +33,7 @@ from ai.models import (
     McpServer,
     Message,
     Modality,
+    Workflow,
 )
 from ai.providers.circuit import circuit_status
 from ai.providers.registry import known_provider_names, providers_from_settings
@@ -470,3 +472,33 @@ def content_job_status_counts() -> dict[str, int]:
     for row in rows.order_by("status"):
         counts[row["status"]] = row["count"]
     return counts
+
+
+# --- workflows
+
+
+def workflow_list_visible(*, user_id: int) -> QuerySet[Workflow]:
+    """The user's workflows, then the public templates."""
+    return Workflow.objects.filter(
+        Q(owner_id=user_id) | Q(owner__isnull=True)
+    ).order_by(F("owner_id").asc(nulls_last=True), "name", "id")
+
+
+def workflow_get_visible(*, user_id: int, workflow_id: int) -> Workflow:
+    """The user's workflow or a public template; anything else is 404."""
+    workflow = (
+        Workflow.objects.filter(pk=workflow_id)
+        .filter(Q(owner_id=user_id) | Q(owner__isnull=True))
+        .first()
+    )
+    if workflow is None:
+        raise WorkflowNotFound()
+    return workflow
+
+
+def workflow_get_own(*, user_id: int, workflow_id: int) -> Workflow:
+    """The user's own workflow (a template or another user's is 404)."""
+    workflow = Workflow.objects.filter(pk=workflow_id, owner_id=user_id).first()
+    if workflow is None:
+        raise WorkflowNotFound()
+    return workflow

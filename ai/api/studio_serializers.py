@@ -163,7 +163,9 @@ class OptionsField(serializers.DictField):
 
 
 class GenerateContentInputSerializer(serializers.Serializer):
-    type = serializers.ChoiceField(JobType.choices)
+    type = serializers.ChoiceField(
+        [c for c in JobType.choices if c[0] != JobType.WORKFLOW]
+    )
     prompt = serializers.CharField(
         trim_whitespace=True,
         help_text="The brief; for `audio`, the text to read aloud.",

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from ai.api import agent_views, studio_views, views
+from ai.api import agent_views, studio_views, views, workflow_views
 
 urlpatterns = [
     path("chat", views.chat, name="ai-chat"),
@@ -44,6 +44,22 @@ urlpatterns = [
         name="ai-job-cancel",
     ),
     path("jobs/<int:job_id>/events", studio_views.job_events, name="ai-job-events"),
+    path("workflows", workflow_views.WorkflowListView.as_view(), name="ai-workflows"),
+    path(
+        "workflows/<int:workflow_id>",
+        workflow_views.WorkflowDetailView.as_view(),
+        name="ai-workflow",
+    ),
+    path(
+        "workflows/<int:workflow_id>/copy",
+        workflow_views.WorkflowCopyView.as_view(),
+        name="ai-workflow-copy",
+    ),
+    path(
+        "workflows/<int:workflow_id>/run",
+        workflow_views.WorkflowRunView.as_view(),
+        name="ai-workflow-run",
+    ),
     path(
         "assets/<int:asset_id>/content",
         studio_views.asset_content,

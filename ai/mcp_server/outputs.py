@@ -141,3 +141,18 @@ def usage_read(*, user_id: int) -> dict[str, Any]:
             "totals": today["totals"],
         }
     )
+
+
+def workflow_list_read(*, user_id: int, limit: int) -> list[dict[str, Any]]:
+    rows = selectors.workflow_list_visible(user_id=user_id)[:limit]
+    return [
+        {
+            "id": row.pk,
+            "name": row.name,
+            "description": row.description,
+            "inputs": row.inputs,
+            "steps": [step["name"] for step in row.steps],
+            "template": row.owner_id is None,
+        }
+        for row in rows
+    ]

@@ -29,6 +29,7 @@ from ai.mcp_server.auth import ApiKeyVerifier, mcp_caller
 from ai.models import JobStatus, JobType
 from ai.services import jobs
 from ai.services.jobs import TEXT_TYPES
+from ai.services.workflows import workflow_run_start
 from ai.types import ChatRequest
 from flowmatik.errors import ApplicationError, InvalidInput
 
@@ -211,6 +212,41 @@ def _register_tools(server: MCPServer) -> None:
         """Today's quota (requests and tokens left, reset time) and recorded totals."""
         caller = mcp_caller()
         return await database_sync_to_async(outputs.usage_read)(user_id=caller.user_id)
+
+    @server.tool()
+    async def list_workflows() -> dict[str, Any]:
+        """Your workflows, then the public templates (id, name, inputs, steps)."""
+        caller = mcp_caller()
+        rows = await database_sync_to_async(outputs.workflow_list_read)(
+            user_id=caller.user_id, limit=settings.MCP_LIST_MAX_ITEMS
+        )
+        return {"results": rows}
+
+    @server.tool()
+    async def run_workflow(
+        workflow_id: int,
+        ctx: Context,
+        inputs: dict[str, str] | None = None,
+        wait: bool = True,
+    ) -> dict[str, Any]:
+        """Run one of your workflows (or a public template) with its inputs, as
+        one job: with `wait` (default) report its progress and return the finished
+        run (each step's output in `result.steps`)."""
+        try:
+            caller = mcp_caller()
+            job = await database_sync_to_async(workflow_run_start)(
+                user_id=caller.user_id,
+                workflow_id=workflow_id,
+                inputs=inputs or {},
+                request_id=_request_id(),
+            )
+            if not wait:
+                return await database_sync_to_async(outputs.job_read)(
+                    user_id=caller.user_id, job_id=job.pk
+                )
+            return await _job_follow(user_id=caller.user_id, job_id=job.pk, ctx=ctx)
+        except ApplicationError as exc:
+            return tool_error(exc)
 
     @server.tool()
     async def list_agents() -> dict[str, Any]:

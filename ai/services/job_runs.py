@@ -119,6 +119,10 @@ def job_run(*, job_id: int) -> RunOutcome:
     try:
         if job.type in TEXT_TYPES:
             _run_text(job)
+        elif job.type == JobType.WORKFLOW:
+            from ai.services.workflows import workflow_job_run
+
+            workflow_job_run(job)
         elif job.type == JobType.VIDEO:
             if job.provider_task_id:  # re-run after a crash: keep polling
                 job_enqueue_poll(job.pk, job.polls, 0)

@@ -29,6 +29,8 @@ TOOLS = {
     "get_conversation",
     "get_usage",
     "list_agents",
+    "list_workflows",
+    "run_workflow",
 }
 
 
@@ -333,3 +335,44 @@ def test_chat_with_reasoning_over_mcp_returns_its_metered_steps(live_asgi, pro_k
     assert UsageRecord.objects.filter(
         user=user, endpoint="mcp.chat.reasoning"
     ).count() == len(steps)
+
+
+def test_run_workflow_over_mcp_reports_progress_per_step(live_asgi, pro_key, settings):
+    from ai.models import Workflow
+
+    user, key = pro_key
+    queue = f"test-{uuid.uuid4().hex[:12]}"
+    settings.STUDIO_TASK_QUEUE = queue
+    settings.MCP_JOB_POLL_SECONDS = 0.05
+    template = Workflow.objects.get(slug="newsletter-from-notes", owner__isnull=True)
+    progress: list[float] = []
+
+    async def on_progress(value, total, message):
+        progress.append(value)
+
+    async def body(session):
+        listed = await session.call_tool("list_workflows", {})
+        result = await session.call_tool(
+            "run_workflow",
+            {"workflow_id": template.pk, "inputs": {"notes": "tea, coffee"}},
+            progress_callback=on_progress,
+        )
+        missing = await session.call_tool(
+            "run_workflow", {"workflow_id": template.pk, "inputs": {}}
+        )
+        return listed, result, missing
+
+    with start_worker(
+        celery_app, pool="solo", perform_ping_check=False, queues=[queue]
+    ):
+        listed, result, missing = mcp_run(live_asgi, key, body)
+    assert template.pk in [w["id"] for w in listed.structured_content["results"]]
+    assert result.is_error is False, result.content
+    run = result.structured_content
+    assert run["status"] == "succeeded"
+    assert [s["name"] for s in run["result"]["steps"]] == ["outline", "email"]
+    assert progress == sorted(progress)
+    assert progress[-1] == 100
+    assert missing.is_error is True
+    assert missing.structured_content["error"]["code"] == "invalid_input"
+    assert ContentJob.objects.filter(user=user, type="workflow").count() == 1

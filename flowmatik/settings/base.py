@@ -813,6 +813,15 @@ AI_REASONING_MAX_DEPTH = env.dict(
 AI_REASONING_MAX_SECTIONS = env.int("AI_REASONING_MAX_SECTIONS", default=5)
 AI_REASONING_STEP_MAX_TOKENS = env.int("AI_REASONING_STEP_MAX_TOKENS", default=1_024)
 
+# --- Workflows (plan feature `workflows`; /api/ai/workflows) ---
+# Steps and inputs of one workflow, characters of a step's prompt template and of
+# one input value, workflows one user may keep
+WORKFLOW_MAX_STEPS = env.int("WORKFLOW_MAX_STEPS", default=8)
+WORKFLOW_MAX_INPUTS = env.int("WORKFLOW_MAX_INPUTS", default=10)
+WORKFLOW_MAX_TEMPLATE_CHARS = env.int("WORKFLOW_MAX_TEMPLATE_CHARS", default=4_000)
+WORKFLOW_MAX_INPUT_CHARS = env.int("WORKFLOW_MAX_INPUT_CHARS", default=4_000)
+WORKFLOW_MAX_PER_USER = env.int("WORKFLOW_MAX_PER_USER", default=50)
+
 # --- Flowmatik as an MCP server (/mcp, Streamable HTTP, API-key bearer auth) ---
 # How long a tool call waits for a job (reporting progress) before returning it
 # as it stands, and how often it looks at the job meanwhile (seconds)

@@ -9,6 +9,7 @@ SEEDERS = [
     ("billing.services", "plan_seed_defaults"),
     ("ai.services", "model_seed_defaults"),
     ("ai.services", "agent_seed_defaults"),
+    ("ai.services.workflows", "workflow_seed_defaults"),
 ]
 
 
