@@ -40,7 +40,7 @@ from ai.services.jobs import (
     job_progress,
     job_still_running,
 )
-from ai.types import ChatRequest
+from ai.types import ChatRequest, ChatResult
 from flowmatik import realtime
 from flowmatik.errors import ApplicationError, InvalidInput
 
@@ -102,7 +102,9 @@ def template_check(source: str, *, inputs: list[str], earlier: list[str]) -> str
     return ""
 
 
-def template_render(source: str, *, inputs: dict, outputs: dict) -> str:
+def template_render(
+    source: str, *, inputs: dict[str, str], outputs: dict[str, str]
+) -> str:
     context = Context(
         {
             "inputs": MappingProxyType(dict(inputs)),
@@ -129,7 +131,7 @@ def _validate(*, user_id: int, data: dict[str, Any]) -> dict[str, Any]:
     earlier: list[str] = []
     clean = []
     for index, step in enumerate(steps):
-        where = {"steps": {str(index): {}}}
+        where: dict[str, dict[str, dict[str, list[str]]]] = {"steps": {str(index): {}}}
         name = step.get("name", "")
         if not _NAME.match(name) or name in earlier:
             where["steps"][str(index)]["name"] = ["A unique name (a-z, 0-9, _)."]
@@ -260,7 +262,9 @@ class _Totals:
     currency: str = ""
 
 
-def _step_call(job: ContentJob, step: dict, prompt: str, profile: str):
+def _step_call(
+    job: ContentJob, step: dict[str, str], prompt: str, profile: str
+) -> ChatResult:
     agent = agent_get(user_id=job.user_id, agent=step["agent"])
     if step["type"]:
         persona = agent.system_prompt if agent else ctx.DEFAULT_SYSTEM_PROMPT
