@@ -4,6 +4,7 @@ Each middleware works in both sync and async stacks, so the async AI views never
 for a thread hop.
 """
 
+import contextlib
 import logging
 import re
 import time
@@ -78,6 +79,21 @@ def _route(request: HttpRequest) -> str:
     return match.route if match is not None and match.route else ""
 
 
+def _context_unbind(request: HttpRequest) -> None:
+    """Give the request and user ids back the values they had before the request
+    (once: a streamed response calls this when its body is finished and closed)."""
+    tokens = request.__dict__.pop("_context_tokens", None)
+    if tokens is None:
+        return
+    request_token, user_token = tokens
+    for var, token in ((user_id_var, user_token), (request_id_var, request_token)):
+        # Under ASGI a response is closed from a worker thread's copy of the
+        # context, where the tokens do not apply; the request's own context
+        # belonged to its task, which has ended.
+        with contextlib.suppress(ValueError):
+            var.reset(token)
+
+
 class RequestContextMiddleware(_HybridMiddleware):
     """Take or make `X-Request-ID`, bind it to logs, return it, log one access line,
     and record the request in the shared metrics (one write, no database)."""
@@ -138,12 +154,12 @@ class RequestContextMiddleware(_HybridMiddleware):
                     "userId": _user_id(request, in_async=request._in_async),
                 },
             )
-        if not response.streaming:
+        if response.streaming:
             # A streamed body is produced after this returns and still logs with the
-            # request's ids; under ASGI each request runs in its own context anyway.
-            request_token, user_token = request._context_tokens
-            user_id_var.reset(user_token)
-            request_id_var.reset(request_token)
+            # request's ids: unbind them when the body is finished and closed.
+            response._resource_closers.append(lambda: _context_unbind(request))
+        else:
+            _context_unbind(request)
         return response
 
 

@@ -1,5 +1,6 @@
 """Request ids travel in and out; every log line is JSON with the documented fields."""
 
+import asyncio
 import io
 import json
 import logging
@@ -7,6 +8,7 @@ import logging
 import pytest
 
 from flowmatik.jsonlog import JsonFormatter, RequestContextFilter
+from flowmatik.request_context import get_request_id, user_id_var
 
 DOCUMENTED_FIELDS = {"timestamp", "level", "service", "message", "userId", "requestId"}
 
@@ -77,3 +79,52 @@ def test_extras_are_kept_and_secrets_redacted(captured_logs):
     assert "abc.def.ghi" not in line["message"]
     assert line["requestId"] is None  # outside a request nothing leaks in
     assert line["service"] == "flowmatik.ai"
+
+
+@pytest.mark.urls("flowmatik.tests.urls")
+def test_after_a_streamed_response_code_outside_any_request_sees_no_request_id(
+    client,
+):
+    response = client.get("/api/test/stream", HTTP_X_REQUEST_ID="req_streamed")
+
+    assert b"".join(response.streaming_content) == b"req_streamed"
+    assert get_request_id() is None
+    assert user_id_var.get() is None
+
+
+@pytest.mark.urls("flowmatik.tests.urls")
+async def test_a_streamed_body_over_asgi_is_produced_under_its_request_id():
+    from flowmatik.asgi import application
+
+    sent = []
+    requests = [{"type": "http.request", "body": b"", "more_body": False}]
+
+    async def receive():
+        if requests:
+            return requests.pop()
+        await asyncio.Event().wait()  # the client stays connected
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/api/test/astream",
+        "raw_path": b"/api/test/astream",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), (b"x-request-id", b"req_asgi")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    await application(scope, receive, send)
+
+    body = b"".join(
+        m.get("body", b"") for m in sent if m["type"] == "http.response.body"
+    )
+    assert sent[0]["status"] == 200
+    assert body == b"req_asgi"
