@@ -150,10 +150,6 @@ def ai_cost_by_user(
     return [_clean(dict(row)) for row in rows]
 
 
-def ai_cost_for_user(*, user_id: int, date_from: date, date_to: date) -> list[dict]:
-    return usage_totals(user_id=user_id, date_from=date_from, date_to=date_to)
-
-
 def usage_records_for_user(*, user_id: int) -> QuerySet[UsageRecord]:
     """Raw records of one user, newest first (admin/debugging, paginated by callers)."""
     return UsageRecord.objects.filter(user_id=user_id)

@@ -121,7 +121,7 @@ def admin_user_detail(*, user: User) -> dict[str, Any]:
         "subscription": subscription,
         "quota": usage_selectors.quota_summary_for_user(user_id=user.pk),
         "quota_override": override,
-        "usage_this_month": usage_selectors.ai_cost_for_user(
+        "usage_this_month": usage_selectors.usage_totals(
             user_id=user.pk, date_from=_month(today), date_to=today
         ),
         "api_keys": list(account_selectors.api_key_list(user=user)),
