@@ -9,7 +9,7 @@ import httpx
 import openai
 import pytest
 
-from accounts.identity import API_KEY_PREFIX, api_key_hash
+from accounts.credentials import API_KEY_PREFIX, api_key_hash
 from accounts.models import ApiKey
 from accounts.tests.factories import UserFactory
 from billing.tests.factories import subscription_row
