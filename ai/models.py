@@ -374,6 +374,11 @@ class Agent(models.Model):
         'or "mcp:<server>/<tool>".',
     )
     min_plan = models.SlugField(max_length=32, default="free")
+    reasoning_depth = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="ReasoningEngine rounds the agent answers with (0: none); capped "
+        "by the caller's plan.",
+    )
     enabled = models.BooleanField(default=True)
     sort_order = models.PositiveSmallIntegerField(default=100)
     created_at = models.DateTimeField(auto_now_add=True)

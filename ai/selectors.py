@@ -308,6 +308,7 @@ def agent_info(row: Agent) -> AgentInfo:
         tools=tuple(str(t) for t in row.tools or ()),
         min_plan=row.min_plan,
         owned=row.owner_id is not None,
+        reasoning_depth=row.reasoning_depth,
     )
 
 

@@ -319,6 +319,7 @@ class AgentInfo:
     tools: tuple[str, ...]
     min_plan: str
     owned: bool
+    reasoning_depth: int = 0
 
 
 @dataclass

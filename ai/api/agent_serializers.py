@@ -24,6 +24,9 @@ class AgentOutputSerializer(serializers.Serializer):
     model = serializers.CharField(help_text="Default model; empty = plan default.")
     temperature = serializers.FloatField(allow_null=True)
     min_plan = serializers.CharField()
+    reasoning_depth = serializers.IntegerField(
+        help_text="ReasoningEngine rounds the agent answers with (0: none)."
+    )
     owned = serializers.BooleanField(help_text="True for the caller's own agents.")
     system_prompt = serializers.CharField(
         allow_null=True, help_text="Shown for the caller's own agents only."
@@ -44,6 +47,13 @@ class AgentInputSerializer(serializers.Serializer):
     model = serializers.CharField(max_length=150, required=False, allow_blank=True)
     temperature = serializers.FloatField(
         required=False, allow_null=True, min_value=0, max_value=2
+    )
+    reasoning_depth = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=3,
+        help_text="Answer with the ReasoningEngine (1..3 rounds) unless a request "
+        "says otherwise; capped by the caller's plan.",
     )
     tools = serializers.ListField(
         child=serializers.CharField(max_length=200),

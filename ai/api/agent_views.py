@@ -55,6 +55,7 @@ def _agent_data(agent: AgentInfo, *, toolset, prompt: str | None) -> dict:
         "model": agent.model,
         "temperature": agent.temperature,
         "min_plan": agent.min_plan,
+        "reasoning_depth": agent.reasoning_depth,
         "owned": agent.owned,
         "system_prompt": prompt if agent.owned else None,
         "tools": [spec.as_public() for spec in toolset.tools.values()],

@@ -95,6 +95,12 @@ class _Loop:
         )
 
 
+def agent_reasoning_depth(*, plan: Any, declared: int) -> int:
+    """The depth an agent's declared reasoning runs at: capped by the plan."""
+    allowed = int(settings.AI_REASONING_MAX_DEPTH.get(plan.slug, 0))
+    return min(declared, allowed)
+
+
 async def agent_run(request: ChatRequest, *, plain_run) -> ChatResult | ChatStream:
     """Run `request` (which names an agent); `plain_run` is the engine's one-call
     path, used when the agent has no tools to offer."""
@@ -115,6 +121,9 @@ async def agent_run(request: ChatRequest, *, plain_run) -> ChatResult | ChatStre
     )
     if request.tools is not None:  # /v1 with the client's own tools: it runs them
         return await plain_run(request)
+    depth = agent_reasoning_depth(plan=plan, declared=agent.reasoning_depth)
+    if depth and request.message is not None:  # the agent answers with reasoning
+        return await plain_run(replace(request, reasoning_depth=depth))
     toolset = await toolset_for_agent(user_id=request.user_id, plan=plan, agent=agent)
     if not toolset:
         return await plain_run(request)

@@ -30,6 +30,7 @@ AGENT_FIELDS = (
     "model",
     "temperature",
     "tools",
+    "reasoning_depth",
 )
 
 
@@ -50,7 +51,12 @@ def _field_error(name: str, message: str) -> InvalidInput:
 
 
 def _validate_agent(*, user_id: int, plan, data: dict[str, Any]) -> None:
-    """The model must be one the plan may use; tools must be ones the user reaches."""
+    """The model must be one the plan may use; tools must be ones the user reaches;
+    a declared reasoning depth must be one the plan reaches."""
+    if data.get("reasoning_depth"):
+        from ai.services.reasoning import reasoning_depth_check
+
+        reasoning_depth_check(plan=plan, depth=data["reasoning_depth"])
     if data.get("model"):
         catalogue = selectors.catalogue_get()
         selectors.model_resolve(

@@ -199,6 +199,9 @@ def job_create(
         # the request's, else the user's.
         persona = agent_get(user_id=user_id, agent=agent)
         plan = _plan(user_id)
+        if persona and persona.reasoning_depth and not reasoning_depth:
+            allowed = int(settings.AI_REASONING_MAX_DEPTH.get(plan.slug, 0))
+            reasoning_depth = min(persona.reasoning_depth, allowed)
         info = model_resolve(
             catalogue_get(),
             model_id=model or (persona.model if persona else "") or None,

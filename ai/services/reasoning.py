@@ -223,7 +223,9 @@ async def reasoning_chat_run(request: ChatRequest, *, plain_run) -> Any:
     plan = request.plan or await plan_for_user(request.user_id)
     depth = reasoning_depth_check(plan=plan, depth=request.reasoning_depth)
     system, model = ctx.DEFAULT_SYSTEM_PROMPT, request.model
-    if request.agent:
+    if request.system_prompt is not None:  # resolved by the agent loop already
+        system = request.system_prompt
+    elif request.agent:
         agent = await aagent_resolve(
             user_id=request.user_id, plan=plan, slug=request.agent
         )

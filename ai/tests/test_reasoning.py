@@ -216,3 +216,50 @@ def test_reasoning_on_a_media_job_or_above_the_plan_is_refused(live_asgi):
     assert "reasoning" in media.json()["error"]["details"]["fields"]
     assert too_deep.status_code == 403
     assert too_deep.json()["error"]["code"] == "plan_feature_required"
+
+
+# --- agents that declare reasoning ----------------------------------------------------
+
+
+def test_an_agent_declaring_reasoning_answers_with_it_capped_by_the_plan(
+    live_asgi, eager_celery
+):
+    from ai.models import Agent
+
+    Agent.objects.create(
+        slug="deep-thinker",
+        name="Deep thinker",
+        system_prompt="You think twice.",
+        reasoning_depth=2,
+    )
+    starter, free = _user("starter"), _user("free")
+    reasoned = _post(
+        live_asgi, starter, "/api/ai/chat", {"message": "Tea?", "agent": "deep-thinker"}
+    )
+    plain = _post(
+        live_asgi, free, "/api/ai/chat", {"message": "Tea?", "agent": "deep-thinker"}
+    )
+    assert reasoned.status_code == 200, reasoned.text
+    kinds = [s["step"] for s in reasoned.json()["reasoning_steps"]]
+    assert kinds.count("critique") == 1  # starter's maximum is 1, not the agent's 2
+    assert plain.status_code == 200
+    assert "reasoning_steps" not in plain.json()
+
+    job = _job(
+        live_asgi,
+        starter,
+        {"type": "email", "prompt": "Launch news", "agent": "deep-thinker"},
+    )
+    assert job["reasoning_depth"] == 1
+    assert job["result"]["reasoning"]["steps"][0]["step"] == "plan"
+
+
+def test_an_own_agent_may_declare_only_a_depth_the_plan_reaches(live_asgi):
+    user = _user("pro")
+    body = {"slug": "mine", "name": "Mine", "system_prompt": "Hi", "reasoning_depth": 3}
+    refused = _post(live_asgi, user, "/api/ai/agents", body)
+    accepted = _post(live_asgi, user, "/api/ai/agents", {**body, "reasoning_depth": 2})
+    assert refused.status_code == 403
+    assert refused.json()["error"]["details"]["max_depth"] == 2
+    assert accepted.status_code == 201, accepted.text
+    assert accepted.json()["reasoning_depth"] == 2
