@@ -1,12 +1,10 @@
 """Fixtures of the ai tests: every test talks to the demo model over real HTTP.
 
-The demo model, the live platform (`live_asgi`), credentials and seed rows come
-from the shared plugin (flowmatik/testing/plugin.py).
+The demo model, the live platform (`live_asgi`), the MCP test server, credentials
+and seed rows come from the shared plugin (flowmatik/testing/plugin.py).
 """
 
 import pytest
-
-from ai.tests.mcp_server import mcp_record, mcp_server  # noqa: F401 (fixtures)
 
 # Kept importable from here for tests written against this conftest.
 from flowmatik.testing.auth import jwt_for

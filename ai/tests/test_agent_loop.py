@@ -10,10 +10,10 @@ import pytest
 from accounts.tests.factories import UserFactory
 from ai.models import Agent, Conversation, McpServer, Message
 from ai.services.agents import mcp_server_save
-from ai.tests.mcp_server import TOKEN
 from billing.selectors import plan_cache_invalidate
 from billing.tests.factories import subscription_row
 from flowmatik.testing.auth import jwt_for
+from flowmatik.testing.mcp_server import TOKEN
 from usage.types import CallStatus
 
 pytestmark = pytest.mark.usefixtures("catalogue_tx")

@@ -10,11 +10,11 @@ from asgiref.sync import sync_to_async
 from accounts.tests.factories import UserFactory
 from ai.models import Agent, Conversation, McpServer, Message
 from ai.services.agents import mcp_server_save
-from ai.tests.mcp_server import TOKEN
 from ai.tools.registry import ToolSet, tool_run, toolset_for_agent
 from billing.selectors import plan_cache_invalidate, plan_info_for_user_id
 from billing.tests.factories import subscription_row
 from flowmatik.testing.auth import jwt_for
+from flowmatik.testing.mcp_server import TOKEN
 from flowmatik.testing.websockets import communicator
 from usage.types import CallStatus
 

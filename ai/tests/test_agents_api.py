@@ -6,9 +6,9 @@ from accounts.tests.factories import UserFactory
 from ai.models import Agent, McpServer
 from ai.secrets import secret_decrypt
 from ai.seed_agents import AGENTS
-from ai.tests.mcp_server import TOKEN
 from billing.selectors import plan_cache_invalidate
 from billing.tests.factories import subscription_row
+from flowmatik.testing.mcp_server import TOKEN
 
 pytestmark = pytest.mark.usefixtures("catalogue")
 

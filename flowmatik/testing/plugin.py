@@ -3,8 +3,10 @@
 Fixtures: `demo_server` (the demo model over HTTP) and `ai_demo` (the `demo`
 provider pointed at it), `live_asgi` (the platform in uvicorn),
 `fresh_channel_layers`, `jwt_for` / `api_key_for`, `catalogue` / `catalogue_tx`
-(seed rows), `eager_celery`, `flaky_smtp`, and the fake payment providers
-`fake_stripe` / `fake_lemonsqueezy` with `billing_prices` and `webhook_secrets`.
+(seed rows), `eager_celery`, `flaky_smtp`, the fake payment providers
+`fake_stripe` / `fake_lemonsqueezy` with `billing_prices` and `webhook_secrets`,
+and (from flowmatik/testing/mcp_server.py) the MCP test server `mcp_server` /
+`mcp_record`.
 """
 
 from dataclasses import dataclass
@@ -20,6 +22,9 @@ from flowmatik.testing.payments import (
     STRIPE_WEBHOOK_SECRET,
 )
 from flowmatik.testing.servers import LiveAsgiServer
+
+# Fixture modules of their own, registered with this plugin.
+pytest_plugins = ["flowmatik.testing.mcp_server"]
 
 
 def seed_rows() -> None:

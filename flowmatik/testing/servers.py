@@ -17,12 +17,14 @@ class LiveAsgiServer:
     `f"{live_asgi}/api/..."` reads naturally.
     """
 
-    def __init__(self, app: Any, *, log_level: str = "warning") -> None:
+    def __init__(
+        self, app: Any, *, log_level: str = "warning", lifespan: str = "off"
+    ) -> None:
         config = uvicorn.Config(
             app,
             host="127.0.0.1",
             port=0,
-            lifespan="off",
+            lifespan=lifespan,
             log_level=log_level,
             ws="websockets-sansio",
             timeout_graceful_shutdown=2,

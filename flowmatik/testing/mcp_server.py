@@ -1,19 +1,20 @@
 """A small MCP server (the official SDK's `MCPServer`) that tests start on a free port.
 
-It speaks Streamable HTTP like any external integration, and answers 401 unless
-the request carries `Authorization: Bearer <TOKEN>` (proving the stored, encrypted
-header reaches it). `calls` records every tool call for assertions.
+Fixtures `mcp_server` (session) and `mcp_record` (its calls cleared), registered
+through the shared plugin's `pytest_plugins`. It speaks Streamable HTTP like any
+external integration, and answers 401 unless the request carries
+`Authorization: Bearer <TOKEN>` (proving the stored, encrypted header reaches it).
+`calls` records every tool call for assertions.
 """
 
 import asyncio
-import threading
-import time
 from dataclasses import dataclass, field
 
 import pytest
-import uvicorn
 from mcp.server import MCPServer
 from starlette.responses import JSONResponse
+
+from flowmatik.testing.servers import LiveAsgiServer
 
 TOKEN = "Bearer mcp-test-token-9f3a"
 
@@ -65,33 +66,18 @@ def _build(record: McpTestServer):
 
 @pytest.fixture(scope="session")
 def mcp_server():
+    """The MCP test server, started once per session (`McpTestServer`)."""
     record = McpTestServer(url="")
-    server = uvicorn.Server(
-        uvicorn.Config(
-            _build(record),
-            host="127.0.0.1",
-            port=0,  # the OS picks a free port
-            lifespan="on",
-            log_level="critical",
-            timeout_graceful_shutdown=1,
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("MCP test server did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    record.url = f"http://127.0.0.1:{port}/mcp"
+    server = LiveAsgiServer(_build(record), log_level="critical", lifespan="on")
+    server.start()
+    record.url = f"{server.http_url}/mcp"
     yield record
-    server.should_exit = True
-    thread.join(timeout=5)
+    server.stop()
 
 
 @pytest.fixture
 def mcp_record(mcp_server):
+    """The MCP test server with no calls recorded yet."""
     mcp_server.calls.clear()
     mcp_server.methods.clear()
     return mcp_server
