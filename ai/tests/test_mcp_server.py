@@ -376,3 +376,23 @@ def test_run_workflow_over_mcp_reports_progress_per_step(live_asgi, pro_key, set
     assert missing.is_error is True
     assert missing.structured_content["error"]["code"] == "invalid_input"
     assert ContentJob.objects.filter(user=user, type="workflow").count() == 1
+
+
+def test_with_the_asgi_lifespan_on_mcp_serves_and_shuts_down_cleanly(tmp_path, pro_key):
+    """`make run`'s uvicorn (lifespan on, ALLOWED_HOSTS of the base settings): the
+    session manager starts with the process and stops with it."""
+    from flowmatik.testing.processes import uvicorn_process
+
+    _, key = pro_key
+
+    async def body(session):
+        return await session.call_tool("get_usage", {})
+
+    with uvicorn_process(workdir=tmp_path, name="mcp") as web:
+        result = mcp_run(web.http_url, key, body)
+    assert result.is_error is False, result.content
+    assert result.structured_content["quota"]["requests_used"] == 0
+    log = (tmp_path / "mcp.log").read_text()
+    assert "Application startup complete" in log
+    assert "Application shutdown complete" in log
+    assert "Traceback" not in log
