@@ -3,7 +3,7 @@
 import asyncio
 import threading
 import time
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 from asgiref.sync import sync_to_async
@@ -18,7 +18,11 @@ class LiveAsgiServer:
     """
 
     def __init__(
-        self, app: Any, *, log_level: str = "warning", lifespan: str = "off"
+        self,
+        app: Any,
+        *,
+        log_level: str = "warning",
+        lifespan: Literal["auto", "on", "off"] = "off",
     ) -> None:
         config = uvicorn.Config(
             app,
