@@ -10,10 +10,13 @@ MANAGE := $(BIN)/python manage.py
 HOST ?= 127.0.0.1
 PORT ?= 8000
 export PYTHONUNBUFFERED := 1
+APPS := flowmatik accounts ai billing usage webhooks_app dashboard notifications
+# `make run` writes everything it prints here too (scripts/run-platform.sh)
+LOG_FILE ?= var/log/platform.log
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lock audit sysdeps run dev start-prod test test-cov lint type-check lint-fix format migrate seed \
-	reset-db worker beat demo-llm bench health-check backup-db clean superuser check
+.PHONY: help setup lock audit sysdeps run dev start-prod test test-watch test-cov lint type-check lint-fix format migrate seed \
+	reset-db worker beat demo-llm bench health-check logs-tail backup-db clean superuser check
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -78,6 +81,9 @@ demo-llm: setup ## Run the local demo AI model server alone
 test: setup ## Run the whole test suite
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+test-watch: setup ## Run the tests again on every change of a .py file (PYTEST_ARGS narrows them)
+	$(BIN)/watchfiles --filter python "$(BIN)/pytest -x -q -p no:cacheprovider $(PYTEST_ARGS)" $(APPS)
+
 test-cov: setup ## Run the suite with coverage
 	$(BIN)/pytest --cov --cov-report=term-missing:skip-covered $(PYTEST_ARGS)
 
@@ -105,12 +111,16 @@ check: setup ## Django checks: migrations up to date, deploy checks on productio
 	JWT_SECRET=ci-dummy-jwt-secret-0123456789-abcdefghijklmnopqrstuvwxyz ALLOWED_HOSTS=flowmatik.example \
 	DJANGO_SETTINGS_MODULE=flowmatik.settings.production $(MANAGE) check --deploy --fail-level WARNING
 
-reset-db: setup ## Drop the embedded SQLite database and migrate again
-	rm -f var/flowmatik.sqlite3 var/flowmatik.sqlite3-wal var/flowmatik.sqlite3-shm
+reset-db: setup ## Drop every table (SQLite or MySQL/MariaDB: DATABASE_URL), migrate and seed again
+	$(MANAGE) reset_db $(RESET_ARGS)
 	$(MAKE) --no-print-directory seed
 
 bench: setup ## Run the benchmarks
 	$(BIN)/python -m bench
+
+logs-tail: ## Follow the JSON log of `make run`, readable; LEVEL=warning, REQUEST_ID=... filter it
+	@$(BIN)/python scripts/logs_tail.py $(LOG_FILE) --level $(or $(LEVEL),debug) \
+		$(if $(REQUEST_ID),--request-id $(REQUEST_ID))
 
 health-check: ## Ask a running platform for /health
 	@curl -fsS http://$(HOST):$(PORT)/health && echo

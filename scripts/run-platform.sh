@@ -6,6 +6,10 @@ cd "$(dirname "$0")/.."
 HOST="${1:-127.0.0.1}"
 PORT="${2:-8000}"
 BIN=.venv/bin
+# Everything printed (the JSON log lines included) also goes to the file `make logs-tail` reads.
+LOG_FILE="${LOG_FILE:-var/log/platform.log}"
+mkdir -p "$(dirname "$LOG_FILE")"
+exec > >(tee -a "$LOG_FILE") 2>&1
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
