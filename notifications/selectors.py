@@ -1,14 +1,18 @@
 """Notification reads: a user's own notifications plus the broadcasts."""
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from notifications.models import BroadcastReceipt, Notification
 
+if TYPE_CHECKING:
+    from accounts.models import User
+
 
 def notification_list_for_user(
-    *, user, since: datetime | None = None, unread_only: bool = False
+    *, user: "User", since: datetime | None = None, unread_only: bool = False
 ) -> QuerySet[Notification]:
     """The user's own notifications plus the broadcasts sent since they joined.
 

@@ -1,13 +1,16 @@
 """Notification writes: storing notifications, pushing them live, marking them read."""
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from flowmatik import realtime
 from notifications.models import BroadcastReceipt, Notification, NotificationKind
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 
 def notification_serialize(notification: Notification) -> dict[str, Any]:
@@ -24,7 +27,7 @@ def notification_serialize(notification: Notification) -> dict[str, Any]:
 
 def notification_send(
     *,
-    user,
+    user: "User | None",
     kind: str,
     title: str,
     body: str = "",
@@ -74,7 +77,7 @@ def notification_broadcast(
 
 @transaction.atomic
 def notification_mark_read(
-    *, user, ids: Iterable[int] | None = None, mark_all: bool = False
+    *, user: "User", ids: Iterable[int] | None = None, mark_all: bool = False
 ) -> int:
     """Mark the user's own notifications and broadcasts read; returns how many
     were unread and are now read. Ids of other users' notifications are ignored."""

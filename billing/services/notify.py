@@ -1,6 +1,7 @@
 """After-commit side effects of billing writes: plan cache and user notifications."""
 
 import logging
+from typing import Any
 
 from django.db import transaction
 
@@ -14,7 +15,12 @@ def after_commit_plan_changed(*, user_id: int) -> None:
 
 
 def after_commit_notify(
-    *, user_id: int, kind: str, title: str, body: str = "", data: dict | None = None
+    *,
+    user_id: int,
+    kind: str,
+    title: str,
+    body: str = "",
+    data: dict[str, Any] | None = None,
 ) -> None:
     """Store + push a notification once the billing write has committed."""
 

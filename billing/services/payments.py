@@ -3,11 +3,15 @@
 import logging
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
 
 from billing.models import Payment, PaymentStatus, Plan
 from billing.services.notify import after_commit_notify
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 logger = logging.getLogger("flowmatik.billing")
 
@@ -45,7 +49,7 @@ def payment_record(
     *,
     provider: str,
     external_id: str,
-    user,
+    user: "User",
     plan: Plan | None,
     amount: Decimal,
     currency: str,
@@ -89,7 +93,7 @@ def payment_record(
                 },
             )
             return payment
-        forward = {
+        forward: dict[str, set[str]] = {
             PaymentStatus.FAILED: {PaymentStatus.PAID, PaymentStatus.REFUNDED},
             PaymentStatus.PAID: {PaymentStatus.REFUNDED},
         }

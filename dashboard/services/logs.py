@@ -1,6 +1,7 @@
 """Writes of the queryable log copy: batches from `flowmatik.logstore`, pruning."""
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
@@ -10,7 +11,7 @@ from dashboard.models import LogRecord
 _STANDARD = {"timestamp", "level", "service", "message", "userId", "requestId"}
 
 
-def _row(entry: dict) -> LogRecord:
+def _row(entry: dict[str, Any]) -> LogRecord:
     stamp = entry.get("timestamp") or ""
     try:
         moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
@@ -27,7 +28,7 @@ def _row(entry: dict) -> LogRecord:
     )
 
 
-def log_records_store(*, entries: list[dict]) -> int:
+def log_records_store(*, entries: list[dict[str, Any]]) -> int:
     """Insert a batch of JSON log entries (already redacted by the formatter)."""
     rows = [_row(entry) for entry in entries]
     LogRecord.objects.bulk_create(rows, batch_size=500)

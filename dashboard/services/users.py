@@ -104,7 +104,7 @@ def _set_active(*, actor: User, user: User, is_active: bool) -> None:
     )
 
 
-def _set_override(*, actor: User, user: User, override: dict | None) -> None:
+def _set_override(*, actor: User, user: User, override: dict[str, Any] | None) -> None:
     before = _override_state(user.pk)
     if override is None:
         usage_services.quota_override_delete(user_id=user.pk)
@@ -129,7 +129,7 @@ def _set_override(*, actor: User, user: User, override: dict | None) -> None:
     )
 
 
-def _set_boost(*, actor: User, user: User, boost: dict) -> None:
+def _set_boost(*, actor: User, user: User, boost: dict[str, Any]) -> None:
     until: datetime = boost["until"]
     if until <= timezone.now():
         raise InvalidInput(

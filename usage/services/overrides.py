@@ -1,11 +1,15 @@
 """Staff's per-user quota overrides (raised limits, temporary boosts)."""
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 
 from usage.daily_limits import override_cache_invalidate
 from usage.models import QuotaOverride
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 
 def quota_override_set(
@@ -18,7 +22,7 @@ def quota_override_set(
     boost_tokens: int = 0,
     boost_until: datetime | None = None,
     reason: str = "",
-    updated_by=None,
+    updated_by: "User | None" = None,
 ) -> QuotaOverride:
     """Create or replace a user's override; it applies to the next call at once."""
     override, _ = QuotaOverride.objects.update_or_create(
