@@ -74,10 +74,12 @@ def webhook_stats(*, now: datetime | None = None) -> dict[str, Any]:
     )
     for row in last_received:
         by_provider[row["provider"]]["last_received_at"] = row["last"]
-    durations = sorted(
-        WebhookEvent.objects.filter(processing_ms__isnull=False)
+    durations: list[int] = sorted(
+        ms
+        for ms in WebhookEvent.objects.filter(processing_ms__isnull=False)
         .order_by("-processed_at")
         .values_list("processing_ms", flat=True)[:PERCENTILE_WINDOW]
+        if ms is not None  # the filter above; the type does not know it
     )
     failed_24h = WebhookEvent.objects.filter(
         status=EventStatus.FAILED, last_attempt_at__gte=now - timedelta(hours=24)

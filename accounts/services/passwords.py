@@ -67,7 +67,8 @@ def password_reset_link(*, user: User) -> str:
             "token": default_token_generator.make_token(user),
         },
     )
-    return settings.FRONTEND_URL.rstrip("/") + path
+    frontend: str = settings.FRONTEND_URL
+    return frontend.rstrip("/") + path
 
 
 def password_reset_email_send(*, email: str, dedupe_key: str = "") -> bool:
@@ -107,14 +108,15 @@ def password_reset_email_send(*, email: str, dedupe_key: str = "") -> bool:
 
 def _reset_mail_allowed(user: User) -> bool:
     """Per-account cap on reset e-mails (no mail-bombing from many addresses)."""
-    limit = settings.PASSWORD_RESET_EMAILS_PER_HOUR
+    limit: int = settings.PASSWORD_RESET_EMAILS_PER_HOUR
     if limit <= 0:
         return True
     hour = int(timezone.now().timestamp()) // 3600
     key = f"accounts:reset-mail-count:{user.pk}:{hour}"
     cache.add(key, 0, 7200)
     try:
-        return cache.incr(key) <= limit
+        count: int = cache.incr(key)
+        return count <= limit
     except ValueError:  # expired between add and incr: count this one
         cache.set(key, 1, 7200)
         return True

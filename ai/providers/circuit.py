@@ -8,6 +8,7 @@ only delays opening the circuit by a call; it never blocks a healthy provider.
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -84,7 +85,7 @@ def circuit_record_failure(
     )
 
 
-def _stats_record(provider: str, *, ok: bool, latency_ms: int, error_code: str):
+def _stats_record(provider: str, *, ok: bool, latency_ms: int, error_code: str) -> None:
     key = _stats_key(provider)
     stats = cache.get(key) or {"recent": []}
     now = time.time()
@@ -97,7 +98,7 @@ def _stats_record(provider: str, *, ok: bool, latency_ms: int, error_code: str):
     cache.set(key, stats, timeout=86400)
 
 
-def circuit_status(provider: str) -> dict:
+def circuit_status(provider: str) -> dict[str, Any]:
     """Circuit state and recent health of one provider (for `/api/ai/status`)."""
     values = cache.get_many([_state_key(provider), _stats_key(provider)])
     state = values.get(_state_key(provider)) or {}

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from types import ModuleType
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -55,15 +56,17 @@ class ProviderPaymentMethod:
     last4: str
     exp_month: int | None = None
     exp_year: int | None = None
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def provider_module(name: str) -> ModuleType:
     """The adapter module for `name` ("stripe" or "lemonsqueezy")."""
     if name == "stripe":
-        from billing.providers import stripe as module
-    elif name == "lemonsqueezy":
-        from billing.providers import lemonsqueezy as module
-    else:
-        raise ValueError(f"Unknown payment provider {name!r}")
-    return module
+        from billing.providers import stripe
+
+        return stripe
+    if name == "lemonsqueezy":
+        from billing.providers import lemonsqueezy
+
+        return lemonsqueezy
+    raise ValueError(f"Unknown payment provider {name!r}")
