@@ -147,7 +147,7 @@ class RelayChannelLayer(CountingInMemoryChannelLayer):
     # --- sending --------------------------------------------------------------
 
     def _peers(self) -> list[tuple[Path, dict[str, Any]]]:
-        peers = []
+        peers: list[tuple[Path, dict[str, Any]]] = []
         if not self.relay_dir.is_dir():
             return peers
         for path in self.relay_dir.glob("*.json"):

@@ -86,7 +86,7 @@ class QueryableLogHandler(logging.Handler):
 
         if not apps.ready or not self.buffer:
             return 0
-        batch = []
+        batch: list[dict] = []
         while self.buffer and len(batch) < 5000:
             batch.append(self.buffer.popleft())
         try:

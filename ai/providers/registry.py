@@ -74,9 +74,11 @@ def provider_timeout() -> httpx2.Timeout:
     )
 
 
-_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict]" = (
-    weakref.WeakKeyDictionary()
-)
+# per event loop: (provider name, base URL, key fingerprint, timeout) -> its client
+_clients: (
+    "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, "
+    "dict[tuple[str, str, str, str], openai.AsyncOpenAI]]"
+) = weakref.WeakKeyDictionary()
 
 
 def client_for(provider: ProviderConfig) -> openai.AsyncOpenAI:

@@ -40,9 +40,11 @@ logger = logging.getLogger("flowmatik.ai")
 
 
 def poll_delay(polls: int) -> float:
-    return min(
-        settings.STUDIO_VIDEO_POLL_MAX_SECONDS,
-        settings.STUDIO_VIDEO_POLL_SECONDS * (2**polls),
+    return float(
+        min(
+            settings.STUDIO_VIDEO_POLL_MAX_SECONDS,
+            settings.STUDIO_VIDEO_POLL_SECONDS * (2**polls),
+        )
     )
 
 

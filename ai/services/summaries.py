@@ -27,7 +27,7 @@ def _summary_due(conversation: Conversation, *, added: int = 2) -> bool:
 
     if not settings.AI_SUMMARY_MODEL:
         return False
-    keep = settings.AI_SUMMARY_KEEP_MESSAGES
+    keep: int = settings.AI_SUMMARY_KEEP_MESSAGES
     now, before = conversation.message_count, conversation.message_count - added
     if now < keep + SUMMARY_BATCH:
         return False

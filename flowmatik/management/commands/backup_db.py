@@ -28,11 +28,16 @@ class Command(BaseCommand):
             if not dump:
                 raise CommandError("mysqldump (or mariadb-dump) is not installed")
             target = folder / f"flowmatik-{stamp}.sql"
-            args = [dump, "--single-transaction", "-h", db["HOST"] or "127.0.0.1"]
-            args += ["-P", str(db["PORT"] or 3306), "-u", db["USER"], db["NAME"]]
+            command = [
+                dump,
+                "--single-transaction",
+                "-h",
+                db["HOST"] or "127.0.0.1",
+            ]
+            command += ["-P", str(db["PORT"] or 3306), "-u", db["USER"], db["NAME"]]
             env = {"MYSQL_PWD": db["PASSWORD"] or ""}
             with target.open("wb") as out:
-                subprocess.run(args, stdout=out, check=True, env=env)  # noqa: S603
+                subprocess.run(command, stdout=out, check=True, env=env)  # noqa: S603
         else:
             raise CommandError(f"backups of {connection.vendor} are not supported")
         self.stdout.write(str(target))
