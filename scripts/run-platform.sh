@@ -11,7 +11,12 @@ LOG_FILE="${LOG_FILE:-var/log/platform.log}"
 mkdir -p "$(dirname "$LOG_FILE")"
 exec > >(tee -a "$LOG_FILE") 2>&1
 pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+# Wait for our own children only: a bare `wait` would also wait for the log's `tee`,
+# which ends only after this script does.
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  [ ${#pids[@]} -eq 0 ] || wait "${pids[@]}" 2>/dev/null || true
+}
 trap cleanup EXIT INT TERM
 
 eval "$("$BIN/python" scripts/ports.py "$HOST" "$PORT")"
