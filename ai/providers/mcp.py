@@ -12,8 +12,9 @@ import contextlib
 import ipaddress
 import json
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import anyio
@@ -89,7 +90,7 @@ async def _public_host_check(endpoint: McpEndpoint) -> None:
 
 
 @contextlib.asynccontextmanager
-async def _session(endpoint: McpEndpoint, read_timeout: float):
+async def _session(endpoint: McpEndpoint, read_timeout: float) -> AsyncIterator[Client]:
     if endpoint.public_only:
         await _public_host_check(endpoint)
     async with _http_client(endpoint, read_timeout) as http:
@@ -122,7 +123,7 @@ async def mcp_tools_list(
     if not refresh:
         cached = cache.get(key)
         if cached is not None:
-            return cached
+            return cast(list[McpTool], cached)
     timeout = settings.AI_TOOL_TIMEOUT_SECONDS
     try:
         with anyio.fail_after(timeout):

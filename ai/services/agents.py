@@ -7,7 +7,7 @@ public ones in the admin, which calls these same services.
 
 import ipaddress
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -21,6 +21,9 @@ from ai.seed_agents import seed_agents
 from ai.tools.builtin import BUILTIN_TOOLS
 from ai.tools.registry import MCP_PREFIX
 from flowmatik.errors import Conflict, InvalidInput
+
+if TYPE_CHECKING:
+    from billing.selectors import PlanInfo
 
 AGENT_FIELDS = (
     "name",
@@ -39,7 +42,7 @@ def agent_seed_defaults() -> int:
     return seed_agents(Agent)
 
 
-def _require_feature(plan, feature: str) -> None:
+def _require_feature(plan: "PlanInfo", feature: str) -> None:
     if feature not in plan.features:
         raise PlanFeatureRequired(
             f"Your plan does not include {feature}.", details={"feature": feature}
@@ -50,7 +53,7 @@ def _field_error(name: str, message: str) -> InvalidInput:
     return InvalidInput(message, details={"fields": {name: [message]}})
 
 
-def _validate_agent(*, user_id: int, plan, data: dict[str, Any]) -> None:
+def _validate_agent(*, user_id: int, plan: "PlanInfo", data: dict[str, Any]) -> None:
     """The model must be one the plan may use; tools must be ones the user reaches;
     a declared reasoning depth must be one the plan reaches."""
     if data.get("reasoning_depth"):
@@ -80,7 +83,9 @@ def _validate_agent(*, user_id: int, plan, data: dict[str, Any]) -> None:
         raise _field_error("tools", f"Unknown tool or integration: {entry}.")
 
 
-def agent_create(*, user_id: int, plan, slug: str, data: dict[str, Any]) -> Agent:
+def agent_create(
+    *, user_id: int, plan: "PlanInfo", slug: str, data: dict[str, Any]
+) -> Agent:
     """A private agent; 403 without `workflows`, 409 for a taken slug or the limit."""
     _require_feature(plan, "workflows")
     _validate_agent(user_id=user_id, plan=plan, data=data)
@@ -107,7 +112,9 @@ def agent_create(*, user_id: int, plan, slug: str, data: dict[str, Any]) -> Agen
             ) from None
 
 
-def agent_update(*, user_id: int, plan, slug: str, data: dict[str, Any]) -> Agent:
+def agent_update(
+    *, user_id: int, plan: "PlanInfo", slug: str, data: dict[str, Any]
+) -> Agent:
     _require_feature(plan, "workflows")
     agent = selectors.agent_get_row(user_id=user_id, slug=slug)
     _validate_agent(user_id=user_id, plan=plan, data=data)
@@ -147,7 +154,7 @@ def _check_url(url: str, *, allow_private: bool) -> None:
 def mcp_server_create(
     *,
     user_id: int,
-    plan,
+    plan: "PlanInfo",
     slug: str,
     name: str,
     url: str,

@@ -18,14 +18,17 @@ logger = logging.getLogger("flowmatik.ai")
 
 
 def asset_max_bytes(kind: str) -> int:
-    return {
+    limits: dict[str, int] = {
         AssetKind.IMAGE: settings.STUDIO_IMAGE_MAX_BYTES,
         AssetKind.AUDIO: settings.STUDIO_AUDIO_MAX_BYTES,
         AssetKind.VIDEO: settings.STUDIO_VIDEO_MAX_BYTES,
-    }[kind]
+    }
+    return limits[kind]
 
 
-def asset_store(job: ContentJob, *, kind: str, index: int, download) -> None:
+def asset_store(
+    job: ContentJob, *, kind: str, index: int, download: media_provider.DownloadedFile
+) -> None:
     """Save a downloaded file under studio/<user>/<job>/ (once per job+kind+index)."""
     try:
         if ContentAsset.objects.filter(job=job, kind=kind, index=index).exists():
@@ -59,7 +62,9 @@ def assets_drop(job: ContentJob) -> None:
     asset_files_delete(names)
 
 
-def speech_file(speech: media_provider.GeneratedSpeech):
+def speech_file(
+    speech: media_provider.GeneratedSpeech,
+) -> media_provider.DownloadedFile:
     content_type = speech.content_type.split(";")[0].strip().lower()
     if not content_type.startswith("audio/"):
         raise ApplicationError(

@@ -8,7 +8,7 @@ canceled or deleted meanwhile keeps its state. Running lives in `job_runs`.
 import logging
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
@@ -34,10 +34,13 @@ from ai.models import (
 )
 from ai.selectors import agent_resolve, catalogue_get, model_resolve
 from ai.services import studio
-from ai.types import ModelInfo
+from ai.types import AgentInfo, ModelInfo, ProviderConfig
 from flowmatik import realtime
 from flowmatik.errors import ApplicationError, InvalidInput
 from flowmatik.metrics import metrics_record_job
+
+if TYPE_CHECKING:
+    from billing.selectors import PlanInfo
 
 logger = logging.getLogger("flowmatik.ai")
 
@@ -52,7 +55,7 @@ TEXT_TYPES = frozenset(
         JobType.SEO_META,
     }
 )
-MEDIA = {
+MEDIA: dict[str, tuple[Modality, str]] = {
     JobType.IMAGE: (Modality.IMAGE, "images"),
     JobType.AUDIO: (Modality.AUDIO, "audio"),
     JobType.VIDEO: (Modality.VIDEO, "video"),
@@ -83,7 +86,7 @@ def endpoint_for(job_type: str) -> str:
 # --- create / cancel / delete
 
 
-def _plan(user_id: int):
+def _plan(user_id: int) -> "PlanInfo":
     from billing.selectors import plan_info_for_user_id
 
     return plan_info_for_user_id(user_id=user_id)
@@ -126,7 +129,7 @@ def size_check(*, model: ModelInfo, size: str | None, field: str = "size") -> st
     return size
 
 
-def agent_get(*, user_id: int, agent: str):
+def agent_get(*, user_id: int, agent: str) -> AgentInfo | None:
     """The job's agent (`AgentInfo`) or None. 400 `unknown_agent` when it does not
     exist, 403 `plan_feature_required` when the plan does not reach it."""
     if not agent:
@@ -332,7 +335,7 @@ def job_model_info(job: ContentJob) -> ModelInfo:
     return info
 
 
-def job_provider(info: ModelInfo):
+def job_provider(info: ModelInfo) -> ProviderConfig:
     provider = catalogue_get().providers.get(info.provider)
     if provider is None:
         raise ProviderUnavailable(
@@ -383,7 +386,7 @@ def job_still_running(job_id: int) -> bool:
     return ContentJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).exists()
 
 
-_TITLES = {
+_TITLES: dict[str, str] = {
     JobStatus.SUCCEEDED: "Your {label} is ready",
     JobStatus.FAILED: "Your {label} could not be generated",
 }
@@ -405,7 +408,7 @@ def job_notify(job: ContentJob) -> None:
     )
 
 
-def job_finish(job: ContentJob, *, status: str, **fields) -> bool:
+def job_finish(job: ContentJob, *, status: str, **fields: Any) -> bool:
     """Write the final state once (only from running); push and notify. False when
     the job was canceled or deleted meanwhile."""
     now = timezone.now()
