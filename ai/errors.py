@@ -39,6 +39,12 @@ class ProviderUnavailable(ApplicationError):
     default_message = "The AI provider is unavailable, try again later."
 
 
+class JobCanceled(ApplicationError):
+    """The job a call ran for was canceled meanwhile: settled as an error, uncharged."""
+
+    status_code, code, default_message = 409, "job_canceled", "The job was canceled."
+
+
 class UnknownAgent(ApplicationError):
     status_code, code, default_message = 400, "unknown_agent", "Unknown agent."
 

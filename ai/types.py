@@ -1,6 +1,6 @@
 """Plain types of the AI gateway: what the chat path and its callers exchange."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -87,6 +87,9 @@ class ChatRequest:
     the user's behalf with a model the operator chose (summaries): still metered.
     `agent` names an agent (`chat_run` resolves it and may run its tool loop);
     `system_prompt` is the resolved agent's prompt (set by the engine).
+    `still_wanted` (a job's runner) is awaited right before each call is settled:
+    False settles it as an error (not charged, not counted) and the call raises
+    `ai.errors.JobCanceled`.
     """
 
     user_id: int
@@ -109,6 +112,7 @@ class ChatRequest:
     plan_models_only: bool = True
     system_prompt: str | None = None
     reasoning_depth: int = 0  # >0: the ReasoningEngine's steps before the answer
+    still_wanted: Callable[[], Awaitable[bool]] | None = None
 
 
 @dataclass
@@ -133,6 +137,7 @@ class PreparedChat:
     tools: list[dict[str, Any]] | None = None
     tool_choice: Any = None
     providers: dict[str, ProviderConfig] = field(default_factory=dict)
+    still_wanted: Callable[[], Awaitable[bool]] | None = None
     settled: bool = False
 
 

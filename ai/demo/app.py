@@ -9,8 +9,9 @@ the task fail; the result is a small real Motion-JPEG AVI.
 Fault modes for tests, chosen per request by a directive in the last user message or
 by a header: `[[fault:429]]` / `X-Demo-Fault: 429` (also 500, 503, `timeout`,
 `broken` = cut the stream after a few chunks, `empty`), `429x2` fails only the first
-two times a prompt is seen, `[[delay:0.05]]` waits between chunks, `[[words:40]]`
-sets the answer length. `app.state.log` records every call for assertions.
+two times a prompt is seen, `[[delay:0.05]]` waits between chunks (once before
+a non-streamed answer), `[[words:40]]` sets the answer length. `app.state.log`
+records every call for assertions.
 
 Tools and reasoning: offered `tools` are called with OpenAI tool calls
 (see `_tool_calls_for`: `[[tools:a,b+c]]` plans the calls step by step,
@@ -257,6 +258,8 @@ def create_app() -> Starlette:
         model = body.get("model") or "flowmatik-demo"
 
         if not stream:
+            if delay:  # a call that stays in flight a while
+                await asyncio.sleep(delay)
             message: dict[str, Any] = {"role": "assistant", "content": "".join(pieces)}
             completion_tokens = len(pieces)
             if calls:

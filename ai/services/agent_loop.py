@@ -315,6 +315,7 @@ async def _steps(loop: _Loop, prepared):
                         ip=request.ip,
                         plan=request.plan,
                         stream=True,
+                        still_wanted=request.still_wanted,
                     )
                 )
             except ApplicationError as exc:  # e.g. the quota ran out mid-loop

@@ -19,6 +19,9 @@ Public surface (callers build on these; nothing else here is theirs to call):
   model's fallback when the first fails before any output, settled exactly once
   (also when the reader goes away mid-stream: the upstream stream is closed, the
   partial answer saved and the tokens generated so far settled as `partial`).
+  A job's call carries `still_wanted`, awaited right before settling: when its
+  job was canceled meanwhile, the call is settled as an error (not charged, not
+  counted) and fails with `ai.errors.JobCanceled`.
   A tool-calling loop calls this pair once per round (each round is admitted and
   metered on its own), reads `tool_calls` from `ChatDone` / `ChatResult`, runs the
   tools and appends their results as `tool` messages for the next round.
@@ -44,7 +47,12 @@ from django.core.exceptions import SynchronousOnlyOperation
 
 from ai import bounds
 from ai import context as ctx
-from ai.errors import ProviderError, ProviderTimeout, ProviderUnavailable
+from ai.errors import (
+    JobCanceled,
+    ProviderError,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
 from ai.models import MessageStatus
 from ai.providers.chat import chat_complete_upstream, chat_stream_upstream
 from ai.selectors import (
@@ -244,6 +252,7 @@ async def chat_prepare(request: ChatRequest) -> PreparedChat:
         reservation=reservation,
         tools=tools,
         tool_choice=request.tool_choice,
+        still_wanted=request.still_wanted,
         providers={
             m.provider: providers[m.provider]
             for m in (info, fallback)
@@ -269,6 +278,7 @@ class _Outcome:
     reasoning: list[str] = field(default_factory=list)
     upstream_opened: bool = False
     ok: bool = False
+    unwanted: bool = False  # its job was canceled: settled as an error
     error: ApplicationError | None = None
     finalized: "_Final | None" = None
 
@@ -357,7 +367,10 @@ async def _finalize(prepared: PreparedChat, outcome: _Outcome, *, cancelled: boo
         if outcome.completion_tokens is not None
         else ctx.estimate_tokens(content)
     )
-    if outcome.ok:
+    if outcome.unwanted:
+        status = CallStatus.ERROR
+        prompt_tokens, completion_tokens = 0, 0
+    elif outcome.ok:
         status = CallStatus.SUCCESS
     elif content or outcome.tool_calls or (cancelled and outcome.upstream_opened):
         status = CallStatus.PARTIAL
@@ -444,6 +457,13 @@ async def _finalize(prepared: PreparedChat, outcome: _Outcome, *, cancelled: boo
         quota=quota,
     )
     return outcome.finalized
+
+
+async def _still_wanted_check(prepared: PreparedChat, outcome: _Outcome) -> None:
+    """A call whose job was canceled while it ran is not charged and fails."""
+    if prepared.still_wanted is None or await prepared.still_wanted():
+        return
+    outcome.ok, outcome.unwanted, outcome.error = False, True, JobCanceled()
 
 
 async def _finalize_shielded(prepared: PreparedChat, outcome: _Outcome, **kwargs):
@@ -545,6 +565,7 @@ async def _run(
     try:
         async for event in relay:
             yield event
+        await _still_wanted_check(prepared, outcome)
         final = await _finalize_shielded(prepared, outcome, cancelled=False)
         finished = True
         if final is not None and (outcome.ok or final.usage.total_tokens):

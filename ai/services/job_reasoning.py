@@ -41,12 +41,17 @@ def job_reasoning_run(
     Raises `studio.JobCanceled` when the job stops running between steps, and
     the chat engine's errors (quota, provider) of the step that failed."""
     done: list[dict[str, Any]] = []
+
+    async def still_wanted() -> bool:
+        return await sync_to_async(job_still_running)(job.pk)
+
     base = ChatRequest(
         user_id=job.user_id,
         endpoint=f"{endpoint_for(job.type)}{ENDPOINT_SUFFIX}",
         request_id=job.request_id,
         model=job.model or None,
         max_tokens=settings.AI_REASONING_STEP_MAX_TOKENS,
+        still_wanted=still_wanted,
     )
 
     async def call(messages: list[dict[str, Any]], step: str) -> ChatResult:

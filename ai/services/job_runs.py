@@ -4,9 +4,10 @@ A job is claimed by a conditional UPDATE (queued, or running with an expired lea
 → running with a fresh lease), so a second delivery of the same task skips it and a
 worker that died mid-job leaves it re-runnable (late acks redeliver; the sweeper
 re-queues jobs whose lease ran out, at most STUDIO_JOB_MAX_ATTEMPTS runs). A job
-canceled or deleted while it ran keeps that state: its files are dropped and its
-media call is settled as an error (not charged). Transient provider errors re-queue
-the job with backoff (STUDIO_TASK_MAX_RETRIES). Video polling is `job_video`.
+canceled or deleted while it ran keeps that state: its files are dropped and the
+model call it was waiting for (text or media) is settled as an error (not
+charged). Transient provider errors re-queue the job with backoff
+(STUDIO_TASK_MAX_RETRIES). Video polling is `job_video`.
 """
 
 import logging
@@ -148,6 +149,9 @@ def _run_text(job: ContentJob) -> None:
     options = job.options
     usage = {"prompt_tokens": 0, "completion_tokens": 0, "cost": Decimal("0")}
 
+    async def still_wanted() -> bool:
+        return await sync_to_async(job_still_running)(job.pk)
+
     def generate(*, shorter: bool) -> str:
         if not job_still_running(job.pk):
             raise studio.JobCanceled()
@@ -167,6 +171,7 @@ def _run_text(job: ContentJob) -> None:
             max_tokens=settings.STUDIO_TEXT_MAX_TOKENS,
             endpoint=endpoint_for(job.type),
             request_id=job.request_id,
+            still_wanted=still_wanted,
         )
         usage["prompt_tokens"] += result.usage.prompt_tokens
         usage["completion_tokens"] += result.usage.completion_tokens

@@ -240,6 +240,7 @@ async def reasoning_chat_run(request: ChatRequest, *, plain_run) -> Any:
         api_key_id=request.api_key_id,
         ip=request.ip,
         plan=plan,
+        still_wanted=request.still_wanted,
     )
 
     async def call(messages, step: str) -> ChatResult:

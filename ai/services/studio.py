@@ -16,16 +16,13 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from ai.errors import JobCanceled as JobCanceled  # re-exported for the job runners
 from ai.errors import ProviderError, ProviderTimeout, ProviderUnavailable
 from ai.services.chat import chat_complete_sync
 from ai.types import ChatRequest, ChatResult, ModelInfo
 from flowmatik.errors import ApplicationError
 
 logger = logging.getLogger("flowmatik.ai")
-
-
-class JobCanceled(ApplicationError):
-    status_code, code, default_message = 409, "job_canceled", "The job was canceled."
 
 
 def _usage():
@@ -52,8 +49,13 @@ def text_complete(
     max_tokens: int,
     endpoint: str,
     request_id: str,
+    still_wanted: Callable[[], Awaitable[bool]] | None = None,
 ) -> ChatResult:
-    """One metered, non-persisting completion on the chat engine (sync: tasks)."""
+    """One metered, non-persisting completion on the chat engine (sync: tasks).
+
+    With `still_wanted`, an answer that arrives after the job was canceled is
+    settled as an error (not charged, not counted) and `JobCanceled` is raised.
+    """
     return chat_complete_sync(
         ChatRequest(
             user_id=user_id,
@@ -66,6 +68,7 @@ def text_complete(
             model=model_id or None,
             max_tokens=max_tokens,
             persist=False,
+            still_wanted=still_wanted,
         )
     )
 

@@ -18,6 +18,7 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import transaction
 from django.template import Context, Engine, TemplateSyntaxError
@@ -266,6 +267,10 @@ def _step_call(
     job: ContentJob, step: dict[str, str], prompt: str, profile: str
 ) -> ChatResult:
     agent = agent_get(user_id=job.user_id, agent=step["agent"])
+
+    async def still_wanted() -> bool:
+        return await sync_to_async(job_still_running)(job.pk)
+
     if step["type"]:
         persona = agent.system_prompt if agent else ctx.DEFAULT_SYSTEM_PROMPT
         return studio.text_complete(
@@ -282,6 +287,7 @@ def _step_call(
             max_tokens=settings.STUDIO_TEXT_MAX_TOKENS,
             endpoint=STEP_ENDPOINT,
             request_id=job.request_id,
+            still_wanted=still_wanted,
         )
     return chat_complete_sync(
         ChatRequest(
@@ -291,6 +297,7 @@ def _step_call(
             message=prompt,
             agent=step["agent"] or None,
             max_tokens=settings.STUDIO_TEXT_MAX_TOKENS,
+            still_wanted=still_wanted,
         )
     )
 
@@ -319,6 +326,8 @@ def workflow_job_run(job: ContentJob) -> None:
         try:
             prompt = template_render(step["prompt"], inputs=inputs, outputs=outputs)
             result = _step_call(job, step, prompt, profile)
+        except studio.JobCanceled:
+            raise
         except ApplicationError as exc:
             job_finish(
                 job,

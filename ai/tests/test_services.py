@@ -232,3 +232,48 @@ async def test_the_known_plan_is_not_looked_up_again(
     assert looked_up == []
     await chat_run(_request(identity, message="hi"))
     assert len(looked_up) == 1  # admission reuses the engine's
+
+
+async def test_a_call_no_longer_wanted_is_settled_as_an_error_and_raises(
+    identity, settle_spy
+):
+    """`still_wanted` says False once the answer is in: uncharged, uncounted."""
+    from ai.errors import JobCanceled
+    from usage.selectors import quota_state_for_user
+
+    asked = []
+
+    async def still_wanted() -> bool:
+        asked.append(True)
+        return False
+
+    prepared = await _prepare(
+        identity, "[[words:20]] too late", still_wanted=still_wanted
+    )
+    with pytest.raises(JobCanceled):
+        await chat_complete(prepared)
+    assert asked == [True]
+    [event] = settle_spy
+    assert event.status == CallStatus.ERROR
+    assert event.error_code == "job_canceled"
+    assert (event.prompt_tokens, event.completion_tokens, event.cost) == (0, 0, 0)
+    quota = await sync_to_async(quota_state_for_user)(user_id=identity.user_id)
+    assert (quota.requests_used, quota.tokens_used) == (0, 0)
+
+
+async def test_a_call_still_wanted_is_charged_as_usual(identity, settle_spy):
+    async def still_wanted() -> bool:
+        return True
+
+    result = await chat_run(
+        ChatRequest(
+            user_id=identity.user_id,
+            request_id="req_wanted",
+            endpoint="studio.email",
+            messages=[{"role": "user", "content": "[[words:5]] on time"}],
+            still_wanted=still_wanted,
+        )
+    )
+    assert result.usage.completion_tokens == 5
+    assert [e.status for e in settle_spy] == [CallStatus.SUCCESS]
+    assert settle_spy[0].cost == result.usage.cost > 0

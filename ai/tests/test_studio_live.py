@@ -2,13 +2,15 @@
 
 A text job goes queued → running → succeeded in a real worker (result stored,
 usage settled, progress pushed on the user's channel group, a notification
-stored); the job's Server-Sent Events; assets served to their owner only.
+stored); a text job canceled while its model call runs (not charged); the job's
+Server-Sent Events; assets served to their owner only.
 """
 
 import asyncio
 import io
 import json
 import uuid
+from decimal import Decimal
 
 import httpx
 import pytest
@@ -238,3 +240,53 @@ async def test_progress_and_completion_reach_the_notification_socket(
         "job_type": "email",
         "status": "succeeded",
     }
+
+
+def test_a_text_job_canceled_while_its_model_call_runs_is_not_charged(
+    live_asgi, owner, settings, ai_demo
+):
+    """Canceled over HTTP mid-call in a real worker: the answer that arrives after
+    is settled as an error, so the job costs nothing and its request is uncounted."""
+    from usage.models import UsageRecord
+    from usage.selectors import quota_state_for_user
+    from usage.services import usage_events_drain
+
+    def records():
+        usage_events_drain()
+        return list(UsageRecord.objects.filter(user=owner, endpoint="studio.email"))
+
+    queue = f"test-{uuid.uuid4().hex[:12]}"
+    settings.STUDIO_TASK_QUEUE = queue
+    with start_worker(
+        celery_app, pool="solo", perform_ping_check=False, queues=[queue]
+    ):
+        job = _create(
+            live_asgi,
+            owner,
+            {"type": "email", "prompt": "[[delay:1.5]] Slow launch", "options": {}},
+        )
+        assert wait_for(lambda: len(ai_demo.chat_calls()) == 1, timeout=30)
+        assert quota_state_for_user(user_id=owner.pk).requests_used == 1  # in flight
+        canceled = httpx.post(
+            f"{live_asgi}/api/ai/jobs/{job['id']}/cancel",
+            headers=_headers(owner),
+            timeout=10,
+        )
+        assert canceled.status_code == 200, canceled.text
+        assert canceled.json()["status"] == "canceled"
+        assert wait_for(lambda: len(records()) == 1, timeout=30)
+
+    [record] = records()
+    assert record.status == "error"
+    assert record.error_code == "job_canceled"
+    assert (record.total_tokens, record.cost) == (0, 0)
+    quota = quota_state_for_user(user_id=owner.pk)
+    assert (quota.requests_used, quota.tokens_used, quota.tokens_reserved) == (0, 0, 0)
+    body = httpx.get(
+        f"{live_asgi}/api/ai/jobs/{job['id']}", headers=_headers(owner), timeout=10
+    ).json()
+    assert body["status"] == "canceled"
+    assert body["usage"]["total_tokens"] == 0
+    assert Decimal(body["cost"]) == 0
+    assert body["result_text"] in ("", None)
+    assert len(ai_demo.chat_calls()) == 1  # the canceled job asked for nothing more

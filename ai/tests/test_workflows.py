@@ -265,3 +265,31 @@ def test_a_canceled_run_stops_before_its_next_step(live_asgi, worker, ai_demo):
     assert job.status == "canceled"
     sent = [str(call["body"]["messages"]) for call in ai_demo.chat_calls()]
     assert not any("second" in s for s in sent)
+
+
+def test_a_step_whose_run_was_canceled_mid_call_is_not_charged(
+    live_asgi, worker, ai_demo
+):
+    user, client = _client(live_asgi)
+    body = {
+        "name": "Slow agent step",
+        "inputs": [],
+        "steps": [{"name": "slow", "prompt": "[[delay:1.5]] [[words:20]] first"}],
+    }
+    workflow = client.post("/api/ai/workflows", json=body).json()
+    started = client.post(f"/api/ai/workflows/{workflow['id']}/run", json={}).json()
+    assert wait_for(lambda: len(ai_demo.chat_calls()) == 1, timeout=20)
+    canceled = client.post(f"/api/ai/jobs/{started['id']}/cancel")
+    assert canceled.status_code == 200, canceled.text
+
+    def records():
+        usage_events_drain()
+        return list(UsageRecord.objects.filter(user=user, endpoint="workflow.step"))
+
+    assert wait_for(lambda: len(records()) == 1, timeout=20)
+    [record] = records()
+    assert (record.status, record.error_code) == ("error", "job_canceled")
+    assert (record.total_tokens, record.cost) == (0, 0)
+    job = ContentJob.objects.get(pk=started["id"])
+    assert job.status == "canceled"
+    assert job.prompt_tokens == job.completion_tokens == 0
