@@ -18,19 +18,6 @@ def _ai_settings(ai_demo):
     """Every ai test runs against the demo model, never a real provider."""
 
 
-@pytest.fixture(autouse=True)
-def _own_quota_keys(settings):
-    """Own Redis quota keys per test (user ids repeat across tests; counts must not)."""
-    import uuid
-
-    from usage import quota_redis
-
-    settings.QUOTA_REDIS_PREFIX = f"fmk:qtest:{uuid.uuid4().hex[:12]}"
-    quota_redis.reset_state()
-    yield
-    quota_redis.reset_state()
-
-
 @pytest.fixture
 def settle_spy(monkeypatch):
     """Every `usage_settle` call (the real one still runs)."""

@@ -55,6 +55,50 @@ def _no_request_context():
     user_id_var.set(None)
 
 
+@pytest.fixture(autouse=True)
+def _own_quota_state():
+    """Each test meters quotas on Redis keys of its own, with no Redis client,
+    back-off window (`mark_down`) or last-seen counters left by an earlier test.
+
+    User ids repeat across transactional tests (MariaDB's TRUNCATE resets
+    AUTO_INCREMENT), and the session's live server runs in this process: a back-off
+    left by one test made the next test's per-minute limits fall back to the
+    in-process limiter, which does not know what Redis had counted.
+    (`override_settings`, not the `settings` fixture: that one would then be
+    restored only after the root conftest's cache teardown.)
+    """
+    import uuid
+
+    from django.conf import settings
+    from django.test import override_settings
+
+    from usage import quota_redis
+
+    prefix = f"fmk:qtest:{uuid.uuid4().hex[:12]}"
+    quota_redis.reset_state()
+    with override_settings(QUOTA_REDIS_PREFIX=prefix):
+        yield
+        url = settings.REDIS_URL
+    if url:
+        _delete_prefix(url, prefix)
+    quota_redis.reset_state()
+
+
+def _delete_prefix(url: str, prefix: str) -> None:
+    """Delete this test's quota keys (only its own prefix: never a FLUSHDB)."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=500))
+        for start in range(0, len(keys), 500):
+            client.delete(*keys[start : start + 500])
+    except (redis.RedisError, OSError):
+        pass  # a test that stopped Redis on purpose; its prefix is never reused
+    finally:
+        client.close()
+
+
 # --- the demo model and the live platform ---
 
 

@@ -1,21 +1,10 @@
 """Fixtures of the usage tests: run the quota engine on Redis and on the database."""
 
-import uuid
-
 import pytest
 from asgiref.sync import async_to_sync
 
 from usage import quota_redis, services
 from usage.types import CallStatus, UsageEvent
-
-
-@pytest.fixture(autouse=True)
-def _fresh_quota_state(settings):
-    """Own Redis key prefix per test; no client or back-off carried over."""
-    settings.QUOTA_REDIS_PREFIX = f"fmk:qtest:{uuid.uuid4().hex[:12]}"
-    quota_redis.reset_state()
-    yield
-    quota_redis.reset_state()
 
 
 @pytest.fixture(params=["database", "redis"])
