@@ -1,7 +1,12 @@
 """Errors of the usage app: daily quota exhausted, per-minute rate limit hit."""
 
+from typing import TYPE_CHECKING
+
 from flowmatik.errors import ApplicationError
 from flowmatik.errors import RateLimited as BaseRateLimited
+
+if TYPE_CHECKING:
+    from usage.daily_limits import QuotaState
 
 
 class QuotaExceeded(ApplicationError):
@@ -10,6 +15,8 @@ class QuotaExceeded(ApplicationError):
     status_code = 429
     code = "quota_exceeded"
     default_message = "Daily quota exceeded."
+    # Set on a refusal so it carries the same X-RateLimit-* headers as an admitted call.
+    quota: "QuotaState | None" = None
 
 
 class RateLimited(BaseRateLimited):

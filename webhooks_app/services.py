@@ -16,6 +16,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -101,8 +103,8 @@ def webhook_rejection_record(*, provider: str, reason: str) -> None:
 
 def _secret_for(provider: str) -> str:
     if provider == Provider.STRIPE:
-        return settings.STRIPE_WEBHOOK_SECRET
-    return settings.LEMONSQUEEZY_WEBHOOK_SECRET
+        return str(settings.STRIPE_WEBHOOK_SECRET)
+    return str(settings.LEMONSQUEEZY_WEBHOOK_SECRET)
 
 
 def _check_envelope(delivery: Delivery) -> bytes:
@@ -381,7 +383,7 @@ def webhook_events_requeue(
     event_ids: Iterable[str] | None = None,
     pks: Iterable[int] | None = None,
     status: str | None = None,
-    actor=None,
+    actor: AbstractBaseUser | AnonymousUser | None = None,
 ) -> int:
     """Put failed (or stuck received) events back in the queue; returns how many.
 
@@ -422,7 +424,9 @@ def webhook_events_requeue(
     return requeued
 
 
-def _audit_requeue(*, actor, pks: list[int]) -> None:
+def _audit_requeue(
+    *, actor: AbstractBaseUser | AnonymousUser | None, pks: list[int]
+) -> None:
     for event in WebhookEvent.objects.filter(pk__in=pks):
         audit_record(
             actor=actor,

@@ -54,7 +54,7 @@ _TRACKED = (
 
 @dataclass(frozen=True)
 class _Snapshot:
-    values: tuple
+    values: tuple[Any, ...]
 
     @classmethod
     def of(cls, sub: Subscription | None) -> "_Snapshot | None":
@@ -307,7 +307,7 @@ def subscription_sync_from_stripe(
 
 
 def subscription_sync_from_lemonsqueezy(
-    *, data: dict[str, Any], custom_data: dict | None = None
+    *, data: dict[str, Any], custom_data: dict[str, Any] | None = None
 ) -> Subscription:
     """Apply a LemonSqueezy `subscriptions` resource object (webhook or API read).
 
@@ -329,10 +329,10 @@ def checkout_session_completed_stripe(*, session: dict[str, Any]) -> None:
     session = stripe_provider.plain(session)
     metadata = session.get("metadata") or {}
     raw_user = session.get("client_reference_id") or metadata.get("user_id")
-    user_id = int(raw_user) if str(raw_user or "").isdigit() else None
+    user_id = int(str(raw_user)) if str(raw_user or "").isdigit() else None
     customer_id = stripe_provider.object_id(session.get("customer"))
     subscription_id = stripe_provider.object_id(session.get("subscription"))
-    if not _user_exists(user_id):
+    if user_id is None or not _user_exists(user_id):
         logger.warning(
             "Checkout session for an unknown user",
             extra={"checkout_session": session.get("id")},

@@ -2,7 +2,8 @@
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -13,6 +14,9 @@ from ai import selectors as ai_selectors
 from billing import selectors as billing_selectors
 from flowmatik.errors import NotFound
 from usage import selectors as usage_selectors
+
+if TYPE_CHECKING:  # WithAnnotations[Model, TypedDict] fails at runtime
+    from django_stubs_ext import WithAnnotations
 
 SORTS = {
     "joined": ("date_joined", "pk"),
@@ -77,7 +81,18 @@ def admin_user_list(*, filters: UserFilters) -> QuerySet[User]:
     return users.order_by(*SORTS[filters.sort])
 
 
-def admin_user_rows(*, users: list[User]) -> list[dict[str, Any]]:
+class UserListAnnotations(TypedDict):
+    """What `admin_user_list` annotates on each user."""
+
+    plan_slug: str
+    provider: str
+    is_premium: bool
+    cost_month: Decimal
+
+
+def admin_user_rows(
+    *, users: "list[WithAnnotations[User, UserListAnnotations]]"
+) -> list[dict[str, Any]]:
     """One page of `admin_user_list` with usage today and cost this month (two
     queries for the whole page)."""
     today = timezone.now().astimezone(UTC).date()

@@ -3,6 +3,7 @@
 import logging
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -22,14 +23,20 @@ from usage.types import CallStatus
 logger = logging.getLogger("flowmatik.usage")
 
 
-def _bump(model, lookup: dict, *, currency: str, counts: dict) -> None:
+def _bump(
+    model: type[UsageDaily] | type[UsageMonthly],
+    lookup: dict[str, Any],
+    *,
+    currency: str,
+    counts: dict[str, int | Decimal],
+) -> None:
     row, _ = model.objects.get_or_create(currency=currency, **lookup)
     model.objects.filter(pk=row.pk).update(
         **{name: F(name) + value for name, value in counts.items() if value}
     )
 
 
-def usage_record_store(*, payload: dict) -> bool:
+def usage_record_store(*, payload: dict[str, Any]) -> bool:
     """Store one usage event and add it to the daily and monthly rollups, once.
 
     Returns False when this event (same reservation id) was stored before.
