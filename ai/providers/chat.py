@@ -10,15 +10,17 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar, cast
 
 import httpx2
 import openai
 from django.conf import settings
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from ai.errors import ProviderError, ProviderTimeout, ProviderUnavailable
 from ai.providers.circuit import (
+    CircuitTicket,
     circuit_before_call,
     circuit_record_failure,
     circuit_record_success,
@@ -31,6 +33,9 @@ logger = logging.getLogger("flowmatik.ai")
 
 RETRY_BASE_SECONDS = 0.2
 RETRY_MAX_SECONDS = 4.0
+
+
+_T = TypeVar("_T")
 
 
 class _EmptyStream(Exception):
@@ -61,13 +66,13 @@ def _backoff(attempt: int, exc: BaseException) -> float:
     hinted = _retry_after(exc)
     if hinted is not None:
         return min(max(hinted, 0.0), RETRY_MAX_SECONDS)
-    base = min(RETRY_BASE_SECONDS * (2**attempt), RETRY_MAX_SECONDS)
+    base: float = min(RETRY_BASE_SECONDS * (2**attempt), RETRY_MAX_SECONDS)
     return base / 2 + random.uniform(0, base / 2)  # noqa: S311 - jitter, not crypto
 
 
 def map_provider_error(exc: BaseException, provider: str) -> ApplicationError:
     """Our error for an SDK/transport failure; never the provider's body."""
-    details = {"provider": provider}
+    details: dict[str, Any] = {"provider": provider}
     if isinstance(exc, ApplicationError):
         return exc
     if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
@@ -99,7 +104,9 @@ def _counts_against_circuit(exc: BaseException) -> bool:
     return not isinstance(exc, ApplicationError)
 
 
-def _log_failure(exc: BaseException, provider: str, request_id: str, attempt: int):
+def _log_failure(
+    exc: BaseException, provider: str, request_id: str, attempt: int
+) -> None:
     # Status and the provider's error code only: its body can echo the prompt.
     code = getattr(exc, "code", None)
     logger.warning(
@@ -168,7 +175,9 @@ def _chunk_from_sdk(chunk: Any) -> ProviderChunk:
     )
 
 
-async def _with_retries(provider: ProviderConfig, request_id: str, attempt_call):
+async def _with_retries(
+    provider: ProviderConfig, request_id: str, attempt_call: Callable[[], Awaitable[_T]]
+) -> tuple[_T, CircuitTicket, float]:
     """Run `attempt_call()` with our retry policy; returns (result, ticket, started)."""
     ticket = circuit_before_call(provider.name)
     started = time.perf_counter()
@@ -221,7 +230,11 @@ async def chat_stream_upstream(
         request_id=request_id,
     )
 
-    async def open_stream():
+    async def open_stream() -> tuple[
+        openai.AsyncStream[ChatCompletionChunk],
+        AsyncIterator[ChatCompletionChunk],
+        ChatCompletionChunk,
+    ]:
         stream = await client.chat.completions.create(
             **kwargs, stream=True, stream_options={"include_usage": True}
         )
@@ -256,6 +269,7 @@ async def chat_stream_upstream(
     except Exception as exc:
         _log_failure(exc, provider.name, request_id, -1)
         latency_ms = int((time.perf_counter() - started) * 1000)
+        mapped: ApplicationError
         if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
             mapped = ProviderTimeout(details={"provider": provider.name})
         else:  # output had begun: whatever broke, the answer was cut off
@@ -299,8 +313,9 @@ async def chat_complete_upstream(
         request_id=request_id,
     )
 
-    async def call():
-        return await client.chat.completions.create(**kwargs)
+    async def call() -> ChatCompletion:
+        # stream is not in kwargs: the SDK answers a ChatCompletion
+        return cast(ChatCompletion, await client.chat.completions.create(**kwargs))
 
     completion, ticket, started = await _with_retries(provider, request_id, call)
     circuit_record_success(
@@ -314,12 +329,12 @@ async def chat_complete_upstream(
             "id": call.id,
             "type": "function",
             "function": {
-                "name": call.function.name,
-                "arguments": call.function.arguments,
+                "name": function.name,
+                "arguments": function.arguments,
             },
         }
         for call in (message.tool_calls or [] if message else [])
-        if getattr(call, "function", None)
+        if (function := getattr(call, "function", None))
     ]
     return ProviderCompletion(
         content=(message.content or "") if message else "",

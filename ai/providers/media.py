@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 import httpx2
+import openai
 from django.conf import settings
 
 from ai.errors import ProviderError, ProviderTimeout, ProviderUnavailable
@@ -64,7 +65,7 @@ async def image_generate(
     if seed is not None:
         body["seed"] = seed
 
-    async def call():
+    async def call() -> dict[str, Any]:
         return await client.post(
             "/images/generations",
             body=body,
@@ -105,7 +106,7 @@ async def speech_create(
     if speed is not None:
         body["speed"] = speed
 
-    async def call():
+    async def call() -> httpx2.Response:
         response = await client.post(
             "/audio/speech",
             body=body,
@@ -145,7 +146,7 @@ async def video_submit(
 ) -> str:
     """Start a text-to-video task; returns the provider's task id."""
     client = client_for(provider)
-    headers = {"headers": {"X-Request-ID": request_id}}
+    headers: openai.RequestOptions = {"headers": {"X-Request-ID": request_id}}
     if provider.kind == DOUBAO:
         width, _, height = image_size.partition("x")
         ratio = "16:9" if int(width) > int(height) else "9:16"
@@ -164,7 +165,7 @@ async def video_submit(
     if seed is not None:
         body["seed"] = seed
 
-    async def call():
+    async def call() -> dict[str, Any]:
         return await client.post(path, body=body, cast_to=dict, options=headers)
 
     result, ticket, _started = await _with_retries(provider, request_id, call)
@@ -187,9 +188,9 @@ async def video_status(
 ) -> VideoStatus:
     """Where a video task is (one status call, no waiting)."""
     client = client_for(provider)
-    headers = {"headers": {"X-Request-ID": request_id}}
+    headers: openai.RequestOptions = {"headers": {"X-Request-ID": request_id}}
 
-    async def call():
+    async def call() -> dict[str, Any]:
         if provider.kind == DOUBAO:
             return await client.get(
                 f"/contents/generations/tasks/{task_id}", cast_to=dict, options=headers
