@@ -233,6 +233,8 @@ def reset_state() -> None:
         _sync_clients.clear()
     _async_clients.clear()
     _last_seen.clear()
+    with _doubt_lock:
+        _in_doubt.clear()
 
 
 def async_handle() -> _AsyncHandle:
@@ -278,6 +280,45 @@ def remember_counters(user_id: int, day: date, requests: int, tokens: int) -> No
 
 def last_seen_counters(user_id: int, day: date) -> tuple[int, int] | None:
     return _last_seen.get((user_id, day))
+
+
+# Per process: Redis admissions whose outcome this process does not know yet (in
+# flight) or never learned (the call failed after it was sent: the script may have
+# run). Each may have taken quota on Redis, so the database fallback counts them
+# on top of the last-seen counters; a definite answer removes one.
+_doubt_lock = threading.Lock()
+_in_doubt: dict[tuple[int, date], dict[str, int]] = {}
+
+
+def doubt_begin(user_id: int, day: date, call_id: str, tokens: int) -> None:
+    with _doubt_lock:
+        _in_doubt.setdefault((user_id, day), {})[call_id] = tokens
+
+
+def doubt_end(user_id: int, day: date, call_id: str) -> None:
+    with _doubt_lock:
+        calls = _in_doubt.get((user_id, day))
+        if calls is not None:
+            calls.pop(call_id, None)
+            if not calls:
+                del _in_doubt[(user_id, day)]
+
+
+def fallback_floor(user_id: int, day: date, *, call_id: str) -> tuple[int, int] | None:
+    """Lower bound of the (requests, tokens) Redis may hold for the user's day: the
+    last counters seen there plus every admission still in doubt except the
+    caller's own (one call admitted twice still runs once)."""
+    seen = _last_seen.get((user_id, day))
+    with _doubt_lock:
+        others = [
+            tokens
+            for cid, tokens in _in_doubt.get((user_id, day), {}).items()
+            if cid != call_id
+        ]
+    if seen is None and not others:
+        return None
+    requests, tokens = seen or (0, 0)
+    return requests + len(others), tokens + sum(others)
 
 
 def event_json(payload: dict) -> str:

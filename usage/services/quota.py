@@ -57,9 +57,10 @@ async def _redis_admit(
     max_tokens: int,
     endpoint: str,
     api_key_id: int | None,
+    call_id: str,
 ) -> Reservation:
     handle = quota_redis.async_handle()
-    rid = uuid.uuid4().hex
+    rid = call_id
     now_ts = now.timestamp()
     qkey = quota_redis.quota_key(user_id, day)
     user_rate = rate_spec(settings.RATELIMIT_AI_PER_USER)
@@ -90,7 +91,10 @@ async def _redis_admit(
         user_id,
         day.isoformat(),
     ]
+    # In doubt until Redis answers: a failure leaves it so (the script may have run).
+    quota_redis.doubt_begin(user_id, day, rid, prompt_tokens + max_tokens)
     outcome, requests, used, reserved, grant = await handle.admit(keys=keys, args=args)
+    quota_redis.doubt_end(user_id, day, rid)
     if outcome == "rate_user":
         raise rate_limited("user", user_rate, now_ts)
     if outcome == "rate_ip":
@@ -139,9 +143,10 @@ def _db_admit(
     max_tokens: int,
     endpoint: str,
     api_key_id: int | None,
+    call_id: str,
 ) -> Reservation:
     rate_limit_local(user_id=user_id, ip=ip, now=now.timestamp())
-    rid = uuid.uuid4().hex
+    rid = call_id
     with quota_db.serialized():
         result = quota_db.admit(
             user_id=user_id,
@@ -151,11 +156,14 @@ def _db_admit(
             max_tokens=max_tokens,
             reservation_id=rid,
             now=now,
-            floor=quota_redis.last_seen_counters(user_id, day)
+            floor=quota_redis.fallback_floor(user_id, day, call_id=rid)
             if settings.REDIS_URL
             else None,
         )
     counters = result.counters
+    if result.outcome == "ok":
+        # Now counted on the database: the same call's Redis doubt is no extra call.
+        quota_redis.doubt_end(user_id, day, rid)
     if result.outcome != "ok":
         raise quota_exceeded(
             which=result.outcome,
@@ -247,6 +255,7 @@ def _quota_or_none(*, user_id: int) -> QuotaState | None:
 
 
 async def _admit(**kwargs) -> Reservation:
+    kwargs["call_id"] = uuid.uuid4().hex
     if quota_redis.enabled():
         try:
             return await _redis_admit(**kwargs)

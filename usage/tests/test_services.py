@@ -483,3 +483,59 @@ def test_sweeper_drops_old_fallback_state_but_not_todays(user, settings):
     assert list(QuotaReservation.objects.values_list("pk", flat=True)) == [today.id]
     assert list(QuotaCounter.objects.values_list("day", flat=True)) == [today.day]
     assert UsageRecord.objects.count() == 1  # usage history is kept
+
+
+def test_redis_that_stops_answering_mid_burst_never_lets_the_fallback_over_admit(
+    user, settings, redis_url, monkeypatch
+):
+    """One unit left: call A's admission is on Redis, its answer not back yet, when
+    Redis stops answering call B. B's database fallback must count A (in doubt)."""
+    import asyncio
+
+    import redis as redis_lib
+    from asgiref.sync import async_to_sync
+
+    settings.REDIS_URL = redis_url
+    quota_override_set(user_id=user.pk, requests_per_day=1)
+    real_handle = quota_redis.async_handle
+    a_sent = asyncio.Event()
+    release = asyncio.Event()
+    calls = []
+
+    class SlowThenDead:
+        def __init__(self, real):
+            self.client = real.client
+            self.settle = real.settle
+            self.real = real
+
+        async def admit(self, *, keys, args):
+            calls.append(1)
+            if len(calls) == 1:  # A: Redis admits it; the answer is slow
+                answer = await self.real.admit(keys=keys, args=args)
+                a_sent.set()
+                await release.wait()
+                return answer
+            raise redis_lib.TimeoutError("Timeout reading from socket")  # B
+
+    monkeypatch.setattr(
+        quota_redis, "async_handle", lambda: SlowThenDead(real_handle())
+    )
+
+    async def burst():
+        a = asyncio.ensure_future(
+            services.usage_admit(
+                user_id=user.pk, ip=None, prompt_tokens=1, max_tokens=1, endpoint="t"
+            )
+        )
+        await a_sent.wait()
+        try:
+            await services.usage_admit(
+                user_id=user.pk, ip=None, prompt_tokens=1, max_tokens=1, endpoint="t"
+            )
+            b = "admitted"
+        except QuotaExceeded:
+            b = "refused"
+        release.set()
+        return (await a).backend, b
+
+    assert async_to_sync(burst)() == ("redis", "refused")
