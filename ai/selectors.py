@@ -4,6 +4,8 @@ agents and the MCP servers their tools come from."""
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -38,6 +40,9 @@ from ai.models import (
 from ai.providers.circuit import circuit_status
 from ai.providers.registry import known_provider_names, providers_from_settings
 from ai.types import AgentInfo, ModelInfo, ProviderConfig
+
+if TYPE_CHECKING:
+    from billing.selectors import PlanInfo
 
 CATALOGUE_VERSION_KEY = "ai:catalogue:version"
 CATALOGUE_LOCAL_SECONDS = 60
@@ -85,7 +90,7 @@ def model_info(row: AIModel) -> ModelInfo:
         output_price=row.output_price,
         currency=row.currency,
         min_plan=row.min_plan,
-        fallback=row.fallback.model_id if row.fallback_id else None,
+        fallback=row.fallback.model_id if row.fallback is not None else None,
         sort_order=row.sort_order,
         media_sizes=tuple(row.media_sizes or ()),
     )
@@ -96,7 +101,7 @@ def _current_version() -> str:
     if version is None:
         cache.add(CATALOGUE_VERSION_KEY, uuid.uuid4().hex, None)
         version = cache.get(CATALOGUE_VERSION_KEY) or ""
-    return version
+    return cast(str, version)
 
 
 def _load(version: str) -> Catalogue:
@@ -145,7 +150,13 @@ def catalogue_invalidate() -> None:
     _local.pop("catalogue", None)
 
 
-def plan_allows(catalogue: Catalogue, *, plan_slug: str, plan_rank: int, model) -> bool:
+def plan_allows(
+    catalogue: Catalogue,
+    *,
+    plan_slug: str,
+    plan_rank: int,
+    model: ModelInfo | AgentInfo,
+) -> bool:
     required = catalogue.plan_rank.get(model.min_plan)
     if required is None:  # a plan slug that does not exist: nobody qualifies
         return False
@@ -248,7 +259,7 @@ def conversation_messages(*, conversation: Conversation) -> QuerySet[Message]:
 @dataclass(frozen=True)
 class ConversationHistory:
     summary: str  # of the turns before `messages` ("" when none)
-    messages: list[dict]
+    messages: list[dict[str, Any]]
 
 
 def conversation_history(*, user_id: int, conversation_id: int) -> ConversationHistory:
@@ -272,7 +283,7 @@ def conversation_history(*, user_id: int, conversation_id: int) -> ConversationH
     )
 
 
-def provider_status() -> list[dict]:
+def provider_status() -> list[dict[str, Any]]:
     """Per provider: configured, circuit, last success/failure, latency, errors."""
     catalogue = catalogue_get()
     configured = catalogue.providers
@@ -316,7 +327,7 @@ def _agents_visible(user_id: int) -> QuerySet[Agent]:
     return Agent.objects.filter(owner_scope__in=[0, user_id], enabled=True)
 
 
-def _agent_allowed(catalogue: Catalogue, plan, agent: AgentInfo) -> bool:
+def _agent_allowed(catalogue: Catalogue, plan: "PlanInfo", agent: AgentInfo) -> bool:
     if agent.owned:
         return "workflows" in plan.features
     return plan_allows(
@@ -324,7 +335,7 @@ def _agent_allowed(catalogue: Catalogue, plan, agent: AgentInfo) -> bool:
     )
 
 
-def agent_list_for_user(*, user_id: int, plan) -> list[AgentInfo]:
+def agent_list_for_user(*, user_id: int, plan: "PlanInfo") -> list[AgentInfo]:
     """Public agents the plan reaches and the user's own (theirs shadow a public
     agent with the same slug); own agents need the `workflows` feature."""
     catalogue = catalogue_get()
@@ -344,7 +355,7 @@ def agent_get_row(*, user_id: int, slug: str) -> Agent:
     return row
 
 
-def agent_resolve(*, user_id: int, plan, slug: str) -> AgentInfo:
+def agent_resolve(*, user_id: int, plan: "PlanInfo", slug: str) -> AgentInfo:
     """The agent `slug` for a chat: the user's own first, then the public one.
 
     400 `unknown_agent` when neither exists (or it is disabled), 403
@@ -366,13 +377,13 @@ def agent_resolve(*, user_id: int, plan, slug: str) -> AgentInfo:
     return info
 
 
-async def aagent_resolve(*, user_id: int, plan, slug: str) -> AgentInfo:
+async def aagent_resolve(*, user_id: int, plan: "PlanInfo", slug: str) -> AgentInfo:
     return await sync_to_async(agent_resolve, thread_sensitive=False)(
         user_id=user_id, plan=plan, slug=slug
     )
 
 
-def agent_get_for_user(*, user_id: int, plan, slug: str) -> AgentInfo:
+def agent_get_for_user(*, user_id: int, plan: "PlanInfo", slug: str) -> AgentInfo:
     """GET /api/ai/agents/{slug}: 404 when unknown, 403 above the plan."""
     try:
         return agent_resolve(user_id=user_id, plan=plan, slug=slug)
@@ -380,11 +391,11 @@ def agent_get_for_user(*, user_id: int, plan, slug: str) -> AgentInfo:
         raise AgentNotFound() from None
 
 
-def mcp_servers_for_user(*, user_id: int, plan) -> list[McpServer]:
+def mcp_servers_for_user(*, user_id: int, plan: "PlanInfo") -> list[McpServer]:
     """Enabled servers the user may call: their own (with `integrations`) and staff
     servers offered to their plan (no `plans` listed = plans with `integrations`)."""
     has_integrations = "integrations" in plan.features
-    usable = []
+    usable: list[McpServer] = []
     rows = McpServer.objects.filter(owner_scope__in=[0, user_id], enabled=True)
     for row in rows.order_by("-owner_scope", "slug"):
         if row.owner_id is not None:
@@ -450,7 +461,13 @@ def job_get(*, user_id: int, job_id: int) -> ContentJob:
     return job
 
 
-def job_state(*, user_id: int, job_id: int) -> dict | None:
+class JobState(TypedDict):
+    status: str
+    progress: int
+    updated_at: datetime
+
+
+def job_state(*, user_id: int, job_id: int) -> JobState | None:
     """Status and progress only (what the event stream polls), or None."""
     return (
         ContentJob.objects.filter(pk=job_id, user_id=user_id)
