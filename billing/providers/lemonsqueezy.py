@@ -7,9 +7,10 @@ errors mapped to `billing.errors`. Settings are read at call time.
 import logging
 import math
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from django.conf import settings
@@ -27,6 +28,9 @@ from billing.providers import (
     ProviderPaymentMethod,
     ProviderSubscription,
 )
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 logger = logging.getLogger("flowmatik.billing")
 
@@ -85,7 +89,7 @@ def _retry_delay(response: httpx.Response | None, attempt: int) -> float:
             asked = math.nan
         if math.isfinite(asked):  # NaN or +-inf: our own backoff instead
             delay = asked
-    return min(max(0.0, delay), cap)
+    return float(min(max(0.0, delay), cap))
 
 
 def _request(
@@ -93,8 +97,8 @@ def _request(
     path: str,
     *,
     operation: str,
-    json: dict | None = None,
-    params: dict | None = None,
+    json: dict[str, Any] | None = None,
+    params: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One API call with bounded retries; the parsed JSON:API document."""
     max_retries = int(settings.LEMONSQUEEZY_MAX_RETRIES)
@@ -182,7 +186,7 @@ def money_from_minor(amount: Any) -> Decimal:
 
 
 def parse_subscription(
-    data: dict[str, Any], *, custom_data: dict | None = None
+    data: dict[str, Any], *, custom_data: dict[str, Any] | None = None
 ) -> ProviderSubscription:
     """A JSON:API `subscriptions` resource object in our terms."""
     attrs = data.get("attributes") or {}
@@ -208,7 +212,7 @@ def parse_subscription(
         current_period_end=period_end,
         cancel_at_period_end=cancelled and provider_status != "expired",
         updated_at=timestamp(attrs.get("updated_at")),
-        user_id=int(raw_user) if str(raw_user or "").strip().isdigit() else None,
+        user_id=int(str(raw_user)) if str(raw_user or "").strip().isdigit() else None,
         card_brand=str(attrs.get("card_brand") or ""),
         card_last4=str(attrs.get("card_last_four") or ""),
         portal_url=str(urls.get("customer_portal") or ""),
@@ -237,7 +241,7 @@ def parse_invoice(data: dict[str, Any]) -> ProviderInvoice:
 
 def checkout_create(
     *,
-    user,
+    user: "User",
     plan_slug: str,
     price_ref: str,
     success_url: str,
@@ -304,7 +308,9 @@ def subscription_current(*, external_id: str) -> dict[str, Any] | None:
     return data
 
 
-def _patch(external_id: str, attributes: dict, operation: str) -> ProviderSubscription:
+def _patch(
+    external_id: str, attributes: dict[str, Any], operation: str
+) -> ProviderSubscription:
     body = {
         "data": {
             "type": "subscriptions",
@@ -346,7 +352,9 @@ def subscription_change_price(
     )
 
 
-def subscription_list(*, statuses: tuple[str, ...] = ()):
+def subscription_list(
+    *, statuses: tuple[str, ...] = ()
+) -> Iterator[ProviderSubscription]:
     """Every subscription of our store (for reconciliation), page by page."""
     page = 1
     while True:

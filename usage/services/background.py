@@ -4,6 +4,7 @@ import json
 import logging
 import uuid
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, cast
 
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
@@ -16,6 +17,9 @@ from usage.daily_limits import (
 )
 from usage.models import QuotaCounter, QuotaReservation
 from usage.services.records import quota_alert_fire, usage_record_store
+
+if TYPE_CHECKING:
+    import redis
 
 logger = logging.getLogger("flowmatik.usage")
 
@@ -47,7 +51,7 @@ _POISON = (
 )
 
 
-def _apply_safely(client, item: str) -> None:
+def _apply_safely(client: "redis.Redis", item: str) -> None:
     try:
         _apply_buffered(item)
     except _POISON:
@@ -74,9 +78,14 @@ def usage_events_drain(*, batch_size: int = 500, max_batches: int = 20) -> int:
     try:
         leftovers = client.lrange(quota_redis.processing_key(), 0, -1)
         for _ in range(max_batches):
-            items = leftovers or take(
-                keys=[quota_redis.events_key(), quota_redis.processing_key()],
-                args=[batch_size],
+            # The client decodes responses (`decode_responses=True`): str items.
+            items = cast(
+                list[str],
+                leftovers
+                or take(
+                    keys=[quota_redis.events_key(), quota_redis.processing_key()],
+                    args=[batch_size],
+                ),
             )
             leftovers = []
             if not items:
@@ -132,14 +141,22 @@ def _redis_sweep(now: datetime) -> int:
     client = quota_redis.sync_client()
     settle = client.register_script(quota_redis.SETTLE_LUA)
     freed = 0
-    expired = client.zrangebyscore(
-        quota_redis.reservations_key(), "-inf", now.timestamp(), start=0, num=1000
+    # The client decodes responses (`decode_responses=True`): str members.
+    expired = cast(
+        list[str],
+        client.zrangebyscore(
+            quota_redis.reservations_key(), "-inf", now.timestamp(), start=0, num=1000
+        ),
     )
     for rid in expired:
-        uid, day_text = client.hmget(quota_redis.reservation_key(rid), "uid", "day")
+        uid, day_text = cast(
+            list[str | None],
+            client.hmget(quota_redis.reservation_key(rid), "uid", "day"),
+        )
         if uid is None:
             client.zrem(quota_redis.reservations_key(), rid)
             continue
+        day_text = cast(str, day_text)  # written with `uid` in the same HSET
         day = date.fromisoformat(day_text)
         fresh = settle(
             keys=[
