@@ -14,7 +14,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from ai.errors import JobCanceled as JobCanceled  # re-exported for the job runners
 from ai.errors import ProviderError, ProviderTimeout, ProviderUnavailable
@@ -22,10 +23,13 @@ from ai.services.chat import chat_complete_sync
 from ai.types import ChatRequest, ChatResult, ModelInfo
 from flowmatik.errors import ApplicationError
 
+if TYPE_CHECKING:
+    from usage.types import Reservation
+
 logger = logging.getLogger("flowmatik.ai")
 
 
-def _usage():
+def _usage() -> ModuleType:
     from usage import services as usage_services  # the usage app's seam
 
     return usage_services
@@ -83,9 +87,9 @@ class MeteredResult:
 
 async def media_admit(
     *, user_id: int, endpoint: str, api_key_id: int | None = None, ip: str | None = None
-):
+) -> "Reservation":
     """Count one request (no tokens) against the day's quota; raises 429 if over."""
-    return await _usage().usage_admit(
+    reservation: Reservation = await _usage().usage_admit(
         user_id=user_id,
         ip=ip,
         prompt_tokens=0,
@@ -93,11 +97,12 @@ async def media_admit(
         endpoint=endpoint,
         api_key_id=api_key_id,
     )
+    return reservation
 
 
 async def media_settle(
     *,
-    reservation,
+    reservation: "Reservation",
     model: ModelInfo,
     endpoint: str,
     request_id: str,
@@ -187,14 +192,14 @@ async def media_call_metered(
 # --- a reservation kept across tasks (video: submit now, settle when done) ---------
 
 
-def reservation_dump(reservation) -> dict[str, Any]:
+def reservation_dump(reservation: "Reservation") -> dict[str, Any]:
     data = dataclasses.asdict(reservation)
     data["day"] = reservation.day.isoformat()
     data["quota"]["reset_at"] = reservation.quota.reset_at.isoformat()
     return data
 
 
-def reservation_load(data: dict[str, Any]):
+def reservation_load(data: dict[str, Any]) -> "Reservation":
     from usage.types import QuotaState, Reservation
 
     quota = QuotaState(
