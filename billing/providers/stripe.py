@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import stripe
 from django.conf import settings
@@ -32,6 +32,9 @@ from billing.providers import (
     ProviderPaymentMethod,
     ProviderSubscription,
 )
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 logger = logging.getLogger("flowmatik.billing")
 
@@ -69,7 +72,7 @@ def is_configured() -> bool:
 
 
 def _livemode() -> bool:
-    return settings.STRIPE_SECRET_KEY.startswith("sk_live_")
+    return str(settings.STRIPE_SECRET_KEY).startswith("sk_live_")
 
 
 def _configure() -> str:
@@ -86,7 +89,7 @@ def _configure() -> str:
     stripe.api_base = settings.STRIPE_API_BASE
     stripe.api_version = settings.STRIPE_API_VERSION
     stripe.max_network_retries = settings.STRIPE_MAX_NETWORK_RETRIES
-    return settings.STRIPE_SECRET_KEY
+    return str(settings.STRIPE_SECRET_KEY)
 
 
 def library_reset() -> None:
@@ -211,7 +214,7 @@ def parse_subscription(
         cancel_at_period_end=bool(obj.get("cancel_at_period_end"))
         or bool(obj.get("cancel_at")),
         updated_at=updated_at,
-        user_id=int(user_id) if str(user_id or "").isdigit() else None,
+        user_id=int(str(user_id)) if str(user_id or "").isdigit() else None,
         card_brand=str(card.get("brand") or ""),
         card_last4=str(card.get("last4") or ""),
     )
@@ -245,7 +248,7 @@ def invoice_subscription_id(obj: dict[str, Any]) -> str:
 # --- customers (through dj-stripe) ---
 
 
-def customer_get_or_create(*, user) -> str:
+def customer_get_or_create(*, user: "User") -> str:
     """The user's Stripe customer id, created once (dj-stripe's idempotency key)."""
     api_key = _configure()
     livemode = _livemode()
@@ -256,21 +259,22 @@ def customer_get_or_create(*, user) -> str:
             api_key=api_key,
             metadata={"user_id": str(user.pk)},
         )
-    return customer.id
+    return str(customer.id)
 
 
 def customer_user_id(*, customer_id: str) -> int | None:
     """Our user id for a Stripe customer id, from dj-stripe's customer table."""
     if not customer_id:
         return None
-    return (
+    return cast(
+        int | None,
         Customer.objects.filter(id=customer_id)
         .values_list("subscriber_id", flat=True)
-        .first()
+        .first(),
     )
 
 
-def customer_link(*, customer_id: str, user, livemode: bool = False) -> None:
+def customer_link(*, customer_id: str, user: "User", livemode: bool = False) -> None:
     """Remember that `customer_id` belongs to `user` (e.g. from a checkout)."""
     Customer.objects.get_or_create(
         id=customer_id, defaults={"subscriber": user, "livemode": livemode}
@@ -295,7 +299,7 @@ def event_sync(*, payload: dict[str, Any]) -> None:
 
 def checkout_create(
     *,
-    user,
+    user: "User",
     plan_slug: str,
     price_ref: str,
     success_url: str,
@@ -398,7 +402,7 @@ def subscription_change_price(
 
 def subscription_list(
     *, statuses: tuple[str, ...] = ("active", "trialing", "past_due")
-):
+) -> Iterator[ProviderSubscription]:
     """Every subscription in `statuses` (for reconciliation), newest first."""
     for status in statuses:
         with _errors("subscription.list"):

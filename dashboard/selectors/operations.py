@@ -54,7 +54,7 @@ class ComponentDown(RuntimeError):
         self.details = details
 
 
-def _timed(check: Callable[[], dict | None]) -> dict[str, Any]:
+def _timed(check: Callable[[], dict[str, Any] | None]) -> dict[str, Any]:
     started = time.perf_counter()
     try:
         details = check() or {}
@@ -73,7 +73,7 @@ def _timed(check: Callable[[], dict | None]) -> dict[str, Any]:
     }
 
 
-def _check_redis() -> dict:
+def _check_redis() -> dict[str, Any]:
     if not settings.REDIS_URL:
         return {"status": "not_configured"}
     timeout = settings.HEALTH_CHECK_TIMEOUT_SECONDS
@@ -87,7 +87,7 @@ def _check_redis() -> dict:
     return {}
 
 
-def _check_channel_layer() -> dict:
+def _check_channel_layer() -> dict[str, Any]:
     """A message sent to a fresh channel comes back (the layer really carries)."""
 
     async def roundtrip() -> None:
@@ -101,10 +101,12 @@ def _check_channel_layer() -> dict:
             raise ComponentDown("the channel layer returned another message")
 
     async_to_sync(roundtrip)()
-    return {"backend": settings.CHANNEL_LAYERS["default"]["BACKEND"].rsplit(".", 1)[1]}
+    return {
+        "backend": str(settings.CHANNEL_LAYERS["default"]["BACKEND"]).rsplit(".", 1)[1]
+    }
 
 
-def _check_workers() -> dict:
+def _check_workers() -> dict[str, Any]:
     replies = celery_app.control.ping(timeout=settings.ADMIN_HEALTH_WORKER_PING_SECONDS)
     workers = sorted(name for reply in replies for name in reply)
     if not workers:
@@ -112,7 +114,7 @@ def _check_workers() -> dict:
     return {"workers": workers}
 
 
-def _check_beat() -> dict:
+def _check_beat() -> dict[str, Any]:
     last = health.beat_last_heartbeat()
     age = (timezone.now() - last).total_seconds() if last else None
     details = {
@@ -124,7 +126,7 @@ def _check_beat() -> dict:
     return details
 
 
-def _check_disk() -> dict:
+def _check_disk() -> dict[str, Any]:
     usage = shutil.disk_usage(settings.VAR_DIR)
     free_percent = round(usage.free / usage.total * 100, 2)
     details = {
@@ -138,7 +140,7 @@ def _check_disk() -> dict:
     return details
 
 
-def _ai_providers() -> dict[str, dict]:
+def _ai_providers() -> dict[str, dict[str, Any]]:
     result = {}
     for provider in ai_selectors.provider_status():
         if not provider["configured"]:
@@ -159,7 +161,7 @@ def _ai_providers() -> dict[str, dict]:
     return result
 
 
-def _payment_providers() -> dict[str, dict]:
+def _payment_providers() -> dict[str, dict[str, Any]]:
     result = {}
     for provider in billing_selectors.payment_provider_status():
         ready = provider["configured"] and provider["webhook_secret_set"]
@@ -172,7 +174,7 @@ def _payment_providers() -> dict[str, dict]:
     return result
 
 
-COMPONENT_CHECKS: dict[str, Callable[[], dict | None]] = {
+COMPONENT_CHECKS: dict[str, Callable[[], dict[str, Any] | None]] = {
     "database": health.check_database,
     "cache": health.check_cache,
     "redis": _check_redis,
