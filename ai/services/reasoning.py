@@ -10,15 +10,18 @@ plan by `AI_REASONING_MAX_DEPTH`.
 """
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass, replace
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.conf import settings
 
 from ai.types import ChatEvent, ChatRequest, ChatResult, ChatStream
 from flowmatik.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from billing.selectors import PlanInfo
 
 STEP_PLAN, STEP_DRAFT, STEP_CRITIQUE, STEP_REVISE = (
     "plan",
@@ -93,7 +96,7 @@ def reasoning_step_count(*, depth: int, sections: int) -> int:
     return 1 + sections + 2 * depth
 
 
-def reasoning_depth_check(*, plan, depth: int) -> int:
+def reasoning_depth_check(*, plan: "PlanInfo", depth: int) -> int:
     """`depth` if the plan reaches it: 400 outside 1..3, 403 above the plan's max."""
     from accounts.errors import PlanFeatureRequired
 
@@ -143,7 +146,9 @@ async def reasoning_run(
     steps: list[ReasoningStep] = []
     total = 0
 
-    async def run(step: str, messages, section: int | None = None) -> str:
+    async def run(
+        step: str, messages: list[dict[str, Any]], section: int | None = None
+    ) -> str:
         result = await call(messages, step)
         done = ReasoningStep(
             step=step,
@@ -212,7 +217,11 @@ def revise_prompt(*, prompt: str, draft: str, critique: str) -> str:
 # --- chat with reasoning -------------------------------------------------------------
 
 
-async def reasoning_chat_run(request: ChatRequest, *, plain_run) -> Any:
+async def reasoning_chat_run(
+    request: ChatRequest,
+    *,
+    plain_run: Callable[[ChatRequest], Awaitable[ChatResult | ChatStream]],
+) -> ChatResult | ChatStream:
     """A chat turn with reasoning: the steps (metered, not stored in the
     conversation), then the final revision as the conversation's normal turn
     (stored, streamed when asked) — its result carries the steps."""
@@ -243,8 +252,11 @@ async def reasoning_chat_run(request: ChatRequest, *, plain_run) -> Any:
         still_wanted=request.still_wanted,
     )
 
-    async def call(messages, step: str) -> ChatResult:
-        return await plain_run(replace(step_request, messages=messages))
+    async def call(messages: list[dict[str, Any]], step: str) -> ChatResult:
+        # step_request does not stream: chat_run answers a ChatResult
+        return cast(
+            ChatResult, await plain_run(replace(step_request, messages=messages))
+        )
 
     outcome = await reasoning_run(
         call=call,
@@ -272,7 +284,9 @@ async def reasoning_chat_run(request: ChatRequest, *, plain_run) -> Any:
     return replace(final, reasoning_steps=outcome.steps_dump())
 
 
-async def _with_steps(events, steps: list[ReasoningStep]):
+async def _with_steps(
+    events: AsyncIterator[ChatEvent], steps: list[ReasoningStep]
+) -> AsyncIterator[ChatEvent]:
     """The final turn's stream with the steps after its `start` event."""
     try:
         yield await anext(events)
@@ -281,4 +295,5 @@ async def _with_steps(events, steps: list[ReasoningStep]):
         async for event in events:
             yield event
     finally:
-        await events.aclose()
+        # chat's events are an async generator (ChatStream documents closing it)
+        await cast(AsyncGenerator[ChatEvent, None], events).aclose()
