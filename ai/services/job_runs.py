@@ -12,8 +12,9 @@ charged). Transient provider errors re-queue the job with backoff
 
 import logging
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import TypedDict
 
 from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
@@ -74,9 +75,15 @@ def _claim(job_id: int) -> ContentJob | None:
     return ContentJob.objects.get(pk=job_id)
 
 
+class _JobUsage(TypedDict):
+    prompt_tokens: int
+    completion_tokens: int
+    cost: Decimal
+
+
 def _backoff(attempt: int) -> float:
     base = settings.STUDIO_RETRY_BACKOFF_SECONDS * (2 ** max(0, attempt - 1))
-    delay = min(settings.STUDIO_RETRY_BACKOFF_MAX_SECONDS, base)
+    delay: float = min(settings.STUDIO_RETRY_BACKOFF_MAX_SECONDS, base)
     return delay / 2 + random.uniform(0, delay / 2)  # noqa: S311 - jitter
 
 
@@ -147,7 +154,11 @@ def _run_text(job: ContentJob) -> None:
     persona = agent_persona(user_id=job.user_id, agent=job.agent)
     profile = ctx.profile_context(job.user_id)
     options = job.options
-    usage = {"prompt_tokens": 0, "completion_tokens": 0, "cost": Decimal("0")}
+    usage: _JobUsage = {
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "cost": Decimal("0"),
+    }
 
     async def still_wanted() -> bool:
         return await sync_to_async(job_still_running)(job.pk)
@@ -243,7 +254,7 @@ def _run_media(job: ContentJob) -> None:
 
     if job.type == JobType.IMAGE:
 
-        async def call():
+        async def call() -> list[media_provider.DownloadedFile]:
             made = await media_provider.image_generate(
                 provider=provider,
                 model=info.upstream_name,
@@ -260,7 +271,7 @@ def _run_media(job: ContentJob) -> None:
                     code="provider_error",
                     status_code=502,
                 )
-            files = []
+            files: list[media_provider.DownloadedFile] = []
             for url in made.urls[: options.get("count", 1)]:
                 files.append(
                     await media_provider.asset_download(
@@ -271,12 +282,12 @@ def _run_media(job: ContentJob) -> None:
                 )
             return files
 
-        def units_of(files):
+        def units_of(files: list[media_provider.DownloadedFile]) -> int:
             return len(files)
 
     else:
 
-        async def call():
+        async def call() -> list[media_provider.DownloadedFile]:
             speech = await media_provider.speech_create(
                 provider=provider,
                 model=info.upstream_name,
@@ -288,7 +299,7 @@ def _run_media(job: ContentJob) -> None:
             )
             return [speech_file(speech)]
 
-        def units_of(files):
+        def units_of(files: list[media_provider.DownloadedFile]) -> int:
             if info.price_unit == "1M_utf8_bytes":
                 return len(job.prompt.encode())
             return 1
@@ -320,7 +331,7 @@ def _run_media(job: ContentJob) -> None:
 # --- the sweeper
 
 
-def jobs_sweep(*, now=None) -> dict[str, int]:
+def jobs_sweep(*, now: datetime | None = None) -> dict[str, int]:
     """Re-queue running jobs whose lease ran out (their worker died), or fail them
     past STUDIO_JOB_MAX_ATTEMPTS (`job_stalled`). Celery beat runs it."""
     now = now or timezone.now()
