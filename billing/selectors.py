@@ -4,6 +4,7 @@ invoices and payment methods (read from the provider that owns them), revenue.""
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any, cast
 
 from django.conf import settings
 from django.db.models import (
@@ -30,6 +31,9 @@ from billing.models import (
 )
 from billing.providers import ProviderInvoice, ProviderPaymentMethod, provider_module
 from flowmatik.versioned_cache import versioned_get, versioned_invalidate, versioned_set
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 FREE_PLAN_SLUG = "free"
 
@@ -116,7 +120,7 @@ def subscription_grants_access(
     )
 
 
-def plan_get_for_user(*, user) -> Plan:
+def plan_get_for_user(*, user: "User") -> Plan:
     """The plan whose limits and features apply to `user` now (Free if none)."""
     subscription = subscription_get_live(user_id=user.pk)
     if subscription is not None and subscription_grants_access(
@@ -130,11 +134,11 @@ def plan_has_feature(*, plan: Plan | PlanInfo, feature: str) -> bool:
     return feature in (plan.features or ())
 
 
-def user_has_feature(*, user, feature: str) -> bool:
+def user_has_feature(*, user: "User", feature: str) -> bool:
     return plan_has_feature(plan=plan_get_for_user(user=user), feature=feature)
 
 
-def user_is_premium(*, user) -> bool:
+def user_is_premium(*, user: "User") -> bool:
     """True when the user's current plan is a paid one (the `premium` role)."""
     return not plan_get_for_user(user=user).is_free
 
@@ -166,7 +170,9 @@ def user_premium_exists(*, user_ref: str = "pk", now: datetime | None = None) ->
     )
 
 
-def user_plan_slug_expression(*, user_ref: str = "pk", now: datetime | None = None):
+def user_plan_slug_expression(
+    *, user_ref: str = "pk", now: datetime | None = None
+) -> Coalesce:
     """`plan_get_for_user(...).slug` as SQL, to annotate or filter users at once."""
     granting = _granting_subscriptions(user_ref=user_ref, now=now)
     return Coalesce(
@@ -176,7 +182,7 @@ def user_plan_slug_expression(*, user_ref: str = "pk", now: datetime | None = No
     )
 
 
-def user_provider_expression(*, user_ref: str = "pk"):
+def user_provider_expression(*, user_ref: str = "pk") -> Coalesce:
     """The provider of the user's live subscription as SQL ('' without one)."""
     live = Subscription.objects.filter(live_user=OuterRef(user_ref))
     return Coalesce(
@@ -217,7 +223,7 @@ def plan_info_for_user_id(*, user_id: int) -> PlanInfo:
     """
     lookup = versioned_get(_plan_cache_key(user_id))
     if lookup.hit:
-        return lookup.value
+        return cast(PlanInfo, lookup.value)  # only `plan_info` values are cached here
     from accounts.models import User
 
     info = plan_info(plan_get_for_user(user=User(pk=user_id)))
@@ -271,8 +277,10 @@ def payment_method_list_for_user(*, user_id: int) -> list[ProviderPaymentMethod]
     if sub.provider == Provider.STRIPE:
         if not sub.external_customer_id:
             return []
-        return module.payment_method_list(customer_id=sub.external_customer_id)
-    return module.payment_method_list(external_id=sub.external_id)
+        methods = module.payment_method_list(customer_id=sub.external_customer_id)
+    else:
+        methods = module.payment_method_list(external_id=sub.external_id)
+    return cast(list[ProviderPaymentMethod], methods)
 
 
 # --- revenue (admin dashboard) ---
@@ -307,7 +315,7 @@ def mrr() -> dict[str, Decimal]:
 
 def revenue_breakdown(
     *, since: datetime | None = None, until: datetime | None = None
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """Paid revenue in [since, until) per provider and currency (admin dashboard)."""
     payments = Payment.objects.filter(status=PaymentStatus.PAID)
     if since is not None:
@@ -340,7 +348,7 @@ def subscription_counts() -> dict[str, dict[str, int]]:
     return {"by_plan": by_plan, "by_provider": by_provider}
 
 
-def payment_provider_status() -> list[dict]:
+def payment_provider_status() -> list[dict[str, Any]]:
     """Per provider: API credentials, webhook secret and plan prices configured."""
     secrets = {
         Provider.STRIPE: settings.STRIPE_WEBHOOK_SECRET,
@@ -362,7 +370,7 @@ def payment_provider_status() -> list[dict]:
     ]
 
 
-def users_on_plan(*, slug: str) -> QuerySet:
+def users_on_plan(*, slug: str) -> "QuerySet[User]":
     """Active users whose current plan is `slug` (Free: those without a paid one)."""
     from django.contrib.auth import get_user_model
 

@@ -6,6 +6,7 @@ the raw `UsageRecord` table.
 
 from datetime import date
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import DecimalField, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
@@ -15,6 +16,9 @@ from usage import quota_db, quota_redis
 from usage.daily_limits import limits_for_user_id, quota_state, utc_today
 from usage.models import QuotaOverride, UsageDaily, UsageMonthly, UsageRecord
 from usage.types import QuotaState
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 GROUP_BY_FIELDS = {"day": "day", "model": "model", "endpoint": "endpoint"}
 _SUMS = {
@@ -27,7 +31,7 @@ _SUMS = {
 }
 
 
-def usage_target_user_id(*, user, requested_user_id: int | None) -> int:
+def usage_target_user_id(*, user: "User", requested_user_id: int | None) -> int:
     """Whose usage `user` reads: their own; staff may name another user.
 
     Anyone else naming another user gets 404 (as does staff naming a missing one),
@@ -50,7 +54,8 @@ def _counters(user_id: int, day: date) -> tuple[int, int, int]:
             values = quota_redis.sync_client().hmget(
                 quota_redis.quota_key(user_id, day), "req", "used", "res"
             )
-            return tuple(int(v or 0) for v in values)
+            requests, used, reserved = (int(v or 0) for v in values)
+            return requests, used, reserved
         except quota_redis.REDIS_ERRORS as exc:
             quota_redis.mark_down(exc)
     with quota_db.serialized():
@@ -71,7 +76,7 @@ def quota_state_for_user(*, user_id: int) -> QuotaState:
     )
 
 
-def quota_summary_for_user(*, user_id: int) -> dict:
+def quota_summary_for_user(*, user_id: int) -> dict[str, Any]:
     """`quota_state_for_user` as JSON-ready data (None = unlimited), for callers
     that are not DRF views (tool results, staff summaries)."""
     state = quota_state_for_user(user_id=user_id)
@@ -87,7 +92,7 @@ def quota_summary_for_user(*, user_id: int) -> dict:
     }
 
 
-def _clean(row: dict) -> dict:
+def _clean(row: dict[str, Any]) -> dict[str, Any]:
     for name in _SUMS:
         if name == "cost":
             row[name] = row[name] if row[name] is not None else Decimal("0")
@@ -98,7 +103,7 @@ def _clean(row: dict) -> dict:
 
 def usage_summary(
     *, user_id: int, date_from: date, date_to: date, group_by: str
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """Requests, tokens and cost per day|model|endpoint (and currency), oldest first."""
     field = GROUP_BY_FIELDS[group_by]
     rows = (
@@ -110,7 +115,9 @@ def usage_summary(
     return [_clean({"key": row.pop(field), **row}) for row in rows]
 
 
-def usage_totals(*, user_id: int, date_from: date, date_to: date) -> list[dict]:
+def usage_totals(
+    *, user_id: int, date_from: date, date_to: date
+) -> list[dict[str, Any]]:
     """Totals over the range, one row per currency."""
     rows = (
         UsageDaily.objects.filter(user_id=user_id, day__gte=date_from, day__lte=date_to)
@@ -121,7 +128,7 @@ def usage_totals(*, user_id: int, date_from: date, date_to: date) -> list[dict]:
     return [_clean(dict(row)) for row in rows]
 
 
-def usage_today(*, user_id: int) -> dict:
+def usage_today(*, user_id: int) -> dict[str, Any]:
     """Today's quota state and recorded totals (records lag the counters by the
     drain interval when Redis buffers them)."""
     day = utc_today()
@@ -155,7 +162,7 @@ def usage_records_for_user(*, user_id: int) -> QuerySet[UsageRecord]:
     return UsageRecord.objects.filter(user_id=user_id)
 
 
-def usage_platform_daily(*, date_from: date, date_to: date) -> list[dict]:
+def usage_platform_daily(*, date_from: date, date_to: date) -> list[dict[str, Any]]:
     """Every user's requests, tokens and cost per day and currency (admin dashboard).
 
     Days without usage are absent; callers fill the gaps.
@@ -174,7 +181,7 @@ def usage_active_user_count(*, day: date) -> int:
     return UsageDaily.objects.filter(day=day).values("user_id").distinct().count()
 
 
-def usage_day_for_users(*, user_ids: list[int], day: date) -> dict[int, dict]:
+def usage_day_for_users(*, user_ids: list[int], day: date) -> dict[int, dict[str, Any]]:
     """Requests and tokens of each listed user on `day` (one query for a page)."""
     rows = (
         UsageDaily.objects.filter(user_id__in=user_ids, day=day)
@@ -206,7 +213,7 @@ def usage_month_cost_for_users(
     return result
 
 
-def usage_month_cost_expression(*, month: date, user_ref: str = "pk"):
+def usage_month_cost_expression(*, month: date, user_ref: str = "pk") -> Coalesce:
     """The user's AI cost in `month` (all currencies summed) as SQL, for sorting."""
     total = (
         UsageMonthly.objects.filter(user_id=OuterRef(user_ref), month=month)
