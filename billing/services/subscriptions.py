@@ -6,6 +6,8 @@ transaction, then applies the provider's answer through the one sync path.
 
 import logging
 from datetime import UTC, datetime
+from types import ModuleType
+from typing import TYPE_CHECKING, cast
 
 from django.conf import settings
 from django.utils import timezone
@@ -24,6 +26,9 @@ from billing.selectors import plan_price_ref, subscription_get_live
 from billing.services.sync import subscription_end, subscription_sync_remote
 from flowmatik.errors import PermissionDenied
 
+if TYPE_CHECKING:
+    from accounts.models import User
+
 logger = logging.getLogger("flowmatik.billing")
 
 # Idempotency window: a retry or double click within it reuses the provider's
@@ -39,7 +44,7 @@ def _idempotency_key(action: str, *parts: object) -> str:
     return ":".join(["fmk", action, *(str(p) for p in parts), str(_window())])
 
 
-def _configured_module(provider: str):
+def _configured_module(provider: str) -> ModuleType:
     if provider not in Provider.values:
         raise PlanNotPurchasable(f"Unknown payment provider {provider!r}.")
     module = provider_module(provider)
@@ -66,7 +71,7 @@ def _purchasable_plan(*, slug: str, provider: str) -> tuple[Plan, str]:
     return plan, price_ref
 
 
-def subscription_checkout_start(*, user, plan_slug: str, provider: str) -> str:
+def subscription_checkout_start(*, user: "User", plan_slug: str, provider: str) -> str:
     """A hosted checkout URL for `plan_slug` at `provider`; 409 if already live."""
     module = _configured_module(provider)
     plan, price_ref = _purchasable_plan(slug=plan_slug, provider=provider)
@@ -84,17 +89,17 @@ def subscription_checkout_start(*, user, plan_slug: str, provider: str) -> str:
         "Checkout started",
         extra={"userId": user.pk, "provider": provider, "plan": plan.slug},
     )
-    return result.url
+    return cast(str, result.url)  # a CheckoutResult
 
 
-def _live_or_404(user) -> Subscription:
+def _live_or_404(user: "User") -> Subscription:
     sub = subscription_get_live(user_id=user.pk)
     if sub is None:
         raise NoSubscription()
     return sub
 
 
-def subscription_cancel(*, user, immediately: bool = False) -> Subscription:
+def subscription_cancel(*, user: "User", immediately: bool = False) -> Subscription:
     """Cancel at period end (or now, for staff) through the owning provider."""
     if immediately and not user.is_staff:
         raise PermissionDenied("Only administrators can cancel immediately.")
@@ -116,7 +121,7 @@ def subscription_cancel(*, user, immediately: bool = False) -> Subscription:
     return sub
 
 
-def subscription_resume(*, user) -> Subscription:
+def subscription_resume(*, user: "User") -> Subscription:
     """Undo a pending cancellation (the period has not ended yet)."""
     sub = _live_or_404(user)
     if not sub.cancel_at_period_end:
@@ -129,7 +134,7 @@ def subscription_resume(*, user) -> Subscription:
     return subscription_sync_remote(remote=remote)[0]
 
 
-def subscription_change_plan(*, user, plan_slug: str) -> Subscription:
+def subscription_change_plan(*, user: "User", plan_slug: str) -> Subscription:
     """Move the live subscription to another paid plan at the same provider."""
     sub = _live_or_404(user)
     module = _configured_module(sub.provider)
@@ -149,7 +154,7 @@ def subscription_change_plan(*, user, plan_slug: str) -> Subscription:
     return sub
 
 
-def subscription_portal_url(*, user) -> str:
+def subscription_portal_url(*, user: "User") -> str:
     """A fresh customer-portal URL from the provider of the user's subscription."""
     sub = subscription_get_live(user_id=user.pk) or (
         Subscription.objects.filter(user_id=user.pk).order_by("-created_at").first()
@@ -160,8 +165,11 @@ def subscription_portal_url(*, user) -> str:
     if sub.provider == Provider.STRIPE:
         if not sub.external_customer_id:
             raise NoSubscription("No Stripe customer is linked to you yet.")
-        return module.portal_url(
-            customer_id=sub.external_customer_id,
-            return_url=settings.BILLING_PORTAL_RETURN_URL,
+        return cast(
+            str,
+            module.portal_url(
+                customer_id=sub.external_customer_id,
+                return_url=settings.BILLING_PORTAL_RETURN_URL,
+            ),
         )
-    return module.portal_url(external_id=sub.external_id)
+    return cast(str, module.portal_url(external_id=sub.external_id))
