@@ -23,9 +23,10 @@ task) stops at once, settles the running step and stores what happened so far.
 
 import asyncio
 import logging
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -51,6 +52,7 @@ from ai.types import (
     ChatToolResult,
     ChatUsage,
     ChatUsageReport,
+    PreparedChat,
 )
 from flowmatik.errors import ApplicationError
 
@@ -101,13 +103,19 @@ def agent_reasoning_depth(*, plan: Any, declared: int) -> int:
     return min(declared, allowed)
 
 
-async def agent_run(request: ChatRequest, *, plain_run) -> ChatResult | ChatStream:
+async def agent_run(
+    request: ChatRequest,
+    *,
+    plain_run: Callable[[ChatRequest], Awaitable[ChatResult | ChatStream]],
+) -> ChatResult | ChatStream:
     """Run `request` (which names an agent); `plain_run` is the engine's one-call
     path, used when the agent has no tools to offer."""
     from ai.services.chat import chat_prepare, plan_for_user
 
     plan = request.plan or await plan_for_user(request.user_id)
-    agent = await aagent_resolve(user_id=request.user_id, plan=plan, slug=request.agent)
+    # chat_run calls agent_run only for a request that names an agent
+    slug = cast(str, request.agent)
+    agent = await aagent_resolve(user_id=request.user_id, plan=plan, slug=slug)
     request = replace(
         request,
         plan=plan,
@@ -140,7 +148,7 @@ async def agent_run(request: ChatRequest, *, plain_run) -> ChatResult | ChatStre
     return await _collect(loop, events)
 
 
-async def _open(loop: _Loop, events) -> ChatStream:
+async def _open(loop: _Loop, events: AsyncGenerator[ChatEvent, None]) -> ChatStream:
     """Like the engine's stream: a failure before `start` is raised, not streamed."""
     try:
         first = await anext(events)
@@ -150,10 +158,13 @@ async def _open(loop: _Loop, events) -> ChatStream:
     if isinstance(first, ChatFailure):
         await events.aclose()
         raise _quota_on(first.error, loop.quota)
-    return ChatStream(start=first, events=_prepend(first, events), quota=loop.quota)
+    start = cast(ChatStart, first)  # the loop's first event: `start` or a failure
+    return ChatStream(start=start, events=_prepend(first, events), quota=loop.quota)
 
 
-async def _prepend(first: ChatEvent, events):
+async def _prepend(
+    first: ChatEvent, events: AsyncGenerator[ChatEvent, None]
+) -> AsyncGenerator[ChatEvent, None]:
     try:
         yield first
         async for event in events:
@@ -162,7 +173,7 @@ async def _prepend(first: ChatEvent, events):
         await events.aclose()
 
 
-async def _collect(loop: _Loop, events) -> ChatResult:
+async def _collect(loop: _Loop, events: AsyncGenerator[ChatEvent, None]) -> ChatResult:
     try:
         async for event in events:
             if isinstance(event, ChatFailure):
@@ -187,7 +198,8 @@ async def _collect(loop: _Loop, events) -> ChatResult:
 
 def _quota_on(error: ApplicationError, quota: Any) -> ApplicationError:
     if getattr(error, "quota", None) is None:
-        error.quota = quota
+        # ApplicationError declares no `quota`: the engine attaches it and reads it back
+        setattr(error, "quota", quota)  # noqa: B010
     return error
 
 
@@ -200,7 +212,7 @@ def _with_ids(calls: list[dict[str, Any]], step: int) -> list[dict[str, Any]]:
     ]
 
 
-def _next_messages(prepared, step: _Step) -> list[dict[str, Any]]:
+def _next_messages(prepared: PreparedChat, step: _Step) -> list[dict[str, Any]]:
     assistant: dict[str, Any] = {"role": "assistant", "content": step.content}
     assistant["tool_calls"] = step.tool_calls
     tools = [
@@ -210,12 +222,15 @@ def _next_messages(prepared, step: _Step) -> list[dict[str, Any]]:
     return [*prepared.messages, assistant, *tools]
 
 
-async def _model_step(loop: _Loop, prepared, step: _Step, number: int):
+async def _model_step(
+    loop: _Loop, prepared: PreparedChat, step: _Step, number: int
+) -> AsyncGenerator[ChatEvent, None]:
     """One engine call: relays `start` (first step), `delta`, `reasoning`; fills
     `step`; returns the `ChatDone` (None after a failure, kept in `loop.error`)."""
     from ai.services.chat import chat_stream
 
-    events = chat_stream(prepared)
+    # chat_stream is an async generator (closed below)
+    events = cast(AsyncGenerator[ChatEvent, None], chat_stream(prepared))
     done = None
     try:
         async for event in events:
@@ -245,7 +260,9 @@ async def _model_step(loop: _Loop, prepared, step: _Step, number: int):
     loop.done = done
 
 
-async def _steps(loop: _Loop, prepared):
+async def _steps(
+    loop: _Loop, prepared: PreparedChat
+) -> AsyncGenerator[ChatEvent, None]:
     """The loop's events (see the module docstring); stores the exchange once."""
     from ai.services.chat import chat_prepare
 
