@@ -18,7 +18,7 @@ from usage.services import usage_events_drain
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SLOW = "[[words:400]] [[delay:0.01]] tell me a long story"
+SLOW = "[[words:400]] [[delay:0.03]] tell me a long story"
 
 
 @pytest.fixture
