@@ -3,6 +3,7 @@ notifications, pushed live after commit, optionally e-mailed by a Celery task.""
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -16,6 +17,9 @@ from flowmatik.audit import audit_actor, audit_record
 from flowmatik.errors import InvalidInput
 from notifications.models import NotificationKind
 from notifications.services import notification_send
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 logger = logging.getLogger("flowmatik.dashboard")
 
@@ -31,10 +35,14 @@ class AnnouncementRequest:
     plan: str | None = None
 
 
-def _recipients(request: AnnouncementRequest):
+def _recipients(request: AnnouncementRequest) -> "list[User] | None":
     users = get_user_model().objects.filter(is_active=True)
     if request.audience == AnnouncementAudience.USER:
-        user = users.filter(pk=request.user_id).first()
+        user = (
+            users.filter(pk=request.user_id).first()
+            if request.user_id is not None
+            else None
+        )
         if user is None:
             raise InvalidInput(
                 details={"fields": {"user_id": ["No active user with this id."]}}
@@ -42,7 +50,8 @@ def _recipients(request: AnnouncementRequest):
         return [user]
     if request.audience == AnnouncementAudience.PLAN:
         if (
-            not billing_selectors.plan_list(active_only=False)
+            request.plan is None
+            or not billing_selectors.plan_list(active_only=False)
             .filter(slug=request.plan)
             .exists()
         ):
@@ -51,17 +60,17 @@ def _recipients(request: AnnouncementRequest):
     return None  # everyone: one broadcast
 
 
-def announcement_send(*, actor, request: AnnouncementRequest) -> Announcement:
+def announcement_send(*, actor: "User", request: AnnouncementRequest) -> Announcement:
     """Store the announcement and one notification per recipient (a broadcast for
     everyone), push them after commit, audit it, and queue the e-mail if asked."""
     recipients = _recipients(request)
-    data = {"level": request.level}
+    data: dict[str, Any] = {"level": request.level}
     with transaction.atomic(), audit_actor(actor):
         announcement = Announcement.objects.create(
             sent_by=actor,
             audience=request.audience,
             target_user=recipients[0]
-            if request.audience == AnnouncementAudience.USER
+            if recipients is not None and request.audience == AnnouncementAudience.USER
             else None,
             plan_slug=request.plan or "",
             title=request.title,
@@ -116,7 +125,7 @@ def announcement_send(*, actor, request: AnnouncementRequest) -> Announcement:
     return announcement
 
 
-def announcement_resend(*, actor, announcement: Announcement) -> Announcement:
+def announcement_resend(*, actor: "User", announcement: Announcement) -> Announcement:
     """Send an earlier announcement again to the same audience (a new row)."""
     return announcement_send(
         actor=actor,
@@ -146,7 +155,11 @@ def announcement_email_deliver(*, announcement_id: int) -> int:
     announcement = Announcement.objects.get(pk=announcement_id)
     users = get_user_model().objects.filter(is_active=True)
     if announcement.audience == AnnouncementAudience.USER:
-        users = users.filter(pk=announcement.target_user_id)
+        users = (
+            users.filter(pk=announcement.target_user_id)
+            if announcement.target_user_id is not None
+            else users.none()
+        )
     elif announcement.audience == AnnouncementAudience.PLAN:
         users = billing_selectors.users_on_plan(slug=announcement.plan_slug)
     addresses = list(users.values_list("email", flat=True))
