@@ -23,3 +23,5 @@ class RateLimited(BaseRateLimited):
     """429 `rate_limited`: too many AI calls per minute from this user or IP."""
 
     default_message = "Too many AI requests, slow down."
+    # Set on a refusal: the day's quota it still tells (X-RateLimit-* headers).
+    quota: "QuotaState | None" = None

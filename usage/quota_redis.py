@@ -26,6 +26,7 @@ from datetime import date
 import redis
 import redis.asyncio as aredis
 from django.conf import settings
+from redis.commands.core import AsyncScript
 
 logger = logging.getLogger("flowmatik.usage")
 
@@ -191,8 +192,8 @@ _down_until: dict[str, float] = {}
 @dataclass
 class _AsyncHandle:
     client: aredis.Redis
-    admit: object
-    settle: object
+    admit: AsyncScript
+    settle: AsyncScript
 
 
 def _client_kwargs() -> dict:

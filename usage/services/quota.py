@@ -9,6 +9,7 @@ or while it is unreachable, the database enforces the same quotas exactly
 import logging
 import uuid
 from datetime import UTC, date, datetime
+from typing import Any, cast
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -30,6 +31,7 @@ from usage.errors import RateLimited
 from usage.models import AlertLevel
 from usage.services.records import quota_alert_fire, usage_record_store
 from usage.services.refusals import (
+    RateSpec,
     quota_exceeded,
     rate_limit_local,
     rate_limited,
@@ -73,7 +75,9 @@ async def _redis_admit(
         quota_redis.rate_key("u", str(user_id), user_rate.seconds, now_ts)
         if user_rate
         else qkey,
-        quota_redis.rate_key("ip", ip, ip_rate.seconds, now_ts) if ip_rate else qkey,
+        quota_redis.rate_key("ip", ip, ip_rate.seconds, now_ts)
+        if ip_rate and ip  # ip_rate is only set with an ip
+        else qkey,
     ]
     args = [
         _limit_arg(limits.requests_per_day),
@@ -96,9 +100,10 @@ async def _redis_admit(
     outcome, requests, used, reserved, grant = await handle.admit(keys=keys, args=args)
     quota_redis.doubt_end(user_id, day, rid)
     if outcome == "rate_user":
-        raise rate_limited("user", user_rate, now_ts)
+        # The script only answers rate_* for a limit it was given (count > 0).
+        raise rate_limited("user", cast(RateSpec, user_rate), now_ts)
     if outcome == "rate_ip":
-        raise rate_limited("ip", ip_rate, now_ts)
+        raise rate_limited("ip", cast(RateSpec, ip_rate), now_ts)
     if outcome != "ok":
         raise quota_exceeded(
             which=outcome,
@@ -254,7 +259,7 @@ def _quota_or_none(*, user_id: int) -> QuotaState | None:
         return None
 
 
-async def _admit(**kwargs) -> Reservation:
+async def _admit(**kwargs: Any) -> Reservation:
     kwargs["call_id"] = uuid.uuid4().hex
     if quota_redis.enabled():
         try:
@@ -273,7 +278,7 @@ async def _admit(**kwargs) -> Reservation:
         ) from exc
 
 
-def event_payload(*, reservation: Reservation, event: UsageEvent) -> dict:
+def event_payload(*, reservation: Reservation, event: UsageEvent) -> dict[str, Any]:
     """The JSON-safe form of a usage event as buffered and stored."""
     created_at = event.created_at or utc_now()
     if created_at.tzinfo is None:
@@ -301,7 +306,7 @@ def event_payload(*, reservation: Reservation, event: UsageEvent) -> dict:
 
 
 def _db_settle(
-    *, reservation: Reservation, payload: dict, limits: Limits
+    *, reservation: Reservation, payload: dict[str, Any], limits: Limits
 ) -> QuotaState:
     outcome, actual = _outcome_from_payload(payload)
     with quota_db.serialized(), transaction.atomic():
@@ -330,13 +335,13 @@ def _db_settle(
     )
 
 
-def _outcome_from_payload(payload: dict) -> tuple[str, int]:
+def _outcome_from_payload(payload: dict[str, Any]) -> tuple[str, int]:
     if payload["status"] == CallStatus.ERROR:
         return "error", 0
-    return "ok", payload["prompt_tokens"] + payload["completion_tokens"]
+    return "ok", int(payload["prompt_tokens"] + payload["completion_tokens"])
 
 
-def _alert_due(*, limits: Limits, counters: quota_db.Counters) -> dict | None:
+def _alert_due(*, limits: Limits, counters: quota_db.Counters) -> dict[str, Any] | None:
     """The fuller limit's level (80/100) if at least 80% is used, else None."""
     candidates = []
     if limits.requests_per_day:
