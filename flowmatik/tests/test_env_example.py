@@ -109,6 +109,16 @@ def test_copying_env_example_sets_nothing():
     assert active == []
 
 
+def test_every_line_is_a_comment_or_blank():
+    """Nothing else (a stray word, a merge-conflict marker) reaches a dotenv parser."""
+    stray = [
+        line
+        for line in EXAMPLE.read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    assert stray == []
+
+
 def test_copied_env_example_keeps_make_run_on_the_embedded_default(tmp_path):
     """Settings loaded with .env.example as the .env: SQLite, no Redis, console
     e-mail, no payment or AI provider keys (so the demo model answers)."""
