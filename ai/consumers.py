@@ -3,7 +3,7 @@
 Client → server::
 
     {"type": "chat", "message": "...", "conversation_id"?: 1, "model"?: "...",
-     "agent"?: "...", "request_id"?: "..."}
+     "agent"?: "...", "request_id"?: "...", "reasoning"?: {"depth": 1..3}}
     {"type": "cancel"}          stop the running generation at once
     {"type": "ping"}            answered with {"type": "pong"}
 
@@ -12,6 +12,7 @@ Server → client, for one `chat`::
     {"type": "start", "request_id", "model", "conversation_id"}
     {"type": "delta", "content", "seq"}    tokens coalesced (~WS_CHAT_COALESCE_MS)
     {"type": "reasoning", "content"}       a reasoning model's thoughts (not the answer)
+    {"type": "reasoning_step", "step", "index", ...}   a reasoning step, as it ends
     {"type": "tool_call", "id", "name", "arguments", "step"}      an agent's tool call
     {"type": "tool_result", "id", "name", "content", "is_error", "step"}
     {"type": "usage", "prompt_tokens", "completion_tokens", "total_tokens", ...}
@@ -75,6 +76,13 @@ def parse_chat(content: Any) -> dict[str, Any]:
         if value is not None and (not isinstance(value, str) or len(value) > 128):
             raise ChatInputError(f'"{name}" must be a string of at most 128 chars.')
         parsed[name] = value or None
+    reasoning = content.get("reasoning")
+    depth = reasoning.get("depth", 0) if isinstance(reasoning, dict) else None
+    if reasoning is not None and (
+        isinstance(depth, bool) or not isinstance(depth, int)
+    ):
+        raise ChatInputError('"reasoning" must be {"depth": 1 | 2 | 3}.')
+    parsed["reasoning_depth"] = depth or 0
     return parsed
 
 
@@ -194,6 +202,7 @@ class ChatConsumer(CloseOnExpiryMixin, AsyncJsonWebsocketConsumer):
                     persist=True,
                     stream=True,
                     ip=client_ip_from_scope(self.scope) or None,
+                    reasoning_depth=request["reasoning_depth"],
                 )
             )
             await self._relay(stream.events, request["request_id"])

@@ -9,7 +9,9 @@ the task fail; the result is a small real Motion-JPEG AVI.
 Fault modes for tests, chosen per request by a directive in the last user message or
 by a header: `[[fault:429]]` / `X-Demo-Fault: 429` (also 500, 503, `timeout`,
 `broken` = cut the stream after a few chunks, `empty`), `429x2` fails only the first
-two times a prompt is seen, `[[delay:0.05]]` waits between chunks (once before
+two times a prompt is seen, `[[fault_on:critique]]` keeps the fault to the calls of
+that ReasoningEngine step (its system prompt says `Reasoning step: critique`; the
+`xN` count is then per step), `[[delay:0.05]]` waits between chunks (once before
 a non-streamed answer), `[[words:40]]` sets the answer length. `app.state.log`
 records every call for assertions.
 
@@ -158,11 +160,18 @@ def create_app() -> Starlette:
     """A fresh demo app with its own state (tests start one per session)."""
     state = DemoState()
 
-    def _fault(request: Request, prompt: str) -> tuple[str, float, int | None]:
+    def _fault(
+        request: Request, prompt: str, system: str = ""
+    ) -> tuple[str, float, int | None]:
         found = render.directives(prompt)
         fault = request.headers.get("x-demo-fault") or found.get("fault", "")
         delay = float(request.headers.get("x-demo-delay") or found.get("delay") or 0)
         words = found.get("words")
+        step = found.get("fault_on", "")
+        if step and f"Reasoning step: {step}" not in system:
+            fault = ""
+        elif step:
+            prompt = f"step:{step}:{render.strip_directives(prompt)[:40]}"
         if "x" in fault:
             fault, _, times = fault.partition("x")
             state.seen[prompt] += 1
@@ -204,7 +213,7 @@ def create_app() -> Starlette:
                 400, "messages is required.", "invalid_request_error", "no_messages"
             )
         prompt = _last_user_text(messages)
-        fault, delay, words = _fault(request, prompt)
+        fault, delay, words = _fault(request, prompt, _system_text(messages))
         stream = bool(body.get("stream"))
         entry = {
             "path": "/v1/chat/completions",

@@ -618,6 +618,12 @@ async def chat_complete(prepared: PreparedChat) -> ChatResult:
     )
 
 
+async def chat_release(prepared: PreparedChat) -> None:
+    """Settle an admitted call that will never run (its caller went away first):
+    an error, not charged."""
+    await _finalize_shielded(prepared, _Outcome(), cancelled=True)
+
+
 async def _stream_open(prepared: PreparedChat) -> ChatStream:
     """Start the stream; a failure before its `start` is raised, not streamed."""
     events = chat_stream(prepared)

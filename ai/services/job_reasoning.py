@@ -1,6 +1,7 @@
 """A text job written by the ReasoningEngine: each step a metered call, its
 progress and a `job.reasoning_step` event pushed live, the steps stored with the
-job as they finish (`result.reasoning`), so a failed run keeps the steps it ran."""
+job as they finish (`result.reasoning`), so a failed run keeps the steps it ran and
+a run retried after a transient error goes on from them (each step charged once)."""
 
 from dataclasses import asdict, replace
 from typing import Any
@@ -18,6 +19,7 @@ from ai.services.reasoning import (
     ReasoningOutcome,
     ReasoningStep,
     reasoning_run,
+    reasoning_steps_load,
 )
 from ai.types import ChatRequest, ChatResult
 from flowmatik import realtime
@@ -38,9 +40,16 @@ def job_reasoning_run(
 ) -> ReasoningOutcome:
     """Write the job's text with `job.reasoning_depth` rounds (sync: the worker).
 
+    Steps stored by an earlier attempt (same depth) are reused, not called again.
     Raises `studio.JobCanceled` when the job stops running between steps, and
     the chat engine's errors (quota, provider) of the step that failed."""
-    done: list[dict[str, Any]] = []
+    stored = (job.result or {}).get("reasoning") or {}
+    earlier = (
+        reasoning_steps_load(stored.get("steps"))
+        if stored.get("depth") == job.reasoning_depth
+        else []
+    )
+    done: list[dict[str, Any]] = [asdict(step) for step in earlier]
 
     async def still_wanted() -> bool:
         return await sync_to_async(job_still_running)(job.pk)
@@ -93,4 +102,5 @@ def job_reasoning_run(
         prompt=job.prompt,
         depth=job.reasoning_depth,
         on_step=sync_to_async(step_done),
+        earlier=earlier,
     )

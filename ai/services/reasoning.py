@@ -9,16 +9,24 @@ sends them as `reasoning_step` events and in `reasoning_steps`. Depth is gated p
 plan by `AI_REASONING_MAX_DEPTH`.
 """
 
+import asyncio
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from dataclasses import asdict, dataclass, replace
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass, fields, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
 
 from django.conf import settings
 
-from ai.types import ChatEvent, ChatRequest, ChatResult, ChatStream
-from flowmatik.errors import InvalidInput
+from ai.types import (
+    ChatEvent,
+    ChatFailure,
+    ChatRequest,
+    ChatResult,
+    ChatStart,
+    ChatStream,
+)
+from flowmatik.errors import ApplicationError, InvalidInput
 
 if TYPE_CHECKING:
     from billing.selectors import PlanInfo
@@ -92,6 +100,18 @@ class ReasoningOutcome:
         return [asdict(step) for step in self.steps]
 
 
+def reasoning_steps_load(dumped: Any) -> list[ReasoningStep]:
+    """`steps_dump`'s output back as steps (what a job stored); [] if malformed."""
+    names = {f.name for f in fields(ReasoningStep)}
+    try:
+        return [
+            ReasoningStep(**{k: v for k, v in item.items() if k in names})
+            for item in dumped or ()
+        ]
+    except (TypeError, AttributeError):
+        return []
+
+
 def reasoning_step_count(*, depth: int, sections: int) -> int:
     return 1 + sections + 2 * depth
 
@@ -126,6 +146,12 @@ def _messages(system: str, user: str) -> list[dict[str, Any]]:
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
+def plan_messages(system: str, prompt: str) -> list[dict[str, Any]]:
+    """The plan step's call (the first of every run)."""
+    limit = settings.AI_REASONING_MAX_SECTIONS
+    return _messages(f"{system}\n\n{PLAN_INSTRUCTIONS.format(sections=limit)}", prompt)
+
+
 async def reasoning_run(
     *,
     call: Call,
@@ -135,8 +161,13 @@ async def reasoning_run(
     depth: int,
     on_step: OnStep | None = None,
     last_revise: bool = True,
+    earlier: Sequence[ReasoningStep] = (),
 ) -> ReasoningOutcome:
     """Run the steps; `call(messages, step)` is one metered model call.
+
+    `earlier` are the steps an earlier attempt of the same run finished (a job
+    retried after a transient error): they are taken as they are, in order, not
+    called (nor charged, nor reported to `on_step`) again.
 
     `system` leads the plan/draft/critique steps, `final_system` (the format the
     answer must take) the revisions. With `last_revise=False` the run stops after
@@ -149,6 +180,13 @@ async def reasoning_run(
     async def run(
         step: str, messages: list[dict[str, Any]], section: int | None = None
     ) -> str:
+        nonlocal earlier
+        if len(steps) < len(earlier):
+            stored = earlier[len(steps)]
+            if (stored.step, stored.section) == (step, section):
+                steps.append(replace(stored, index=len(steps) + 1))
+                return stored.content
+            earlier = ()  # an earlier run that went another way: redo from here
         result = await call(messages, step)
         done = ReasoningStep(
             step=step,
@@ -168,10 +206,7 @@ async def reasoning_run(
 
     limit = settings.AI_REASONING_MAX_SECTIONS
     total = reasoning_step_count(depth=depth, sections=limit) - (not last_revise)
-    outline = await run(
-        STEP_PLAN,
-        _messages(f"{system}\n\n{PLAN_INSTRUCTIONS.format(sections=limit)}", prompt),
-    )
+    outline = await run(STEP_PLAN, plan_messages(system, prompt))
     sections = outline_sections(outline, limit=limit)
     total = reasoning_step_count(depth=depth, sections=len(sections)) - (
         not last_revise
@@ -224,7 +259,13 @@ async def reasoning_chat_run(
 ) -> ChatResult | ChatStream:
     """A chat turn with reasoning: the steps (metered, not stored in the
     conversation), then the final revision as the conversation's normal turn
-    (stored, streamed when asked) — its result carries the steps."""
+    (stored, streamed when asked) — its result carries the steps.
+
+    Streamed, the stream is returned once the first step is admitted (its refusal
+    is still raised, a 4xx before any output) and each `reasoning_step` event is
+    sent as its step finishes, then the final turn's events. Closing the stream
+    mid-steps cancels the step in flight (settled as the engine settles a
+    cancelled call) and runs no further step."""
     from ai import context as ctx
     from ai.selectors import aagent_resolve
     from ai.services.chat import plan_for_user
@@ -251,49 +292,124 @@ async def reasoning_chat_run(
         plan=plan,
         still_wanted=request.still_wanted,
     )
-
-    async def call(messages: list[dict[str, Any]], step: str) -> ChatResult:
-        # step_request does not stream: chat_run answers a ChatResult
-        return cast(
-            ChatResult, await plain_run(replace(step_request, messages=messages))
-        )
-
+    turn = _ChatTurn(
+        request=replace(request, reasoning_depth=0, model=model, plan=plan),
+        step_request=step_request,
+        system=system,
+        depth=depth,
+        plain_run=plain_run,
+    )
+    if request.stream:
+        return await turn.stream_open()
     outcome = await reasoning_run(
-        call=call,
+        call=turn.call,
         system=system,
         final_system=system,
         prompt=request.message or "",
         depth=depth,
         last_revise=False,
     )
-    final_system = (
-        f"{system}\n\n{REVISE_INSTRUCTIONS}\n\n"
-        f"Draft:\n{outcome.content}\n\nCritique:\n{outcome.critique}"
-    )
-    final = await plain_run(
-        replace(
-            request,
-            system_prompt=final_system,
-            reasoning_depth=0,
-            model=model,
-            plan=plan,
-        )
-    )
-    if isinstance(final, ChatStream):
-        return replace(final, events=_with_steps(final.events, outcome.steps))
+    final = await plain_run(turn.final_request(outcome))
+    if isinstance(final, ChatStream):  # not asked for: close it, answer complete
+        await final.aclose()
+        raise TypeError("a complete chat turn answered a stream")
     return replace(final, reasoning_steps=outcome.steps_dump())
 
 
-async def _with_steps(
-    events: AsyncIterator[ChatEvent], steps: list[ReasoningStep]
-) -> AsyncIterator[ChatEvent]:
-    """The final turn's stream with the steps after its `start` event."""
-    try:
-        yield await anext(events)
-        for step in steps:
-            yield step
-        async for event in events:
-            yield event
-    finally:
-        # chat's events are an async generator (ChatStream documents closing it)
-        await cast(AsyncGenerator[ChatEvent, None], events).aclose()
+@dataclass
+class _ChatTurn:
+    """One reasoned chat turn: its step calls, and (streamed) its live events."""
+
+    request: ChatRequest  # the final turn, without reasoning
+    step_request: ChatRequest
+    system: str
+    depth: int
+    plain_run: Callable[[ChatRequest], Awaitable[ChatResult | ChatStream]]
+    first: Any = None  # the admitted plan step (`PreparedChat`), streamed turns only
+
+    async def call(self, messages: list[dict[str, Any]], step: str) -> ChatResult:
+        if self.first is not None and step == STEP_PLAN:
+            from ai.services.chat import chat_complete
+
+            prepared, self.first = self.first, None
+            return await chat_complete(prepared)
+        # step_request does not stream: chat_run answers a ChatResult
+        return cast(
+            ChatResult,
+            await self.plain_run(replace(self.step_request, messages=messages)),
+        )
+
+    def final_request(self, outcome: ReasoningOutcome) -> ChatRequest:
+        final_system = (
+            f"{self.system}\n\n{REVISE_INSTRUCTIONS}\n\n"
+            f"Draft:\n{outcome.content}\n\nCritique:\n{outcome.critique}"
+        )
+        return replace(self.request, system_prompt=final_system)
+
+    async def stream_open(self) -> ChatStream:
+        from ai.services.chat import chat_prepare
+
+        prompt = self.request.message or ""
+        # The plan step is admitted here, so a refusal is an error, not a stream.
+        self.first = await chat_prepare(
+            replace(self.step_request, messages=plan_messages(self.system, prompt))
+        )
+        start = ChatStart(
+            model=self.first.model.model_id,
+            provider=self.first.model.provider,
+            conversation_id=self.request.conversation_id,
+            request_id=self.request.request_id,
+        )
+        return ChatStream(
+            start=start,
+            events=self._events(start, prompt),
+            quota=self.first.reservation.quota,
+        )
+
+    async def _events(
+        self, start: ChatStart, prompt: str
+    ) -> AsyncGenerator[ChatEvent, None]:
+        """`start`, each step as it finishes, then the final turn's events."""
+        finished: asyncio.Queue[ReasoningStep | None] = asyncio.Queue()
+
+        async def on_step(step: ReasoningStep, total: int) -> None:
+            finished.put_nowait(step)
+
+        steps = asyncio.ensure_future(
+            reasoning_run(
+                call=self.call,
+                system=self.system,
+                final_system=self.system,
+                prompt=prompt,
+                depth=self.depth,
+                on_step=on_step,
+                last_revise=False,
+            )
+        )
+        steps.add_done_callback(lambda _: finished.put_nowait(None))
+        final: ChatStream | None = None
+        try:
+            yield start
+            while (step := await finished.get()) is not None:
+                yield step
+            try:
+                final = cast(
+                    ChatStream,
+                    await self.plain_run(self.final_request(steps.result())),
+                )
+            except ApplicationError as exc:
+                yield ChatFailure(error=exc)
+                return
+            async for event in final.events:
+                if not isinstance(event, ChatStart):  # ours was sent first
+                    yield event
+        finally:
+            if not steps.done():  # closed mid-steps: stop the step in flight
+                steps.cancel()
+            await asyncio.wait([steps])
+            if self.first is not None:  # the plan step never ran
+                from ai.services.chat import chat_release
+
+                await chat_release(self.first)
+            if final is not None:
+                await final.aclose()

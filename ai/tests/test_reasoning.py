@@ -1,7 +1,10 @@
 """The ReasoningEngine: plan → draft (per section) → critique → revise, each step a
 metered call of the chat engine, on chat and on content jobs, gated per plan."""
 
+import asyncio
 import json
+import re
+import time
 
 import httpx
 import pytest
@@ -263,3 +266,147 @@ def test_an_own_agent_may_declare_only_a_depth_the_plan_reaches(live_asgi):
     assert refused.json()["error"]["details"]["max_depth"] == 2
     assert accepted.status_code == 201, accepted.text
     assert accepted.json()["reasoning_depth"] == 2
+
+
+# --- steps streamed live; a cancel between steps; a retried job -----------------------
+
+
+def _step_of(call: dict) -> str:
+    """The ReasoningEngine step a demo-model call was (from its system prompt)."""
+    system = " ".join(
+        m["content"] for m in call["body"]["messages"] if m["role"] == "system"
+    )
+    found = re.search(r"Reasoning step: (\w+)", system)
+    return found.group(1) if found else "final"
+
+
+def test_streamed_reasoning_sends_each_step_as_it_finishes(live_asgi):
+    user = _user("starter")
+    arrivals = []
+    with httpx.stream(
+        "POST",
+        f"{live_asgi}/api/ai/chat",
+        json={
+            "message": "[[delay:0.4]] Name a tea",
+            "stream": True,
+            "reasoning": {"depth": 1},
+        },
+        headers={"Authorization": f"Bearer {jwt_for(user)}"},
+        timeout=30,
+    ) as response:
+        assert response.status_code == 200
+        for line in response.iter_lines():
+            if line.startswith("event: "):
+                arrivals.append((line[7:], time.monotonic()))
+    names = [name for name, _ in arrivals]
+    steps = [at for name, at in arrivals if name == "reasoning_step"]
+    assert names[0] == "start"
+    assert names[-1] == "done"
+    assert len(steps) >= 3  # plan, draft(s), critique
+    # every step is a call of at least 0.4 s: the first step's event reached the
+    # client while the later steps were still being called, one by one
+    assert steps[-1] - steps[0] >= 0.4 * (len(steps) - 1) * 0.9
+    assert arrivals[0][1] < steps[0] - 0.3  # `start` did not wait for the plan step
+    assert names.index("delta") > names.index("reasoning_step")
+
+
+async def test_cancel_between_reasoning_steps_on_the_socket_runs_and_charges_no_more(
+    demo_server,
+):
+    from asgiref.sync import sync_to_async
+
+    from flowmatik.testing.websockets import communicator
+
+    user = await sync_to_async(_user)("pro")
+    comm = communicator("/ws/chat/", token=jwt_for(user))
+    assert (await comm.connect())[0] is True
+    await comm.send_json_to(
+        {
+            "type": "chat",
+            "message": "[[delay:0.6]] Plan a tea tasting",
+            "reasoning": {"depth": 1},
+            "request_id": "r-steps",
+        }
+    )
+    assert (await comm.receive_json_from(timeout=10))["type"] == "start"
+    first = await comm.receive_json_from(timeout=10)
+    assert (first["type"], first["step"]) == ("reasoning_step", "plan")
+
+    await comm.send_json_to({"type": "cancel"})
+    frames = [first]
+    while frames[-1]["type"] != "cancelled":
+        frames.append(await comm.receive_json_from(timeout=5))
+    ran = [f for f in frames if f["type"] == "reasoning_step"]
+    called = len(demo_server.chat_calls())
+    await asyncio.sleep(1.5)  # longer than two steps: none starts after the cancel
+    assert len(demo_server.chat_calls()) == called
+    assert not [f for f in frames if f["type"] in ("delta", "done")]
+    await comm.disconnect()
+
+    def records() -> dict[str, list[str]]:
+        usage_events_drain()
+        found: dict[str, list[str]] = {}
+        for record in UsageRecord.objects.filter(user=user).order_by("id"):
+            found.setdefault(record.endpoint, []).append(record.status)
+        return found
+
+    found = await sync_to_async(records)()
+    assert "ws.chat" not in found  # the final turn never ran
+    statuses = found["ws.chat.reasoning"]
+    assert statuses.count("success") == len(ran)
+    # at most the one step in flight at the cancel, settled as cancelled
+    assert len(statuses) - len(ran) <= 1
+    assert set(statuses[len(ran) :]) <= {"partial", "error"}
+
+
+def test_a_reasoned_job_retried_after_a_step_fault_keeps_the_steps_it_ran(
+    live_asgi, demo_server, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    from ai.models import ContentJob
+    from ai.tasks import job_run_task
+
+    settings.STUDIO_TASK_MAX_RETRIES = 2
+    scheduled = []
+    monkeypatch.setattr(job_run_task, "apply_async", lambda **kw: scheduled.append(kw))
+    user = _user("pro")
+    response = _post(
+        live_asgi,
+        user,
+        "/api/ai/generate-content",
+        {
+            "type": "email",
+            "prompt": "Launch news [[fault:503x3]] [[fault_on:critique]]",
+            "reasoning": {"depth": 1},
+        },
+    )
+    assert response.status_code == 202, response.text
+    job_id = response.json()["id"]
+    before = len(demo_server.chat_calls())
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert job_run_task(job_id) == "queued"  # the critique step failed: retry
+    assert scheduled[-1]["args"] == [job_id]
+    first_run = [_step_of(c) for c in demo_server.chat_calls()[before:]]
+    assert first_run[0] == "plan"
+    assert first_run[-3:] == ["critique"] * 3  # one call and AI_MAX_RETRIES
+    middle = len(demo_server.chat_calls())
+
+    assert job_run_task(job_id) == "succeeded"
+    second_run = [_step_of(c) for c in demo_server.chat_calls()[middle:]]
+    assert second_run == ["critique", "revise"]  # plan and drafts not called again
+
+    job = ContentJob.objects.get(pk=job_id)
+    steps = job.result["reasoning"]["steps"]
+    kinds = [step["step"] for step in steps]
+    assert kinds == ["plan", *["draft"] * kinds.count("draft"), "critique", "revise"]
+    assert job.attempts == 2
+    total = sum(s["prompt_tokens"] + s["completion_tokens"] for s in steps)
+    assert job.prompt_tokens + job.completion_tokens == total
+
+    usage_events_drain()
+    records = UsageRecord.objects.filter(
+        user=user, endpoint="studio.email.reasoning"
+    ).order_by("id")
+    statuses = [r.status for r in records]
+    assert statuses.count("success") == len(steps)  # each step charged once
+    assert statuses.count("error") == 1  # the failed critique, not charged
