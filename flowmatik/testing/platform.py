@@ -22,6 +22,7 @@ from typing import Any
 from django.conf import settings
 
 from flowmatik.testing.processes import RunningProcess, database_url_of_tests
+from flowmatik.testing.secret_scan import scan_process_output
 
 
 def platform_env(*, workdir: Path, **extra: str) -> dict[str, str]:
@@ -110,3 +111,4 @@ def celery_worker_process(
             yield RunningProcess(port=0, log=log, process=process)
         finally:
             process_group_stop(process)
+            scan_process_output(log, "celery worker output")

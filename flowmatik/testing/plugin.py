@@ -6,7 +6,8 @@ provider pointed at it), `live_asgi` (the platform in uvicorn),
 (seed rows), `eager_celery`, `flaky_smtp`, the fake payment providers
 `fake_stripe` / `fake_lemonsqueezy` with `billing_prices` and `webhook_secrets`,
 and (from flowmatik/testing/mcp_server.py) the MCP test server `mcp_server` /
-`mcp_record`.
+`mcp_record`. flowmatik/testing/secret_scan.py fails the run when a credential the
+tests were issued shows up in a log line.
 """
 
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from flowmatik.testing.payments import (
 from flowmatik.testing.servers import LiveAsgiServer
 
 # Fixture modules of their own, registered with this plugin.
-pytest_plugins = ["flowmatik.testing.mcp_server"]
+pytest_plugins = ["flowmatik.testing.mcp_server", "flowmatik.testing.secret_scan"]
 
 
 def seed_rows() -> None:

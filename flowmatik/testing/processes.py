@@ -18,6 +18,8 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection
 
+from flowmatik.testing.secret_scan import scan_process_output
+
 
 def database_url_of_tests() -> str:
     """A DATABASE_URL naming the database the tests write to (SQLite or MySQL)."""
@@ -106,3 +108,4 @@ def uvicorn_process(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=5)
+            scan_process_output(log, f"{name} output ({log.name})")
