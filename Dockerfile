@@ -10,6 +10,13 @@ WORKDIR /build
 COPY requirements.txt .
 RUN pip wheel --require-hashes --wheel-dir /wheels -r requirements.txt
 
+# --- front-end packages: npm ci from the lock file (only the files collectstatic needs
+# reach the image: flowmatik/static_npm.py names them) ----------------------------------
+FROM node:20-slim AS npm
+WORKDIR /npm
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund --loglevel=error
+
 # --- runtime: slim image, client libraries only, non-root user --------------------------
 FROM python:3.11-slim AS runtime
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
@@ -23,9 +30,16 @@ WORKDIR /app
 COPY --from=build /wheels /wheels
 RUN pip install --no-index --find-links=/wheels /wheels/* && rm -rf /wheels
 COPY --chown=flowmatik:flowmatik . .
-# collectstatic needs settings but no real secrets or services.
-RUN SECRET_KEY=build-only JWT_SECRET=build-only ALLOWED_HOSTS=localhost \
-    python manage.py collectstatic --noinput \
+COPY --from=npm /npm/node_modules /app/node_modules
+# collectstatic (hashed, compressed files servestatic serves) and compilemessages
+# (locale/*.po -> .mo; gettext only for this step) need settings but no real
+# secrets or services; node_modules is not needed once collected.
+RUN apt-get update && apt-get install -y --no-install-recommends gettext \
+    && SECRET_KEY=build-only JWT_SECRET=build-only ALLOWED_HOSTS=localhost \
+       python manage.py compilemessages --ignore node_modules \
+    && SECRET_KEY=build-only JWT_SECRET=build-only ALLOWED_HOSTS=localhost \
+       python manage.py collectstatic --noinput \
+    && apt-get purge -y --auto-remove gettext && rm -rf /var/lib/apt/lists/* /app/node_modules \
     && mkdir -p /app/var/media && chown -R flowmatik:flowmatik /app/var /app/staticfiles
 USER flowmatik
 EXPOSE 8000

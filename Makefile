@@ -15,7 +15,7 @@ APPS := flowmatik accounts ai billing usage webhooks_app dashboard notifications
 LOG_FILE ?= var/log/platform.log
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lock audit sysdeps run dev start-prod test test-watch test-cov lint type-check lint-fix format migrate seed \
+.PHONY: help setup messages lock audit sysdeps run dev start-prod test test-watch test-cov lint type-check lint-fix format migrate seed \
 	reset-db worker beat demo-llm bench health-check logs-tail backup-db clean superuser check
 
 help: ## List the targets
@@ -40,13 +40,30 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(BIN)/python -m pip install -q --require-hashes -r requirements-dev.txt
 	@touch $(STAMP)
 
-setup: $(STAMP) ## Create .venv and install everything (from the hashed lock files)
+# The front-end packages (package-lock.json), installed again only when the lock changes
+NPM_STAMP := node_modules/.installed
+$(NPM_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "error: npm is required (Debian: sudo apt-get install npm)"; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $(NPM_STAMP)
+
+# Compiled translations (locale/*/LC_MESSAGES/django.mo), rebuilt when a .po changes
+MO_FILES := $(patsubst %.po,%.mo,$(wildcard locale/*/LC_MESSAGES/django.po))
+locale/%/LC_MESSAGES/django.mo: locale/%/LC_MESSAGES/django.po
+	$(MANAGE) compilemessages --locale $* --ignore .venv --ignore node_modules
+
+setup: $(STAMP) $(NPM_STAMP) $(MO_FILES) ## Create .venv, npm ci, compile translations (from the lock files)
 
 LOCK := $(BIN)/uv pip compile --universal --python-version 3.11 --generate-hashes --quiet \
 	--custom-compile-command "make lock"
 lock: setup ## Re-pin requirements*.txt (with hashes) from the ranges in requirements*.in
 	$(LOCK) requirements.in -o requirements.txt
 	$(LOCK) requirements-dev.in -c requirements.txt -o requirements-dev.txt
+
+messages: setup ## Update locale/es/LC_MESSAGES/django.po from the code and templates, then compile it
+	$(MANAGE) makemessages --locale es --no-obsolete --add-location file --ignore ".venv/*" --ignore "node_modules/*" \
+		--ignore "staticfiles/*" --ignore "var/*" --ignore "*/tests/*"
+	$(MANAGE) compilemessages --locale es --ignore .venv --ignore node_modules
 
 migrate: setup ## Apply database migrations
 	$(MANAGE) migrate --noinput

@@ -9,6 +9,8 @@ urlpatterns = [
     path("login/", views.login_view, name="login"),
     path("signup/", views.signup_view, name="signup"),
     path("logout/", views.logout_view, name="logout"),
+    path("language/", views.language_switch, name="language_switch"),
+    path("app/ws-ticket/", views.ws_ticket, name="ws_ticket"),
     path("password/forgot/", views.password_forgot_view, name="password_forgot"),
     path(
         "password/reset/<uidb64>/<token>/",

@@ -6,15 +6,18 @@ They call the same services as the API; errors become form messages.
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_http_methods
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import services
 from accounts.forms import ForgotPasswordForm, LoginForm, ResetPasswordForm, SignupForm
 from accounts.ip_throttle import rate_limit_ip
+from accounts.middleware import language_cookie_set
 from flowmatik.errors import ApplicationError
 
 SESSION_BACKEND = "django.contrib.auth.backends.ModelBackend"
@@ -66,7 +69,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def signup_view(request: HttpRequest) -> HttpResponse:
     form = SignupForm(request.POST or None)
-    context = {"form": form}
+    context = {"form": form, "next": _next_url(request)}
     if request.method == "POST" and form.is_valid():
         try:
             rate_limit_ip(request=request, group="accounts.register")
@@ -77,8 +80,12 @@ def signup_view(request: HttpRequest) -> HttpResponse:
             )
         except ApplicationError as exc:
             return _render_error(request, "accounts/signup.html", context, exc)
+        # The language the visitor chose (cookie / switch) becomes the account's.
+        language = translation.get_language() or ""
+        if language in dict(settings.LANGUAGES) and language != user.language:
+            services.user_profile_update(user=user, data={"language": language})
         login(request, user, backend=SESSION_BACKEND)
-        return redirect(settings.LOGIN_REDIRECT_URL)
+        return redirect(context["next"])
     return render(request, "accounts/signup.html", context)
 
 
@@ -134,4 +141,49 @@ def password_reset_confirm_view(
             response = render(request, template, context)
     # The token is in the URL: never leak it to other sites through Referer.
     response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@require_POST
+def language_switch(request: HttpRequest) -> HttpResponse:
+    """Switch the portal's language: saved on the account when logged in, and in
+    the language cookie (`LocaleMiddleware`) for everyone; back to a safe `next`."""
+    language = request.POST.get("language", "")
+    response = redirect(_next_url(request))
+    if language not in dict(settings.LANGUAGES):
+        messages.error(request, _("That language is not available."))
+        return response
+    if request.user.is_authenticated:
+        services.user_profile_update(user=request.user, data={"language": language})
+    translation.activate(language)
+    language_cookie_set(response, language)
+    return response
+
+
+@require_POST
+def ws_ticket(request: HttpRequest) -> JsonResponse:
+    """`POST /app/ws-ticket/`: a one-use ticket for this session's WebSockets
+    (flowmatik/ws_auth.py). Session + CSRF; bound to this page's origin."""
+    if not request.user.is_authenticated:
+        return JsonResponse(
+            {
+                "error": {
+                    "code": "not_authenticated",
+                    "message": _("Log in to open a live connection."),
+                    "details": {},
+                }
+            },
+            status=401,
+        )
+    if not request.session.session_key:
+        request.session.save()
+    ticket = services.ws_ticket_mint(
+        user_id=request.user.pk,
+        session_key=request.session.session_key or "",
+        origin=f"{request.scheme}://{request.get_host()}",
+    )
+    response = JsonResponse(
+        {"ticket": ticket, "expires_in": settings.WS_TICKET_TTL_SECONDS}
+    )
+    response["Cache-Control"] = "no-store"
     return response

@@ -74,6 +74,8 @@ def platform(workdir: Path, database_url: str = "", redis_url: str = ""):
         "DEBUG": "false",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "AI_DEMO_BASE_URL": f"http://127.0.0.1:{demo_port}/v1",
+        # measure the platform, not the demo model's visible pacing
+        "AI_DEMO_TOKENS_PER_SECOND": "0",
         "LOG_ACCESS": "false",
         "LOG_LEVEL": "WARNING",
         "RATELIMIT_AI_PER_USER": "10000000/m",

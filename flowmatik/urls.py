@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from flowmatik.health import health_view
@@ -26,6 +27,8 @@ urlpatterns = [
     path("api/webhooks/", include("webhooks_app.api.urls")),
     path("api/admin/", include("dashboard.api.admin_urls")),
     path("api/notifications", include("notifications.api.urls")),
+    # The portal: the app's pages live under /app/ (each app's urls.py)
+    path("app/", RedirectView.as_view(url="/app/chat/"), name="app"),
     path("", include("accounts.urls")),
     path("billing/", include("billing.urls")),
     path("", include("dashboard.urls")),

@@ -1,6 +1,21 @@
-"""WebSocket authentication: the API's credentials (JWT access token or API key).
+"""WebSocket authentication: the API's credentials (JWT access token or API key),
+or a one-use ticket minted for the portal's logged-in session.
 
-A client passes its token in one of two ways:
+**The portal (browser session)**: the page asks ``POST /app/ws-ticket/`` (its
+session cookie and CSRF token) for ``{"ticket": ...}`` and opens the socket with
+the subprotocol pair ``["ticket", <ticket>]``; the server accepts with the
+``ticket`` subprotocol. A ticket lives ``WS_TICKET_TTL_SECONDS`` (30 s), is spent by
+its first use, and is bound to the session (a logged-out session's ticket fails)
+and to the origin of the page that minted it: the socket's ``Origin`` must be the
+same, so a page of another site can neither mint one (CSRF) nor use one it stole.
+A refused ticket closes with 4401 like any bad credential; the page mints a new
+one to reconnect (`static/portal/js/socket.js` does). Such a socket has no expiry
+of its own. Why a ticket and not the session cookie itself: the cookie rides on
+every cross-site WebSocket handshake (no CORS for sockets), so cookie auth would
+hang on the origin check alone; a ticket must first be read by same-origin
+JavaScript.
+
+API clients pass their token in one of two ways:
 
 1. **Subprotocol pair (preferred)**: ``new WebSocket(url, ["bearer", token])``, i.e.
    the header ``Sec-WebSocket-Protocol: bearer, <token>``. The server accepts with
@@ -33,15 +48,18 @@ import logging
 import time
 from urllib.parse import parse_qs
 
+from asgiref.sync import sync_to_async
 from channels.middleware import BaseMiddleware
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
-from accounts.identity import aidentity_from_bearer
+from accounts.identity import Identity, aidentity_from_bearer
+from accounts.services import ws_ticket_redeem
 
 logger = logging.getLogger("flowmatik.realtime")
 
 BEARER_SUBPROTOCOL = "bearer"
+TICKET_SUBPROTOCOL = "ticket"
 CLOSE_UNAUTHENTICATED = 4401
 
 
@@ -56,6 +74,32 @@ def credentials_from_scope(scope) -> tuple[str, str | None]:
     return (query.get("token") or [""])[0].strip(), None
 
 
+def ticket_from_scope(scope) -> str | None:
+    """The portal ticket of the ``["ticket", <ticket>]`` pair; None: not a ticket."""
+    subprotocols = list(scope.get("subprotocols") or [])
+    if TICKET_SUBPROTOCOL not in subprotocols:
+        return None
+    index = subprotocols.index(TICKET_SUBPROTOCOL)
+    return subprotocols[index + 1].strip() if index + 1 < len(subprotocols) else ""
+
+
+def origin_from_scope(scope) -> str:
+    for name, value in scope.get("headers") or []:
+        if name == b"origin":
+            return value.decode("latin-1")
+    return ""
+
+
+async def aidentity_from_ticket(ticket: str, origin: str) -> Identity | None:
+    """Redeem a portal ticket (once) into the identity of its session's user."""
+    holder = await sync_to_async(ws_ticket_redeem, thread_sensitive=False)(
+        ticket=ticket, origin=origin
+    )
+    if holder is None:
+        return None
+    return Identity(holder.user_id, holder.email, holder.is_staff)
+
+
 class TokenAuthMiddleware(BaseMiddleware):
     """Put the caller's `Identity` in `scope["identity"]`, or close with 4401.
 
@@ -66,9 +110,13 @@ class TokenAuthMiddleware(BaseMiddleware):
     async def __call__(self, scope, receive, send):
         if scope["type"] != "websocket":
             return await super().__call__(scope, receive, send)
+        ticket = ticket_from_scope(scope)
         token, subprotocol = credentials_from_scope(scope)
         identity, expires_at = None, None
-        if token:
+        if ticket is not None:
+            subprotocol = TICKET_SUBPROTOCOL
+            identity = await aidentity_from_ticket(ticket, origin_from_scope(scope))
+        elif token:
             identity = await aidentity_from_bearer(token)
             if identity is not None and identity.api_key_id is None:  # a JWT
                 expires_at = _jwt_expiry(token)

@@ -41,3 +41,8 @@ def notification_is_read(notification: Notification) -> bool:
     if notification.user_id is None:
         return bool(getattr(notification, "broadcast_read", False))
     return notification.read_at is not None
+
+
+def notification_unread_count(*, user: "User") -> int:
+    """How many of the user's notifications (own and broadcasts) are unread."""
+    return notification_list_for_user(user=user, unread_only=True).count()

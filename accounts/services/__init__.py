@@ -30,11 +30,13 @@ from accounts.services.users import (
     user_staff_set,
     user_token_login,
 )
+from accounts.services.ws_tickets import TicketHolder, ws_ticket_mint, ws_ticket_redeem
 
 __all__ = [
     "API_FEATURE",
     "PROFILE_FIELDS",
     "CreatedApiKey",
+    "TicketHolder",
     "api_key_create",
     "api_key_revoke",
     "lockout_retry_after",
@@ -53,4 +55,6 @@ __all__ = [
     "user_register",
     "user_staff_set",
     "user_token_login",
+    "ws_ticket_mint",
+    "ws_ticket_redeem",
 ]

@@ -47,7 +47,7 @@ def test_login_ignores_offsite_next(client, user):
             "next": "https://evil.test/",
         },
     )
-    assert response["Location"] == "/"
+    assert response["Location"] == "/app/chat/"
 
 
 def test_signup_creates_account_and_session(client):

@@ -148,7 +148,9 @@ def _reasoning_for(body: dict[str, Any], prompt: str) -> str:
 
 
 class DemoState:
-    def __init__(self) -> None:
+    def __init__(self, *, tokens_per_second: float = 0.0) -> None:
+        # Stream pace (0 = as fast as possible); a `[[delay:...]]` directive wins
+        self.tokens_per_second = tokens_per_second
         self.log: list[dict[str, Any]] = []
         self.seen: Counter[str] = Counter()
         self.disconnects = 0
@@ -156,9 +158,14 @@ class DemoState:
         self.videos: dict[str, dict[str, Any]] = {}
 
 
-def create_app() -> Starlette:
-    """A fresh demo app with its own state (tests start one per session)."""
-    state = DemoState()
+def create_app(*, tokens_per_second: float = 0.0) -> Starlette:
+    """A fresh demo app with its own state (tests start one per session).
+
+    `tokens_per_second` paces streamed answers (`AI_DEMO_TOKENS_PER_SECOND` for
+    `manage.py demo_llm`, so streaming is visible in the portal); 0 = unpaced, as
+    the tests' demo server runs (a test may set `state.tokens_per_second`).
+    """
+    state = DemoState(tokens_per_second=tokens_per_second)
 
     def _fault(
         request: Request, prompt: str, system: str = ""
@@ -378,11 +385,16 @@ def create_app() -> Starlette:
                     )
                     final_reason = "tool_calls"
                 else:
+                    pace = delay or (
+                        1.0 / state.tokens_per_second
+                        if state.tokens_per_second > 0
+                        else 0.0
+                    )
                     for piece in pieces:
                         if fault == "broken" and sent >= BROKEN_AFTER_CHUNKS:
                             raise ConnectionAbortedError("demo fault: broken stream")
-                        if delay:
-                            await asyncio.sleep(delay)
+                        if pace:
+                            await asyncio.sleep(pace)
                         yield frame(
                             [
                                 {

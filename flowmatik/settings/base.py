@@ -77,12 +77,19 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "flowmatik.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files answered by the ASGI app itself (production too), before anything
+    # that touches the session or the database
+    "servestatic.middleware.ServeStaticMiddleware",
     "flowmatik.middleware.SecurityHeadersMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Language: the cookie set by the language switch, else Accept-Language ...
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # ... and for a logged-in user, the language saved on the account
+    "accounts.middleware.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "flowmatik.middleware.ApiExceptionMiddleware",
@@ -103,6 +110,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
+                "notifications.context_processors.unread_count",
             ],
         },
     },
@@ -229,6 +238,9 @@ WS_CONNECTION_HEARTBEAT_SECONDS = env.float(
 )
 # Chat deltas are coalesced into one frame per this many milliseconds
 WS_CHAT_COALESCE_MS = env.int("WS_CHAT_COALESCE_MS", default=50)
+# The portal's sockets: a one-use ticket minted for the session (POST /app/ws-ticket/)
+# is valid this many seconds (flowmatik/ws_auth.py)
+WS_TICKET_TTL_SECONDS = env.int("WS_TICKET_TTL_SECONDS", default=30)
 
 # --- Celery ---
 CELERY_DATA_DIR = VAR_DIR / "celery"
@@ -270,7 +282,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT_SECONDS", default=3600)
 LOGIN_URL = "/login/"
-LOGIN_REDIRECT_URL = "/"
+# Where log-in and sign-up land (without a safe `next`): the app
+LOGIN_REDIRECT_URL = "/app/chat/"
 
 JWT_SECRET = env.str("JWT_SECRET", default=SECRET_KEY)
 SIMPLE_JWT = {
@@ -396,7 +409,29 @@ HTTP_CHUNKED_BODY_MAX_BYTES = env.int("HTTP_CHUNKED_BODY_MAX_BYTES", default=2_6
 
 # --- Static, media, i18n ---
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where collectstatic gathers the files production serves
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    # The front-end packages npm installed (package.json), only the files named in
+    # NPM_STATIC_FILES (flowmatik/static_npm.py)
+    "flowmatik.static_npm.NpmFinder",
+]
+# Where `npm ci` puts the packages of package.json
+NPM_ROOT = Path(env.str("NPM_ROOT", default=str(BASE_DIR / "node_modules")))
+# Static path -> file under NPM_ROOT: the only node_modules files served / collected
+NPM_STATIC_FILES = {
+    "vendor/htmx/htmx.min.js": "htmx.org/dist/htmx.min.js",
+}
+# servestatic: with DEBUG it serves straight from the finders (no collectstatic);
+# without, from STATIC_ROOT (collectstatic), hashed names cached for a year
+SERVESTATIC_USE_FINDERS = env.bool("SERVESTATIC_USE_FINDERS", default=DEBUG)
+SERVESTATIC_AUTOREFRESH = SERVESTATIC_USE_FINDERS
+# Cache lifetime (seconds) of static files whose names carry no content hash
+SERVESTATIC_MAX_AGE = env.int("STATIC_MAX_AGE_SECONDS", default=0 if DEBUG else 3600)
+LOCALE_PATHS = [BASE_DIR / "locale"]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 LANGUAGE_CODE = "en"
@@ -516,6 +551,9 @@ AI_EXTRA_PROVIDERS = env.json("AI_EXTRA_PROVIDERS", default={})
 AI_DEFAULT_MODEL = env.str("AI_DEFAULT_MODEL", default="")
 AI_DEMO_HOST = env.str("AI_DEMO_HOST", default="127.0.0.1")
 AI_DEMO_PORT = env.int("AI_DEMO_PORT", default=8765)
+# The demo model streams this many tokens (words) per second, so streaming is
+# visible in the portal; 0 = as fast as it can
+AI_DEMO_TOKENS_PER_SECOND = env.float("AI_DEMO_TOKENS_PER_SECOND", default=30.0)
 AI_DEMO_BASE_URL = env.str(
     "AI_DEMO_BASE_URL", default=f"http://{AI_DEMO_HOST}:{AI_DEMO_PORT}/v1"
 )

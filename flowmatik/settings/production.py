@@ -30,9 +30,14 @@ CSRF_COOKIE_SECURE = True
 SESSION_COOKIE_HTTPONLY = True
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 LEMONSQUEEZY_TEST_MODE = env.bool("LEMONSQUEEZY_TEST_MODE", default=False)
+# Static files: collected (hashed, compressed) into STATIC_ROOT and served from there
+# by servestatic; hashed names are immutable, other names cached this long
+SERVESTATIC_USE_FINDERS = env.bool("SERVESTATIC_USE_FINDERS", default=False)
+SERVESTATIC_AUTOREFRESH = SERVESTATIC_USE_FINDERS
+SERVESTATIC_MAX_AGE = env.int("STATIC_MAX_AGE_SECONDS", default=3600)
 STORAGES = {
     "default": STORAGES["default"],  # noqa: F405  (local files, or S3 when configured)
     "staticfiles": {
-        "BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"
+        "BACKEND": "servestatic.storage.CompressedManifestStaticFilesStorage"
     },
 }

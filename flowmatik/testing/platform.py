@@ -38,6 +38,8 @@ def platform_env(*, workdir: Path, **extra: str) -> dict[str, str]:
         "DOUBAO_API_KEY": "",
         "OPENAI_API_KEY": "",
         "ARK_API_KEY": "",
+        # the demo model streams unpaced in tests (the portal default is ~30/s)
+        "AI_DEMO_TOKENS_PER_SECOND": "0",
     }
     env.update(extra)
     return env

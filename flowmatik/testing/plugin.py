@@ -25,7 +25,36 @@ from flowmatik.testing.payments import (
 from flowmatik.testing.servers import LiveAsgiServer
 
 # Fixture modules of their own, registered with this plugin.
-pytest_plugins = ["flowmatik.testing.mcp_server", "flowmatik.testing.secret_scan"]
+pytest_plugins = [
+    "flowmatik.testing.mcp_server",
+    "flowmatik.testing.secret_scan",
+    "flowmatik.testing.browser",
+]
+
+
+def pytest_sessionstart(session) -> None:
+    """Compile locale/*/LC_MESSAGES/django.po into .mo where the .mo is missing or
+    older (as `make setup` does), so `pytest` run directly speaks Spanish too."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    from django.conf import settings
+
+    msgfmt = shutil.which("msgfmt")
+    for locale_dir in getattr(settings, "LOCALE_PATHS", []):
+        for po in Path(locale_dir).glob("*/LC_MESSAGES/*.po"):
+            mo = po.with_suffix(".mo")
+            if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
+                continue
+            if msgfmt is None:
+                raise pytest.UsageError(
+                    f"{mo} is missing or stale and msgfmt is not installed "
+                    "(Debian: apt-get install gettext; then `make setup`)"
+                )
+            subprocess.run(  # noqa: S603 - msgfmt, as Django's compilemessages runs it
+                [msgfmt, "--check-format", "-o", str(mo), str(po)], check=True
+            )
 
 
 def seed_rows() -> None:

@@ -19,5 +19,9 @@ class Command(BaseCommand):
             f"Local demo model (not a real LLM) on http://{host}:{port}/v1"
         )
         uvicorn.run(
-            create_app(), host=host, port=port, log_level="warning", lifespan="off"
+            create_app(tokens_per_second=settings.AI_DEMO_TOKENS_PER_SECOND),
+            host=host,
+            port=port,
+            log_level="warning",
+            lifespan="off",
         )
