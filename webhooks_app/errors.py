@@ -17,6 +17,16 @@ class InvalidSignature(WebhookRejected):
     reason = "bad_signature"
 
 
+class StaleSignature(InvalidSignature):
+    """A valid signature over a timestamp outside the tolerance: a replayed (or
+    badly clocked) delivery. Stripe signs every retry afresh, so a genuine one
+    never carries an old timestamp."""
+
+    code = "stale_signature"
+    default_message = "The webhook signature's timestamp is outside the tolerance."
+    reason = "stale_signature"
+
+
 class PayloadTooLarge(WebhookRejected, errors.PayloadTooLarge):
     default_message = "The webhook body is too large."
     reason = "too_large"
@@ -47,6 +57,7 @@ __all__ = [
     "EventProcessingError",
     "InvalidPayload",
     "InvalidSignature",
+    "StaleSignature",
     "PayloadTooLarge",
     "PaymentsNotConfigured",
     "TestModeRefused",

@@ -56,6 +56,7 @@ AUDIT_HEADERS = (
 )
 REJECTION_REASONS = (
     "bad_signature",
+    "stale_signature",
     "too_large",
     "wrong_content_type",
     "invalid_payload",

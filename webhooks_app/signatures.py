@@ -3,7 +3,9 @@
 Stripe: `Stripe-Signature: t=<unix>,v1=<hex>[,v1=<hex>][,v0=<hex>]`, where
 `v1 = HMAC-SHA256(secret, f"{t}.{body}")`; any `v1` may match (secret rotation), `v0`
 is ignored (downgrade attacks), and `t` must be within the tolerance both ways
-(stripe-python only rejects old timestamps; a future one is refused here too).
+(stripe-python only rejects old timestamps; a future one is refused here too) —
+`stale_signature`, so a captured delivery replayed later is refused even though
+its signature is valid; within the tolerance the event id's dedupe stops it.
 LemonSqueezy: `X-Signature: hex(HMAC-SHA256(secret, body))`, no timestamp.
 """
 
@@ -11,7 +13,7 @@ import hashlib
 import hmac
 import time
 
-from webhooks_app.errors import InvalidSignature
+from webhooks_app.errors import InvalidSignature, StaleSignature
 
 
 def _hmac_hex(secret: str, message: bytes) -> bytes:
@@ -60,9 +62,9 @@ def stripe_signature_verify(
         raise InvalidSignature("No Stripe-Signature v1 value matches.")
     current = time.time() if now is None else now
     if tolerance and timestamp < current - tolerance:
-        raise InvalidSignature("Stripe-Signature timestamp is too old.")
+        raise StaleSignature("Stripe-Signature timestamp is too old.")
     if tolerance and timestamp > current + tolerance:
-        raise InvalidSignature("Stripe-Signature timestamp is in the future.")
+        raise StaleSignature("Stripe-Signature timestamp is in the future.")
     return timestamp
 
 
