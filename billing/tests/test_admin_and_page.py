@@ -69,8 +69,8 @@ def test_admin_refresh_action_rereads_the_provider(admin_client, user, fake_stri
 def test_billing_page_shows_plans_and_subscribe_buttons(browser, fake_stripe):
     page = browser.get("/billing/").content.decode()
     assert "Your plan: Free" in page
-    assert "Subscribe with Stripe" in page
-    assert "Subscribe with LemonSqueezy" not in page
+    assert "Upgrade to Pro with Stripe" in page
+    assert "with LemonSqueezy" not in page
 
 
 def test_billing_page_subscribe_redirects_to_the_provider_checkout(
