@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import Count, Max
+from django.db.models import Count, Max, QuerySet
 from django.utils import timezone
 
 from webhooks_app.models import EventStatus, Provider, WebhookEvent
@@ -104,3 +104,11 @@ def webhook_failure_count(*, since: datetime) -> int:
     return WebhookEvent.objects.filter(
         status=EventStatus.FAILED, last_attempt_at__gte=since
     ).count()
+
+
+def webhook_events_needing_attention(*, limit: int) -> QuerySet[WebhookEvent]:
+    """Failed events (retries exhausted), newest attempt first: the ones staff
+    retry from the portal. At most `limit`."""
+    return WebhookEvent.objects.filter(status=EventStatus.FAILED).order_by(
+        "-last_attempt_at", "-id"
+    )[:limit]

@@ -354,6 +354,8 @@ REST_FRAMEWORK = {
     "COERCE_DECIMAL_TO_STRING": True,
 }
 API_MAX_PAGE_SIZE = env.int("API_MAX_PAGE_SIZE", default=100)
+# Rows per page of the staff portal's tables (/staff/users/, webhook failures)
+PORTAL_STAFF_PAGE_SIZE = env.int("PORTAL_STAFF_PAGE_SIZE", default=25)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Flowmatik API",
     "DESCRIPTION": "AI content creation platform: chat, content, usage, billing.",
