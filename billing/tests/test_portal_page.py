@@ -153,3 +153,12 @@ def test_returning_from_checkout_explains_what_happens_next(browser, fake_stripe
     page = browser.get("/billing/?checkout=success").content.decode()
     assert "Your payment is being confirmed" in page
     assert "being confirmed" not in browser.get("/billing/?checkout=x").content.decode()
+
+
+def test_the_page_speaks_the_users_language(browser, user, fake_stripe):
+    user.language = "es"
+    user.save(update_fields=["language"])
+    page = _page(browser)
+    assert "Tu plan: Free" in page
+    assert "Pasar a Pro con Stripe" in page
+    assert "Todavía no hay facturas." in page

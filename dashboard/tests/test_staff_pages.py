@@ -8,6 +8,7 @@ import pytest
 import time_machine
 from django.test import Client
 
+from accounts.models import User
 from accounts.tests.factories import UserFactory
 from billing.models import Subscription
 from billing.tests.factories import stripe_subscription
@@ -217,3 +218,10 @@ def test_a_bad_notification_form_is_refused_in_words(staff, data, words):
     assert response.status_code == 400
     assert words in response.content.decode()
     assert not Announcement.objects.exists()
+
+
+def test_staff_pages_speak_spanish(staff):
+    User.objects.filter(is_staff=True).update(language="es")
+    page = staff.get("/staff/webhooks/").content.decode()
+    assert "Webhooks fallidos" in page
+    assert "No hay eventos de webhook fallidos." in page
