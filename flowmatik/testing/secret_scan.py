@@ -3,12 +3,13 @@
 Every secret the tests get issued is recorded as it is made: each JWT the moment
 simplejwt encodes it (`jwt_for`, login, refresh and every other token the platform
 hands out in this process), each API key `api_key_create` draws (`api_key_for` and
-the keys endpoint), and the webhook signing secrets and fake providers' keys of the
-payment fixtures. Every log record of the session is formatted as the platform
-writes it (`flowmatik.jsonlog.JsonFormatter`, a handler on the root logger), and
-the output files of the real processes the fixtures start (uvicorn, the Celery
-worker) are read when those stop; a line holding a recorded secret is a leak, and
-the run fails at its end with the leaks listed (redacted).
+the keys endpoint), each portal WebSocket ticket, and the webhook signing secrets
+and fake providers' keys of the payment fixtures. Every log record of the session
+is formatted as the platform writes it (`flowmatik.jsonlog.JsonFormatter`, a
+handler on the root logger), and the output files of the real processes the
+fixtures start (uvicorn, the Celery worker) are read when those stop; a line
+holding a recorded secret is a leak, and the run fails at its end with the leaks
+listed (redacted).
 
 Cheap by construction: a secret is indexed by its longest run of token characters,
 a line is split into such runs and each run is looked up in that index (no
@@ -165,11 +166,12 @@ _handler: _ScanHandler | None = None
 
 
 def _record_issued_credentials() -> None:
-    """Record JWTs as simplejwt encodes them and API keys as they are drawn."""
+    """Record JWTs as simplejwt encodes them, API keys as they are drawn and
+    WebSocket tickets as they are minted."""
     from rest_framework_simplejwt.tokens import Token
 
     import accounts.services as account_services
-    from accounts.services import api_keys
+    from accounts.services import api_keys, ws_tickets
 
     encode = Token.__str__
 
@@ -189,6 +191,16 @@ def _record_issued_credentials() -> None:
 
     api_keys.api_key_create = recorded_create
     account_services.api_key_create = recorded_create
+
+    mint = ws_tickets.ws_ticket_mint
+
+    def recorded_mint(**kwargs: Any) -> str:
+        ticket = mint(**kwargs)
+        record_secret(ticket, "websocket ticket")
+        return ticket
+
+    ws_tickets.ws_ticket_mint = recorded_mint
+    account_services.ws_ticket_mint = recorded_mint
 
 
 def _record_fixture_secrets() -> None:

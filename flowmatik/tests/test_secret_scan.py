@@ -85,6 +85,12 @@ def test_the_session_records_issued_credentials_and_watches_the_root_logger(db):
     assert any(
         isinstance(h, secret_scan._ScanHandler) for h in logging.getLogger().handlers
     )
+    from accounts import services
+
     user = UserFactory()
     assert session.knows(jwt_for(user))
     assert session.knows(api_key_for(user))
+    ticket = services.ws_ticket_mint(
+        user_id=user.pk, session_key="s" * 32, origin="http://localhost"
+    )
+    assert session.knows(ticket)
