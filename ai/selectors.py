@@ -256,6 +256,20 @@ def conversation_messages(*, conversation: Conversation) -> QuerySet[Message]:
     return conversation.messages.order_by("created_at", "id")
 
 
+def conversation_message_get(
+    *, user_id: int, conversation_id: int, message_id: int
+) -> Message:
+    """One message of the user's conversation; anything else is 404."""
+    message = Message.objects.filter(
+        pk=message_id,
+        conversation_id=conversation_id,
+        conversation__user_id=user_id,
+    ).first()
+    if message is None:
+        raise ConversationNotFound("Message not found.")
+    return message
+
+
 @dataclass(frozen=True)
 class ConversationHistory:
     summary: str  # of the turns before `messages` ("" when none)

@@ -31,5 +31,7 @@ urlpatterns = [
     path("app/", RedirectView.as_view(url="/app/chat/"), name="app"),
     path("", include("accounts.urls")),
     path("billing/", include("billing.urls")),
+    path("app/usage/", include("usage.urls")),
+    path("app/", include("ai.urls")),
     path("", include("dashboard.urls")),
 ]

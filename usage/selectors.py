@@ -115,6 +115,20 @@ def usage_summary(
     return [_clean({"key": row.pop(field), **row}) for row in rows]
 
 
+def usage_daily_by_model(
+    *, user_id: int, date_from: date, date_to: date
+) -> list[dict[str, Any]]:
+    """Requests, tokens and cost per day, model and currency, oldest day first
+    (the usage page's charts); days without usage are absent."""
+    rows = (
+        UsageDaily.objects.filter(user_id=user_id, day__gte=date_from, day__lte=date_to)
+        .values("day", "model", "currency")
+        .annotate(**_SUMS)
+        .order_by("day", "model", "currency")
+    )
+    return [_clean(dict(row)) for row in rows]
+
+
 def usage_totals(
     *, user_id: int, date_from: date, date_to: date
 ) -> list[dict[str, Any]]:

@@ -1,0 +1,227 @@
+// The chat page: send a message over /ws/chat/, show the reply as it streams in
+// (as plain text), then swap in the stored reply rendered on the server (Markdown
+// with raw HTML escaped). Stop sends the socket's cancel. No inline code (CSP).
+(function () {
+  "use strict";
+
+  const root = document.getElementById("chat");
+  if (!root) return;
+  const form = document.getElementById("chat-form");
+  const input = document.getElementById("chat-input");
+  const modelPicker = document.getElementById("chat-model");
+  const agentPicker = document.getElementById("chat-agent");
+  const sendButton = document.getElementById("chat-send");
+  const stopButton = document.getElementById("chat-stop");
+  const list = document.getElementById("chat-messages");
+  const statusLine = document.getElementById("chat-status");
+  const quotaAlert = document.getElementById("chat-quota-exhausted");
+  const text = root.dataset;
+
+  let conversationId = root.dataset.conversationId ? Number(root.dataset.conversationId) : null;
+  let socketReady = null;
+  let socket = null;
+  let reply = null; // the assistant bubble being streamed into
+  let streaming = false;
+
+  function setStatus(message) {
+    statusLine.textContent = message || "";
+  }
+
+  function setStreaming(on) {
+    streaming = on;
+    stopButton.hidden = !on;
+    sendButton.disabled = on;
+    root.dataset.streaming = on ? "true" : "false";
+  }
+
+  function bubble(role, content) {
+    const empty = document.getElementById("chat-empty");
+    if (empty) empty.remove();
+    const article = document.createElement("article");
+    article.className = "chat-message chat-message--" + role;
+    const body = document.createElement("div");
+    body.className = "chat-message__body";
+    body.textContent = content || "";
+    article.appendChild(body);
+    list.appendChild(article);
+    article.scrollIntoView({ block: "end" });
+    return article;
+  }
+
+  function note(article, message) {
+    const p = document.createElement("p");
+    p.className = "chat-message__note";
+    p.textContent = message;
+    article.appendChild(p);
+  }
+
+  async function fetchFragment(url) {
+    const response = await fetch(url, {
+      credentials: "same-origin",
+      headers: { "X-Requested-With": "fetch" },
+    });
+    if (!response.ok) throw new Error(String(response.status));
+    const template = document.createElement("template");
+    template.innerHTML = (await response.text()).trim();
+    return template.content;
+  }
+
+  async function refreshQuota() {
+    const box = document.getElementById("chat-quota");
+    if (!box) return;
+    try {
+      box.replaceWith(await fetchFragment("/app/chat/quota/"));
+    } catch (error) {
+      // the old figures stay; the next reply refreshes them
+    }
+  }
+
+  async function showStored(article, messageId) {
+    if (!conversationId || !messageId) return;
+    try {
+      const fragment = await fetchFragment(
+        "/app/chat/" + conversationId + "/messages/" + messageId + "/"
+      );
+      article.replaceWith(fragment);
+    } catch (error) {
+      // the streamed plain text stays on the page
+    }
+  }
+
+  function frameOf(message) {
+    if (message && typeof message.data === "string") {
+      try {
+        return JSON.parse(message.data);
+      } catch (error) {
+        return null;
+      }
+    }
+    return message;
+  }
+
+  function onFrame(message) {
+    const frame = frameOf(message);
+    if (!frame || !frame.type) return;
+    const current = reply;
+    switch (frame.type) {
+      case "start":
+        if (frame.conversation_id && frame.conversation_id !== conversationId) {
+          conversationId = frame.conversation_id;
+          root.dataset.conversationId = String(conversationId);
+          window.history.replaceState(null, "", "/app/chat/" + conversationId + "/");
+        }
+        setStatus(text.strStreaming);
+        break;
+      case "delta":
+        if (current) {
+          current.firstChild.textContent += frame.content || "";
+          current.dataset.updates = String(Number(current.dataset.updates || 0) + 1);
+        }
+        break;
+      case "done":
+        if (frame.conversation_id) conversationId = frame.conversation_id;
+        setStreaming(false);
+        reply = null;
+        setStatus(text.strDone);
+        if (current) showStored(current, frame.message_id);
+        refreshQuota();
+        break;
+      case "cancelled":
+        setStreaming(false);
+        reply = null;
+        if (current) note(current, text.strStopped);
+        setStatus(text.strStopped);
+        refreshQuota();
+        break;
+      case "error":
+        setStreaming(false);
+        reply = null;
+        if (current && !current.firstChild.textContent) current.remove();
+        if (frame.code === "quota_exceeded") {
+          quotaAlert.hidden = false;
+          setStatus("");
+          refreshQuota();
+        } else {
+          setStatus(text.strError + " " + (frame.message || frame.code));
+        }
+        break;
+      default:
+        break; // reasoning, tool calls and usage are not shown live
+    }
+  }
+
+  function onClose() {
+    socket = null;
+    socketReady = null;
+    if (streaming) {
+      setStreaming(false);
+      reply = null;
+      setStatus(text.strClosed);
+    }
+  }
+
+  function openSocket() {
+    if (socketReady) return socketReady;
+    const api = window.Flowmatik;
+    if (!api || typeof api.openSocket !== "function") {
+      return Promise.reject(new Error(text.strUnavailable));
+    }
+    socketReady = Promise.resolve(
+      api.openSocket("/ws/chat/", { onMessage: onFrame, onClose: onClose })
+    ).then(function (ws) {
+      socket = ws;
+      if (ws.readyState === 0) {
+        return new Promise(function (resolve, reject) {
+          ws.addEventListener("open", function () { resolve(ws); }, { once: true });
+          ws.addEventListener("close", function () { reject(new Error(text.strClosed)); }, { once: true });
+        });
+      }
+      return ws;
+    });
+    socketReady.catch(function () {
+      socketReady = null;
+    });
+    return socketReady;
+  }
+
+  function send(event) {
+    event.preventDefault();
+    const message = input.value.trim();
+    if (!message || streaming) return;
+    quotaAlert.hidden = true;
+    bubble("user", message);
+    reply = bubble("assistant", "");
+    reply.dataset.updates = "0";
+    input.value = "";
+    setStreaming(true);
+    openSocket()
+      .then(function (ws) {
+        const frame = { type: "chat", message: message };
+        if (conversationId) frame.conversation_id = conversationId;
+        if (modelPicker && modelPicker.value) frame.model = modelPicker.value;
+        if (agentPicker && agentPicker.value) frame.agent = agentPicker.value;
+        ws.send(JSON.stringify(frame));
+      })
+      .catch(function (error) {
+        setStreaming(false);
+        if (reply && !reply.firstChild.textContent) reply.remove();
+        reply = null;
+        setStatus(text.strError + " " + error.message);
+      });
+  }
+
+  form.addEventListener("submit", send);
+  input.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      form.requestSubmit();
+    }
+  });
+  stopButton.addEventListener("click", function () {
+    if (socket && streaming) socket.send(JSON.stringify({ type: "cancel" }));
+  });
+  const last = list.lastElementChild;
+  if (last) last.scrollIntoView({ block: "end" });
+  const quotaBox = document.getElementById("chat-quota");
+  if (quotaBox && quotaBox.dataset.remainingRequests === "0") quotaAlert.hidden = false;
+})();
