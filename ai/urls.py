@@ -13,6 +13,7 @@ urlpatterns = [
     path("", views.app_home, name="home"),
     path("chat/", views.chat_page, name="chat"),
     path("chat/quota/", views.chat_quota, name="chat-quota"),
+    path("chat/send/", views.chat_send, name="chat-send"),
     re_path(
         rf"^chat/{ID.format('conversation_id')}/$", views.chat_page, name="conversation"
     ),

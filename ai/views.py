@@ -19,7 +19,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from ai import asset_links, selectors
+from ai import asset_links, bounds, selectors
 from ai.api.studio_serializers import GenerateContentInputSerializer
 from ai.errors import ConversationNotFound, JobNotFound
 from ai.models import ContentJob, JobStatus, Modality
@@ -31,9 +31,17 @@ from ai.portal_forms import (
     studio_forms,
     studio_request_from_post,
 )
-from ai.services import conversation_delete, conversation_rename, jobs
+from ai.services import (
+    chat_complete_sync,
+    conversation_delete,
+    conversation_rename,
+    jobs,
+)
+from ai.types import ChatRequest
 from billing.selectors import PlanInfo, plan_info_for_user_id
-from flowmatik.errors import ApplicationError
+from flowmatik.errors import ApplicationError, InvalidInput
+from flowmatik.request_context import new_request_id
+from usage.errors import QuotaExceeded
 from usage.selectors import quota_state_for_user
 
 CONVERSATIONS_SHOWN = 50
@@ -146,6 +154,57 @@ def chat_delete(request: HttpRequest, conversation_id: int) -> HttpResponse:
         raise Http404(_("This conversation does not exist.")) from None
     messages.success(request, _("Conversation deleted."))
     return redirect("ai:chat")
+
+
+@login_required
+@require_POST
+def chat_send(request: HttpRequest) -> HttpResponse:
+    """The chat form without JavaScript: one complete (unstreamed) reply through
+    the same chat path, then back to the conversation. The page's script streams
+    over the socket instead and never posts here."""
+    user_id = _user_id(request)
+    raw_id = request.POST.get("conversation_id", "")
+    conversation_id = int(raw_id) if raw_id.isdigit() and len(raw_id) <= 18 else None
+    back = (
+        redirect("ai:conversation", conversation_id=conversation_id)
+        if conversation_id
+        else redirect("ai:chat")
+    )
+    try:
+        result = chat_complete_sync(
+            ChatRequest(
+                user_id=user_id,
+                endpoint="portal.chat",
+                request_id=getattr(request, "request_id", "") or new_request_id(),
+                message=bounds.message_text_check(request.POST.get("message")),
+                conversation_id=conversation_id,
+                model=request.POST.get("model", "")[:128] or None,
+                agent=request.POST.get("agent", "")[:128] or None,
+                persist=True,
+            )
+        )
+    except ConversationNotFound:
+        raise Http404(_("This conversation does not exist.")) from None
+    except InvalidInput:
+        messages.error(
+            request,
+            _("Write a message of 1 to %(max)d characters.")
+            % {"max": settings.AI_MAX_MESSAGE_CHARS},
+        )
+        return back
+    except QuotaExceeded:
+        messages.error(
+            request,
+            _(
+                "You have used today's allowance on your plan. It resets at "
+                "midnight UTC, or upgrade your plan on the Billing page."
+            ),
+        )
+        return back
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return back
+    return redirect("ai:conversation", conversation_id=result.conversation_id)
 
 
 @login_required

@@ -238,3 +238,45 @@ def test_cancel_a_queued_job_from_its_page(signed_in, owner, enqueued):
     assert "The job was canceled." in response.content.decode()
     again = signed_in.post(f"/app/studio/jobs/{job.pk}/cancel/", follow=True)
     assert again.status_code == 200
+
+
+def test_without_javascript_the_form_gets_a_complete_reply(
+    transactional_db, signed_in, owner
+):
+    response = signed_in.post("/app/chat/send/", {"message": "Hello there"})
+    conversation = Conversation.objects.get(user=owner)
+    assert response.status_code == 302
+    assert response["Location"] == f"/app/chat/{conversation.pk}/"
+    page = signed_in.get(response["Location"]).content.decode()
+    assert "You said: “Hello there”" in page
+    again = signed_in.post(
+        "/app/chat/send/",
+        {"message": "And again", "conversation_id": str(conversation.pk)},
+    )
+    assert again["Location"] == f"/app/chat/{conversation.pk}/"
+    assert conversation.messages.count() == 4
+
+
+def test_without_javascript_bad_input_is_explained(transactional_db, signed_in, owner):
+    empty = signed_in.post("/app/chat/send/", {"message": "   "}, follow=True)
+    assert empty.status_code == 200
+    assert Conversation.objects.count() == 0
+    assert "Write a message of 1 to" in empty.content.decode()
+    theirs = _conversation(UserFactory())
+    response = signed_in.post(
+        "/app/chat/send/", {"message": "hi", "conversation_id": str(theirs.pk)}
+    )
+    assert response.status_code == 404
+
+
+def test_without_javascript_an_exhausted_quota_points_to_billing(
+    transactional_db, signed_in, owner
+):
+    from billing.selectors import plan_info_for_user_id
+    from usage.tests.conftest import admit
+
+    for _ in range(plan_info_for_user_id(user_id=owner.pk).requests_per_day):
+        admit(owner.pk)
+    response = signed_in.post("/app/chat/send/", {"message": "hi"}, follow=True)
+    assert "used today&#x27;s allowance" in response.content.decode()
+    assert Conversation.objects.count() == 0

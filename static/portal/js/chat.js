@@ -18,8 +18,9 @@
   const text = root.dataset;
 
   let conversationId = root.dataset.conversationId ? Number(root.dataset.conversationId) : null;
-  let socketReady = null;
-  let socket = null;
+  let handle = null; // what Flowmatik.openSocket returned
+  let isOpen = false;
+  let pending = null; // a chat frame waiting for the socket to open
   let reply = null; // the assistant bubble being streamed into
   let streaming = false;
 
@@ -150,38 +151,42 @@
     }
   }
 
-  function onClose() {
-    socket = null;
-    socketReady = null;
-    if (streaming) {
+  // Flowmatik.openSocket (static/portal/js/socket.js) mints a ticket for the
+  // session, connects, and reconnects by itself; a frame typed before the socket
+  // is open waits for it.
+  function onOpen() {
+    isOpen = true;
+    if (pending && handle) {
+      const frame = pending;
+      pending = null;
+      handle.send(frame);
+    }
+  }
+
+  function onClose(event) {
+    isOpen = false;
+    const refused = /ticket refused: 40[13]/.test((event && event.reason) || "");
+    if (streaming && (refused || !pending)) {
+      pending = null;
       setStreaming(false);
       reply = null;
       setStatus(text.strClosed);
     }
   }
 
-  function openSocket() {
-    if (socketReady) return socketReady;
+  function ensureSocket() {
+    if (handle) return true;
     const api = window.Flowmatik;
-    if (!api || typeof api.openSocket !== "function") {
-      return Promise.reject(new Error(text.strUnavailable));
+    if (!api || typeof api.openSocket !== "function") return false;
+    handle = api.openSocket("/ws/chat/", { onMessage: onFrame, onOpen: onOpen, onClose: onClose });
+    return true;
+  }
+
+  function transmit(frame) {
+    if (!ensureSocket()) {
+      throw new Error(text.strUnavailable);
     }
-    socketReady = Promise.resolve(
-      api.openSocket("/ws/chat/", { onMessage: onFrame, onClose: onClose })
-    ).then(function (ws) {
-      socket = ws;
-      if (ws.readyState === 0) {
-        return new Promise(function (resolve, reject) {
-          ws.addEventListener("open", function () { resolve(ws); }, { once: true });
-          ws.addEventListener("close", function () { reject(new Error(text.strClosed)); }, { once: true });
-        });
-      }
-      return ws;
-    });
-    socketReady.catch(function () {
-      socketReady = null;
-    });
-    return socketReady;
+    if (!(isOpen && handle.send(frame))) pending = frame;
   }
 
   function send(event) {
@@ -194,20 +199,18 @@
     reply.dataset.updates = "0";
     input.value = "";
     setStreaming(true);
-    openSocket()
-      .then(function (ws) {
-        const frame = { type: "chat", message: message };
-        if (conversationId) frame.conversation_id = conversationId;
-        if (modelPicker && modelPicker.value) frame.model = modelPicker.value;
-        if (agentPicker && agentPicker.value) frame.agent = agentPicker.value;
-        ws.send(JSON.stringify(frame));
-      })
-      .catch(function (error) {
-        setStreaming(false);
-        if (reply && !reply.firstChild.textContent) reply.remove();
-        reply = null;
-        setStatus(text.strError + " " + error.message);
-      });
+    const frame = { type: "chat", message: message };
+    if (conversationId) frame.conversation_id = conversationId;
+    if (modelPicker && modelPicker.value) frame.model = modelPicker.value;
+    if (agentPicker && agentPicker.value) frame.agent = agentPicker.value;
+    try {
+      transmit(frame);
+    } catch (error) {
+      setStreaming(false);
+      if (reply && !reply.firstChild.textContent) reply.remove();
+      reply = null;
+      setStatus(text.strError + " " + error.message);
+    }
   }
 
   form.addEventListener("submit", send);
@@ -218,10 +221,11 @@
     }
   });
   stopButton.addEventListener("click", function () {
-    if (socket && streaming) socket.send(JSON.stringify({ type: "cancel" }));
+    if (handle && streaming) handle.send({ type: "cancel" });
   });
   const last = list.lastElementChild;
   if (last) last.scrollIntoView({ block: "end" });
+  ensureSocket();
   const quotaBox = document.getElementById("chat-quota");
   if (quotaBox && quotaBox.dataset.remainingRequests === "0") quotaAlert.hidden = false;
 })();
