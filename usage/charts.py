@@ -6,9 +6,9 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-WIDTH = 720
-HEIGHT = 260
-PLOT_LEFT = 64
+WIDTH = 560
+HEIGHT = 240
+PLOT_LEFT = 70
 PLOT_RIGHT = 12
 PLOT_TOP = 12
 PLOT_BOTTOM = 36
@@ -79,8 +79,9 @@ def _text(value: int | Decimal, decimals: int) -> str:
     return f"{int(value):,}"
 
 
-def _nice_max(value: float) -> float:
-    """The smallest 1/2/2.5/5 × 10^n at or above `value` (an axis that reads well)."""
+def _nice_step(value: float, *, whole: bool) -> float:
+    """The smallest 1/2/2.5/5 × 10^n at or above `value` (an axis that reads well);
+    `whole` numbers (counts) get whole steps of at least 1."""
     if value <= 0:
         return 1.0
     magnitude = 1.0
@@ -88,9 +89,10 @@ def _nice_max(value: float) -> float:
         magnitude *= 10
     while magnitude > value:
         magnitude /= 10
-    for step in (1, 2, 2.5, 5, 10):
-        if step * magnitude >= value:
-            return step * magnitude
+    for factor in (1, 2, 2.5, 5, 10):
+        step = factor * magnitude
+        if step >= value and not (whole and step != int(step)):
+            return step
     return 10 * magnitude
 
 
@@ -114,7 +116,8 @@ def stacked_bar_chart(
     day_totals = [
         sum((per_model[m].get(d, Decimal(0)) for m in models), Decimal(0)) for d in days
     ]
-    top = _nice_max(float(max(day_totals, default=0)))
+    step = _nice_step(float(max(day_totals, default=0)) / TICKS, whole=not decimals)
+    top = step * TICKS
     plot_right = WIDTH - PLOT_RIGHT
     plot_bottom = HEIGHT - PLOT_BOTTOM
     plot_height = plot_bottom - PLOT_TOP
@@ -142,10 +145,10 @@ def stacked_bar_chart(
             )
     y_ticks = [
         Tick(
-            position=round(plot_bottom - plot_height * step / TICKS, 2),
-            text=_text(Decimal(str(top * step / TICKS)), decimals),
+            position=round(plot_bottom - plot_height * index / TICKS, 2),
+            text=_text(Decimal(str(step * index)), decimals),
         )
-        for step in range(TICKS + 1)
+        for index in range(TICKS + 1)
     ]
     every = max(1, len(days) // 6)
     x_ticks = [

@@ -100,17 +100,22 @@
     return message;
   }
 
+  // A new conversation gets its id when the first turn is stored: the address
+  // bar follows, so a reload shows it.
+  function adopt(id) {
+    if (!id || id === conversationId) return;
+    conversationId = id;
+    root.dataset.conversationId = String(id);
+    window.history.replaceState(null, "", "/app/chat/" + id + "/");
+  }
+
   function onFrame(message) {
     const frame = frameOf(message);
     if (!frame || !frame.type) return;
     const current = reply;
     switch (frame.type) {
       case "start":
-        if (frame.conversation_id && frame.conversation_id !== conversationId) {
-          conversationId = frame.conversation_id;
-          root.dataset.conversationId = String(conversationId);
-          window.history.replaceState(null, "", "/app/chat/" + conversationId + "/");
-        }
+        adopt(frame.conversation_id);
         setStatus(text.strStreaming);
         break;
       case "delta":
@@ -120,7 +125,7 @@
         }
         break;
       case "done":
-        if (frame.conversation_id) conversationId = frame.conversation_id;
+        adopt(frame.conversation_id);
         setStreaming(false);
         reply = null;
         setStatus(text.strDone);
