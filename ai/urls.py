@@ -10,7 +10,6 @@ from ai import views
 app_name = "ai"
 ID = r"(?P<{}>[0-9]{{1,18}})"
 urlpatterns = [
-    path("", views.app_home, name="home"),
     path("chat/", views.chat_page, name="chat"),
     path("chat/quota/", views.chat_quota, name="chat-quota"),
     path("chat/send/", views.chat_send, name="chat-send"),

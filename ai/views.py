@@ -76,11 +76,6 @@ def _job_or_404(user_id: int, job_id: int) -> ContentJob:
         raise Http404(_("This job does not exist.")) from None
 
 
-@login_required
-def app_home(request: HttpRequest) -> HttpResponse:
-    return redirect("ai:chat")
-
-
 # --- chat
 
 

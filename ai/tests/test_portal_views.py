@@ -13,7 +13,6 @@ from billing.tests.factories import subscription_row
 pytestmark = pytest.mark.usefixtures("catalogue")
 
 PAGES = [
-    "/app/",
     "/app/chat/",
     "/app/chat/1/",
     "/app/chat/quota/",
@@ -51,12 +50,6 @@ def test_pages_send_anonymous_visitors_to_log_in(client, path):
     response = client.get(path)
     assert response.status_code == 302
     assert response["Location"].startswith(f"/login/?next={path}")
-
-
-def test_the_app_root_opens_the_chat(signed_in):
-    response = signed_in.get("/app/")
-    assert response.status_code == 302
-    assert response["Location"] == "/app/chat/"
 
 
 def test_chat_lists_conversations_and_offers_the_plans_models_only(signed_in, owner):
@@ -280,3 +273,19 @@ def test_without_javascript_an_exhausted_quota_points_to_billing(
     response = signed_in.post("/app/chat/send/", {"message": "hi"}, follow=True)
     assert "used today&#x27;s allowance" in response.content.decode()
     assert Conversation.objects.count() == 0
+
+
+def test_the_pages_speak_the_users_spanish(client, enqueued):
+    user = UserFactory(language="es")
+    client.force_login(user)
+    chat = client.get("/app/chat/").content.decode()
+    assert "Tu mensaje" in chat
+    assert "Mejora tu plan" in chat
+    assert "peticiones hoy" in chat
+    studio = client.get("/app/studio/").content.decode()
+    assert "Estudio de contenido" in studio
+    assert "Artículo de blog" in studio
+    assert "Número de variantes" in studio
+    usage = client.get("/app/usage/").content.decode()
+    assert "Los últimos 30 días por modelo" in usage
+    assert "Coste (USD)" in usage
