@@ -2,11 +2,11 @@
 `/v1/models/{id}`, for API keys (any OpenAI SDK calls them).
 
 Same gates (plan features `images` / `audio`, checked before any provider call)
-and the same metering as the content studio: each call counts one request and is
-priced per unit from the catalogue. Errors use OpenAI's shape.
+and the same metering as the content studio (`ai.services.studio_media`): each
+call counts one request and is priced per unit from the catalogue. Errors use
+OpenAI's shape.
 """
 
-import base64
 import time
 
 from django.conf import settings
@@ -23,11 +23,8 @@ from ai.api.openai_views import MODEL_CREATED
 from ai.api.openai_views import _error as openai_error
 from ai.api.schema import documented
 from ai.api.serializers import OpenAIErrorSerializer, OpenAIModelSerializer
-from ai.errors import PlanFeatureRequired, UnknownModel
-from ai.models import Modality
-from ai.providers import media as media_provider
-from ai.services import studio
-from ai.services.jobs import size_check
+from ai.errors import UnknownModel
+from ai.services import studio_media
 from flowmatik.client_ip import client_ip
 from flowmatik.errors import ApplicationError
 from flowmatik.parsers import parse_body
@@ -89,22 +86,13 @@ def _method_not_allowed(allowed: str) -> JsonResponse:
     return response
 
 
-async def _media_model(identity, *, feature: str, modality: str, model_id: str | None):
-    """The plan gate (before any provider call), then the model and its provider."""
-    plan = await services.plan_for_user(identity.user_id)
-    if feature not in plan.features:
-        raise PlanFeatureRequired(
-            f"Your plan does not include {feature}.", details={"feature": feature}
-        )
-    catalogue = await selectors.acatalogue_get()
-    info = selectors.model_resolve(
-        catalogue,
-        model_id=model_id,
-        plan_slug=plan.slug,
-        plan_rank=plan.sort_order,
-        modality=modality,
+def _caller(request: HttpRequest, identity) -> studio_media.Caller:
+    return studio_media.Caller(
+        user_id=identity.user_id,
+        request_id=request.request_id,
+        api_key_id=identity.api_key_id,
+        ip=client_ip(request) or None,
     )
-    return info, catalogue.providers[info.provider]
 
 
 @csrf_exempt
@@ -114,60 +102,15 @@ async def images_generations_view(request: HttpRequest):
     try:
         identity = await aauthenticate(request)
         data = parse_body(request, ImageGenerationInputSerializer)
-        info, provider = await _media_model(
-            identity,
-            feature="images",
-            modality=Modality.IMAGE,
+        metered = await studio_media.images_generate_metered(
+            caller=_caller(request, identity),
             model_id=data.get("model") or None,
-        )
-        size = size_check(model=info, size=data.get("size"))
-        count = data["n"]
-        b64 = data["response_format"] == "b64_json"
-
-        async def call():
-            made = await media_provider.image_generate(
-                provider=provider,
-                model=info.upstream_name,
-                prompt=data["prompt"],
-                image_size=size,
-                batch_size=count,
-                seed=data.get("seed"),
-                negative_prompt=data.get("negative_prompt", ""),
-                request_id=request.request_id,
-            )
-            urls = made.urls[:count]
-            if not urls:
-                raise ApplicationError(
-                    "The provider returned no image.",
-                    code="provider_error",
-                    status_code=502,
-                )
-            if not b64:
-                return [{"url": url} for url in urls]
-            images = []
-            for url in urls:
-                download = await media_provider.asset_download(
-                    url=url,
-                    max_bytes=settings.STUDIO_IMAGE_MAX_BYTES,
-                    content_types=("image/",),
-                )
-                try:
-                    images.append(
-                        {"b64_json": base64.b64encode(download.file.read()).decode()}
-                    )
-                finally:
-                    download.file.close()
-            return images
-
-        metered = await studio.media_call_metered(
-            user_id=identity.user_id,
-            model=info,
-            endpoint="openai.images",
-            request_id=request.request_id,
-            call=call,
-            units_of=len,
-            api_key_id=identity.api_key_id,
-            ip=client_ip(request) or None,
+            prompt=data["prompt"],
+            count=data["n"],
+            size=data.get("size"),
+            seed=data.get("seed"),
+            negative_prompt=data.get("negative_prompt", ""),
+            inline=data["response_format"] == "b64_json",
         )
     except ApplicationError as exc:
         return openai_error(exc)
@@ -181,44 +124,13 @@ async def audio_speech_view(request: HttpRequest):
     try:
         identity = await aauthenticate(request)
         data = parse_body(request, SpeechInputSerializer)
-        info, provider = await _media_model(
-            identity,
-            feature="audio",
-            modality=Modality.AUDIO,
+        metered = await studio_media.speech_create_metered(
+            caller=_caller(request, identity),
             model_id=data.get("model") or None,
-        )
-        text = data["input"]
-
-        async def call():
-            speech = await media_provider.speech_create(
-                provider=provider,
-                model=info.upstream_name,
-                text=text,
-                voice=data.get("voice", ""),
-                response_format=data["response_format"],
-                speed=data.get("speed"),
-                request_id=request.request_id,
-            )
-            if len(speech.audio) > settings.STUDIO_AUDIO_MAX_BYTES:
-                raise ApplicationError(
-                    "The generated audio is larger than allowed.",
-                    code="asset_too_large",
-                    status_code=502,
-                )
-            return speech
-
-        def units_of(speech) -> int:
-            return len(text.encode()) if info.price_unit == "1M_utf8_bytes" else 1
-
-        metered = await studio.media_call_metered(
-            user_id=identity.user_id,
-            model=info,
-            endpoint="openai.speech",
-            request_id=request.request_id,
-            call=call,
-            units_of=units_of,
-            api_key_id=identity.api_key_id,
-            ip=client_ip(request) or None,
+            text=data["input"],
+            voice=data.get("voice", ""),
+            response_format=data["response_format"],
+            speed=data.get("speed"),
         )
     except ApplicationError as exc:
         return openai_error(exc)
