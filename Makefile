@@ -60,9 +60,11 @@ lock: setup ## Re-pin requirements*.txt (with hashes) from the ranges in require
 	$(LOCK) requirements.in -o requirements.txt
 	$(LOCK) requirements-dev.in -c requirements.txt -o requirements-dev.txt
 
-messages: setup ## Update locale/es/LC_MESSAGES/django.po from the code and templates, then compile it
+messages: setup ## Update locale/es/LC_MESSAGES/django.po from the code, fill it from scripts/translations/*.es.json, compile
 	$(MANAGE) makemessages --locale es --no-obsolete --add-location file --ignore ".venv/*" --ignore "node_modules/*" \
 		--ignore "staticfiles/*" --ignore "var/*" --ignore "*/tests/*"
+	@for map in scripts/translations/*.es.json; do \
+		$(BIN)/python scripts/po_fill.py locale/es/LC_MESSAGES/django.po $$map; done
 	$(MANAGE) compilemessages --locale es --ignore .venv --ignore node_modules
 
 migrate: setup ## Apply database migrations

@@ -42,6 +42,8 @@ def _activate(request: HttpRequest, language: str) -> None:
 
 
 def _cookie_align(request: HttpRequest, response: HttpResponse, language: str) -> None:
+    if settings.LANGUAGE_COOKIE_NAME in response.cookies:
+        return  # the view just chose a language (the switch, the profile form)
     if language and request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME) != language:
         language_cookie_set(response, language)
 

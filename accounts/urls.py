@@ -11,6 +11,15 @@ urlpatterns = [
     path("logout/", views.logout_view, name="logout"),
     path("language/", views.language_switch, name="language_switch"),
     path("app/ws-ticket/", views.ws_ticket, name="ws_ticket"),
+    path("app/settings/", views.settings_page, name="settings"),
+    path("app/settings/profile/", views.profile_update, name="profile_update"),
+    path("app/settings/password/", views.password_change, name="password_change"),
+    path("app/settings/api-keys/", views.api_key_create, name="api_key_create"),
+    path(
+        "app/settings/api-keys/<int:api_key_id>/revoke/",
+        views.api_key_revoke,
+        name="api_key_revoke",
+    ),
     path("password/forgot/", views.password_forgot_view, name="password_forgot"),
     path(
         "password/reset/<uidb64>/<token>/",

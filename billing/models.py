@@ -2,20 +2,23 @@
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Feature(models.TextChoices):
-    CHAT = "chat", "Basic chat"
-    COMMUNITY_SUPPORT = "community_support", "Community support"
-    IMAGES = "images", "Image generation"
-    AUDIO = "audio", "Audio generation"
-    VIDEO = "video", "Video generation"
-    ANALYTICS = "analytics", "Usage analytics"
-    WORKFLOWS = "workflows", "Workflows"
-    API = "api", "API access"
-    PRIORITY_SUPPORT = "priority_support", "Priority support"
-    SLA = "sla", "SLA"
-    INTEGRATIONS = "integrations", "Integrations"
+    """Plan features; labels are what people read (pricing, billing, errors)."""
+
+    CHAT = "chat", _("Basic chat")
+    COMMUNITY_SUPPORT = "community_support", _("Community support")
+    IMAGES = "images", _("Image generation")
+    AUDIO = "audio", _("Audio generation")
+    VIDEO = "video", _("Video generation")
+    ANALYTICS = "analytics", _("Usage analytics")
+    WORKFLOWS = "workflows", _("Workflows")
+    API = "api", _("API access")
+    PRIORITY_SUPPORT = "priority_support", _("Priority support")
+    SLA = "sla", _("SLA")
+    INTEGRATIONS = "integrations", _("Integrations")
 
 
 class Plan(models.Model):

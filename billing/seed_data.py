@@ -1,6 +1,11 @@
-"""The design document's plans: prices, daily limits and features."""
+"""The design document's plans: prices, daily limits and features.
+
+Descriptions are stored in English and marked for translation: the portal shows a
+seeded description in the reader's language (an edited one as written)."""
 
 from decimal import Decimal
+
+from django.utils.translation import gettext_noop
 
 from billing.models import Feature
 
@@ -8,7 +13,7 @@ PLANS = [
     {
         "slug": "free",
         "name": "Free",
-        "description": "Basic chat and community support.",
+        "description": gettext_noop("Basic chat and community support."),
         "price": Decimal("0.00"),
         "requests_per_day": 100,
         "tokens_per_day": 50_000,
@@ -18,7 +23,7 @@ PLANS = [
     {
         "slug": "starter",
         "name": "Starter",
-        "description": "Images, priority support and API access.",
+        "description": gettext_noop("Images, priority support and API access."),
         "price": Decimal("19.00"),
         "requests_per_day": 1_000,
         "tokens_per_day": 500_000,
@@ -33,7 +38,7 @@ PLANS = [
     {
         "slug": "pro",
         "name": "Pro",
-        "description": "All multimedia, analytics and workflows.",
+        "description": gettext_noop("All multimedia, analytics and workflows."),
         "price": Decimal("39.00"),
         "requests_per_day": 10_000,
         "tokens_per_day": 5_000_000,
@@ -52,7 +57,7 @@ PLANS = [
     {
         "slug": "business",
         "name": "Business",
-        "description": "Everything included, SLA and integrations.",
+        "description": gettext_noop("Everything included, SLA and integrations."),
         "price": Decimal("79.00"),
         "requests_per_day": None,
         "tokens_per_day": None,

@@ -1,4 +1,4 @@
-"""Portal routes: the landing page and the staff pages (`/staff/`)."""
+"""Portal routes: the landing page, pricing and the staff pages (`/staff/`)."""
 
 from django.urls import path
 
@@ -7,6 +7,7 @@ from dashboard import views
 app_name = "dashboard"
 urlpatterns = [
     path("", views.home, name="home"),
+    path("pricing/", views.pricing, name="pricing"),
     path("staff/", views.staff_dashboard, name="staff"),
     path("staff/users/", views.staff_users, name="staff_users"),
     path("staff/webhooks/", views.staff_webhooks, name="staff_webhooks"),

@@ -1,8 +1,11 @@
 """Portal pages (server-rendered). They call the same selectors and services as the
-API: the landing page, and the staff pages (role admin only) that draw the
+API: the landing page and pricing (public; a logged-in visitor of `/` goes to the
+app), and the staff pages (role admin only) that draw the
 `/api/admin/*` KPIs and metrics, list users, retry failed webhooks and notify."""
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
 from functools import wraps
 from typing import Any, cast
 
@@ -13,11 +16,14 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.formats import number_format
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import User
-from billing.selectors import plan_list
+from billing import selectors as billing_selectors
+from billing.models import Feature, Plan
 from dashboard.charts import dashboard_charts
 from dashboard.forms import AnnouncementForm, UserSearchForm, WebhookRetryForm
 from dashboard.selectors.kpis import dashboard_kpis
@@ -32,8 +38,98 @@ from webhooks_app.services import webhook_events_requeue
 METRICS_WINDOW = "1h"
 
 
+CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£"}
+
+
+@dataclass(frozen=True)
+class PlanCard:
+    """A plan as people read it: monthly price, limits and feature labels."""
+
+    slug: str
+    name: str
+    description: str
+    monthly_price: str
+    billed_yearly: bool
+    is_free: bool
+    limits: list[str]
+    features: list[str]
+    is_current: bool
+
+
+def _money(amount: Decimal, currency: str) -> str:
+    symbol = CURRENCY_SYMBOLS.get(currency.upper())
+    decimals = 0 if amount == amount.to_integral_value() else 2
+    value = number_format(amount, decimal_pos=decimals, force_grouping=True)
+    return f"{symbol}{value}" if symbol else f"{value} {currency.upper()}"
+
+
+def _limit(value: int | None, *, unlimited: str, some: str) -> str:
+    if value is None:
+        return unlimited
+    return some % {"count": number_format(value, force_grouping=True)}
+
+
+def plan_cards(plans: list[Plan], *, current_slug: str = "") -> list[PlanCard]:
+    labels = dict(Feature.choices)
+    cards = []
+    for plan in plans:
+        yearly = plan.interval == "year"
+        monthly = (plan.price / 12).quantize(Decimal("0.01")) if yearly else plan.price
+        cards.append(
+            PlanCard(
+                slug=plan.slug,
+                name=plan.name,
+                # A seeded description reads in the visitor's language (billing/
+                # seed_data.py marks them); an edited one as written.
+                description=gettext(plan.description) if plan.description else "",
+                monthly_price=_money(monthly, plan.currency),
+                billed_yearly=yearly,
+                is_free=plan.is_free,
+                limits=[
+                    _limit(
+                        plan.requests_per_day,
+                        unlimited=gettext("Unlimited requests"),
+                        some=gettext("%(count)s requests a day"),
+                    ),
+                    _limit(
+                        plan.tokens_per_day,
+                        unlimited=gettext("Unlimited tokens"),
+                        some=gettext("%(count)s tokens a day"),
+                    ),
+                ],
+                features=[
+                    str(labels[feature])
+                    for feature in plan.features or []
+                    if feature in labels
+                ],
+                is_current=plan.slug == current_slug,
+            )
+        )
+    return cards
+
+
+def _current_slug(request: HttpRequest) -> str:
+    if not request.user.is_authenticated:
+        return ""
+    return billing_selectors.plan_get_for_user(user=request.user).slug
+
+
+@require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "dashboard/home.html", {"plans": plan_list()})
+    if request.user.is_authenticated:
+        return redirect("/app/chat/")
+    plans = list(billing_selectors.plan_list())
+    return render(request, "dashboard/home.html", {"plans": plan_cards(plans)})
+
+
+@require_GET
+def pricing(request: HttpRequest) -> HttpResponse:
+    plans = list(billing_selectors.plan_list())
+    return render(
+        request,
+        "dashboard/pricing.html",
+        {"plans": plan_cards(plans, current_slug=_current_slug(request))},
+    )
 
 
 def staff_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

@@ -11,6 +11,8 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, JsonResponse
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
 from django_ratelimit.exceptions import Ratelimited
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
@@ -25,18 +27,20 @@ class ApplicationError(Exception):
 
     status_code = 400
     code = "bad_request"
-    default_message = "The request could not be processed."
+    # Lazy: read in the language of the request that raises it (the portal's
+    # readers see it in theirs); `message` is a plain str from then on.
+    default_message: "str | Promise" = _("The request could not be processed.")
 
     def __init__(
         self,
-        message: str | None = None,
+        message: "str | Promise | None" = None,
         *,
         code: str | None = None,
         details: dict[str, Any] | None = None,
         status_code: int | None = None,
         retry_after: float | None = None,
     ) -> None:
-        self.message = message or self.default_message
+        self.message: str = str(message or self.default_message)
         if code:
             self.code = code
         if status_code:
@@ -52,51 +56,55 @@ class ApplicationError(Exception):
 
 
 class InvalidInput(ApplicationError):
-    status_code, code, default_message = 400, "invalid_input", "Invalid input."
+    status_code, code, default_message = 400, "invalid_input", _("Invalid input.")
 
 
 class NotAuthenticated(ApplicationError):
     status_code = 401
     code = "not_authenticated"
-    default_message = "Authentication credentials were not provided or are invalid."
+    default_message = _("Authentication credentials were not provided or are invalid.")
 
 
 class PermissionDenied(ApplicationError):
     status_code = 403
     code = "permission_denied"
-    default_message = "You do not have permission to do this."
+    default_message = _("You do not have permission to do this.")
 
 
 class NotFound(ApplicationError):
-    status_code, code, default_message = 404, "not_found", "Not found."
+    status_code, code, default_message = 404, "not_found", _("Not found.")
 
 
 class Conflict(ApplicationError):
-    status_code, code, default_message = 409, "conflict", "Conflict with current state."
+    status_code, code, default_message = (
+        409,
+        "conflict",
+        _("Conflict with current state."),
+    )
 
 
 class PayloadTooLarge(ApplicationError):
     status_code, code, default_message = (
         413,
         "payload_too_large",
-        "The body is too large.",
+        _("The body is too large."),
     )
 
 
 class UnsupportedMediaType(ApplicationError):
     status_code = 415
     code = "unsupported_media_type"
-    default_message = "Send the body as application/json."
+    default_message = _("Send the body as application/json.")
 
 
 class RateLimited(ApplicationError):
-    status_code, code, default_message = 429, "rate_limited", "Too many requests."
+    status_code, code, default_message = 429, "rate_limited", _("Too many requests.")
 
 
 class ServiceUnavailable(ApplicationError):
     status_code = 503
     code = "service_unavailable"
-    default_message = "The service is unavailable, try again later."
+    default_message = _("The service is unavailable, try again later.")
 
 
 def error_body(
@@ -127,7 +135,7 @@ def _ratelimit_retry_after(exc: Exception) -> float:
 def _sentence(text: str) -> str:
     text = text.strip()
     if not text:
-        return NotAuthenticated.default_message
+        return str(NotAuthenticated.default_message)
     text = text[0].upper() + text[1:]
     return text if text.endswith((".", "!", "?")) else f"{text}."
 

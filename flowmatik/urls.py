@@ -29,6 +29,7 @@ urlpatterns = [
     path("api/notifications", include("notifications.api.urls")),
     # The portal: the app's pages live under /app/ (each app's urls.py)
     path("app/", RedirectView.as_view(url="/app/chat/"), name="app"),
+    path("app/notifications/", include("notifications.urls")),
     path("", include("accounts.urls")),
     path("billing/", include("billing.urls")),
     path("app/usage/", include("usage.urls")),

@@ -2,17 +2,18 @@
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class NotificationKind(models.TextChoices):
-    QUOTA_WARNING = "quota.warning", "Quota 80%"
-    QUOTA_EXCEEDED = "quota.exceeded", "Quota 100%"
-    PAYMENT_SUCCEEDED = "payment.succeeded", "Payment succeeded"
-    PAYMENT_FAILED = "payment.failed", "Payment failed"
-    SUBSCRIPTION_CHANGED = "subscription.changed", "Subscription changed"
-    JOB_PROGRESS = "job.progress", "Content job progress"
-    JOB_COMPLETED = "job.completed", "Content job completed"
-    BROADCAST = "broadcast", "Announcement"
+    QUOTA_WARNING = "quota.warning", _("Quota 80%")
+    QUOTA_EXCEEDED = "quota.exceeded", _("Quota 100%")
+    PAYMENT_SUCCEEDED = "payment.succeeded", _("Payment succeeded")
+    PAYMENT_FAILED = "payment.failed", _("Payment failed")
+    SUBSCRIPTION_CHANGED = "subscription.changed", _("Subscription changed")
+    JOB_PROGRESS = "job.progress", _("Content job progress")
+    JOB_COMPLETED = "job.completed", _("Content job completed")
+    BROADCAST = "broadcast", _("Announcement")
 
 
 class Notification(models.Model):

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.credentials import (
     API_KEY_PREFIX,
@@ -42,11 +43,12 @@ def api_key_create(
     """A new key `fmk_<prefix>_<secret>` for a user whose plan has the API feature."""
     if not billing_selectors.user_has_feature(user=user, feature=API_FEATURE):
         raise PlanFeatureRequired(
-            "Your plan does not include API access.", details={"feature": API_FEATURE}
+            _("Your plan does not include API access."),
+            details={"feature": API_FEATURE},
         )
     if expires_at is not None and expires_at <= timezone.now():
         raise InvalidInput(
-            details={"fields": {"expires_at": ["Must be in the future."]}}
+            details={"fields": {"expires_at": [_("Must be in the future.")]}}
         )
     for _attempt in range(3):
         prefix = secrets.token_hex(4)

@@ -8,9 +8,10 @@ from django.core.cache import cache
 from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.encoding import force_bytes, force_str
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
+from django.utils.translation import gettext as _
 
 from accounts.errors import InvalidResetLink, WrongPassword
 from accounts.models import User
@@ -35,7 +36,7 @@ def user_password_change(
     """
     if not user.check_password(current_password):
         raise WrongPassword(
-            details={"fields": {"current_password": ["The password is incorrect."]}}
+            details={"fields": {"current_password": [_("The password is incorrect.")]}}
         )
     validate_new_password(new_password, user=user, field="new_password")
     with transaction.atomic():
@@ -87,14 +88,17 @@ def password_reset_email_send(*, email: str, dedupe_key: str = "") -> bool:
         return False
     minutes = settings.PASSWORD_RESET_TIMEOUT // 60
     try:
-        send_mail(
-            subject="Reset your Flowmatik password",
-            message=(
+        with translation.override(user.language):  # the account's language
+            subject = _("Reset your Flowmatik password")
+            message = _(
                 "Someone asked to reset the password of your Flowmatik account.\n\n"
-                f"Choose a new password here (the link works once, for {minutes} "
-                f"minutes):\n{password_reset_link(user=user)}\n\n"
+                "Choose a new password here (the link works once, for %(minutes)d "
+                "minutes):\n%(link)s\n\n"
                 "If it was not you, ignore this e-mail: your password is unchanged."
-            ),
+            ) % {"minutes": minutes, "link": password_reset_link(user=user)}
+        send_mail(
+            subject=subject,
+            message=message,
             from_email=None,
             recipient_list=[user.email],
         )
@@ -127,13 +131,17 @@ def password_changed_email_send(*, user_id: int) -> bool:
     user = User.objects.filter(pk=user_id, is_active=True).first()
     if user is None:
         return False
-    send_mail(
-        subject="Your Flowmatik password was changed",
-        message=(
+    link = f"{settings.FRONTEND_URL.rstrip('/')}{reverse('accounts:password_forgot')}"
+    with translation.override(user.language):  # the account's language
+        subject = _("Your Flowmatik password was changed")
+        message = _(
             "The password of your Flowmatik account was just reset and every "
             "session was signed out.\nIf it was not you, reset it again at once: "
-            f"{settings.FRONTEND_URL.rstrip('/')}{reverse('accounts:password_forgot')}"
-        ),
+            "%(link)s"
+        ) % {"link": link}
+    send_mail(
+        subject=subject,
+        message=message,
         from_email=None,
         recipient_list=[user.email],
     )

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext, gettext_lazy
 
 from billing.models import PaymentEmail, PaymentEmailKind
 
@@ -16,16 +17,19 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("flowmatik.billing")
 
+# Lazy: read in the recipient's language (`translation.override(user.language)`)
 _SUBJECTS = {
-    PaymentEmailKind.PAYMENT_FAILED: "Flowmatik: your payment failed",
-    PaymentEmailKind.ACTION_REQUIRED: "Flowmatik: please confirm your payment",
+    PaymentEmailKind.PAYMENT_FAILED: gettext_lazy("Flowmatik: your payment failed"),
+    PaymentEmailKind.ACTION_REQUIRED: gettext_lazy(
+        "Flowmatik: please confirm your payment"
+    ),
 }
 _TEXTS = {
-    PaymentEmailKind.PAYMENT_FAILED: (
+    PaymentEmailKind.PAYMENT_FAILED: gettext_lazy(
         "We could not collect your subscription payment. Please update your "
         "payment method to keep your plan."
     ),
-    PaymentEmailKind.ACTION_REQUIRED: (
+    PaymentEmailKind.ACTION_REQUIRED: gettext_lazy(
         "Your bank asks you to confirm the payment for your subscription."
     ),
 }
@@ -77,10 +81,12 @@ def payment_problem_email_send(*, email_id: int) -> bool:
         return False
     email = PaymentEmail.objects.select_related("user").get(pk=email_id)
     kind = PaymentEmailKind(email.kind)
+    with translation.override(email.user.language):  # the account's language
+        subject, text = str(_SUBJECTS[kind]), str(_TEXTS[kind])
     try:
         send_mail(
-            subject=_SUBJECTS[kind],
-            message=f"{_TEXTS[kind]}\n\n{email.action_url or settings.FRONTEND_URL}",
+            subject=subject,
+            message=f"{text}\n\n{email.action_url or settings.FRONTEND_URL}",
             from_email=settings.DEFAULT_FROM_EMAIL,
             recipient_list=[email.user.email],
         )
@@ -101,10 +107,13 @@ def payment_action_required_notify(
     from notifications.models import NotificationKind
     from notifications.services import notification_send
 
+    with translation.override(user.language):  # stored as the user reads it
+        title = gettext("Confirm your payment")
+        body = str(_TEXTS[PaymentEmailKind.ACTION_REQUIRED])
     notification_send(
         user=user,
         kind=NotificationKind.PAYMENT_FAILED,
-        title="Confirm your payment",
-        body=_TEXTS[PaymentEmailKind.ACTION_REQUIRED],
+        title=title,
+        body=body,
         data={"ref": reference, "action_required": True, "action_url": action_url},
     )

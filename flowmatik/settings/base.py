@@ -434,6 +434,8 @@ SERVESTATIC_AUTOREFRESH = SERVESTATIC_USE_FINDERS
 # Cache lifetime (seconds) of static files whose names carry no content hash
 SERVESTATIC_MAX_AGE = env.int("STATIC_MAX_AGE_SECONDS", default=0 if DEBUG else 3600)
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Rows per page of the portal's lists (notifications, history...)
+PORTAL_PAGE_SIZE = env.int("PORTAL_PAGE_SIZE", default=20)
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 LANGUAGE_CODE = "en"

@@ -16,6 +16,8 @@ Fixtures (registered with the shared plugin; mark such tests `browser`):
 - `login_in_browser(page, user, server)`: log `user` in (a real session, made by
   Django's own login) by setting the session cookie in the page's context.
 - `screenshot(page, name)`: save `var/test-artifacts/<name>.png` (artefacts of CI).
+- `run_in_server(server, fn, ...)`: run sync `fn` (e.g. `notification_send`) as the
+  server would, so its pushes reach the browser's sockets.
 
 Without Chromium the browser tests skip, saying so (`.ci/run` installs it).
 """
@@ -174,6 +176,28 @@ def login_in_browser(page: Any, user: Any, server: Any) -> None:
             }
         ]
     )
+
+
+def run_in_server(server: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run sync `fn` as the live server's own code would (its pushes reach the
+    server's sockets), from a sync browser test; its result.
+
+    With Redis the channel layer is shared, so `fn` runs right here; the embedded
+    default's in-memory layer lives in the server's event loop, so `fn` runs in a
+    thread of that loop (see `LiveAsgiServer.run_in_server`).
+    """
+    import asyncio
+
+    from asgiref.sync import sync_to_async
+    from django.conf import settings
+
+    live = getattr(server, "server", server)
+    if settings.REDIS_URL:
+        return fn(*args, **kwargs)
+    future = asyncio.run_coroutine_threadsafe(
+        sync_to_async(fn)(*args, **kwargs), live.loop
+    )
+    return future.result(timeout=30)
 
 
 @pytest.fixture(name="login_in_browser")

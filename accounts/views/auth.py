@@ -1,7 +1,10 @@
-"""Portal pages for accounts (Django sessions): log in, sign up, log out, passwords.
+"""Portal pages for accounts (Django sessions): log in, sign up, log out, passwords,
+the language switch and the WebSocket ticket.
 
 They call the same services as the API; errors become form messages.
 """
+
+from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
@@ -50,7 +53,7 @@ def _render_error(
 @require_http_methods(["GET", "POST"])
 def login_view(request: HttpRequest) -> HttpResponse:
     form = LoginForm(request.POST or None)
-    context = {"form": form, "next": _next_url(request)}
+    context: dict[str, Any] = {"form": form, "next": _next_url(request)}
     if request.method == "POST" and form.is_valid():
         try:
             rate_limit_ip(request=request, group="accounts.login")
@@ -69,7 +72,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def signup_view(request: HttpRequest) -> HttpResponse:
     form = SignupForm(request.POST or None)
-    context = {"form": form, "next": _next_url(request)}
+    context: dict[str, Any] = {"form": form, "next": _next_url(request)}
     if request.method == "POST" and form.is_valid():
         try:
             rate_limit_ip(request=request, group="accounts.register")
@@ -93,7 +96,7 @@ def signup_view(request: HttpRequest) -> HttpResponse:
 def logout_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         logout(request)
-        messages.info(request, "You are logged out.")
+        messages.info(request, _("You are logged out."))
         return redirect("accounts:login")
     return render(request, "accounts/logout.html")
 
@@ -135,7 +138,7 @@ def password_reset_confirm_view(
             except ApplicationError as exc:
                 response = _render_error(request, template, context, exc)
             else:
-                messages.success(request, "Your password was reset. Log in again.")
+                messages.success(request, _("Your password was reset. Log in again."))
                 response = redirect(reverse("accounts:login"))
         else:
             response = render(request, template, context)
