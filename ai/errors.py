@@ -1,22 +1,30 @@
 """Errors of the AI gateway, each with a stable code (rendered by the one handler)."""
 
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 
 from flowmatik.errors import ApplicationError
 
 
 class UnknownModel(ApplicationError):
-    status_code, code, default_message = 400, "unknown_model", _("Unknown model.")
+    status_code, code, default_message = (
+        400,
+        "unknown_model",
+        gettext_noop("Unknown model."),
+    )
 
 
 class ModelNotAllowed(ApplicationError):
     status_code = 403
     code = "model_not_allowed"
-    default_message = _("Your plan does not include this model.")
+    default_message = gettext_noop("Your plan does not include this model.")
 
 
 class ConversationNotFound(ApplicationError):
-    status_code, code, default_message = 404, "not_found", _("Conversation not found.")
+    status_code, code, default_message = (
+        404,
+        "not_found",
+        gettext_noop("Conversation not found."),
+    )
 
 
 class ProviderError(ApplicationError):
@@ -24,13 +32,13 @@ class ProviderError(ApplicationError):
 
     status_code = 502
     code = "provider_error"
-    default_message = _("The AI provider returned an error.")
+    default_message = gettext_noop("The AI provider returned an error.")
 
 
 class ProviderTimeout(ApplicationError):
     status_code = 504
     code = "provider_timeout"
-    default_message = _("The AI provider did not answer in time.")
+    default_message = gettext_noop("The AI provider did not answer in time.")
 
 
 class ProviderUnavailable(ApplicationError):
@@ -38,25 +46,41 @@ class ProviderUnavailable(ApplicationError):
 
     status_code = 503
     code = "provider_unavailable"
-    default_message = _("The AI provider is unavailable, try again later.")
+    default_message = gettext_noop("The AI provider is unavailable, try again later.")
 
 
 class JobCanceled(ApplicationError):
     """The job a call ran for was canceled meanwhile: settled as an error, uncharged."""
 
-    status_code, code, default_message = 409, "job_canceled", _("The job was canceled.")
+    status_code, code, default_message = (
+        409,
+        "job_canceled",
+        gettext_noop("The job was canceled."),
+    )
 
 
 class UnknownAgent(ApplicationError):
-    status_code, code, default_message = 400, "unknown_agent", _("Unknown agent.")
+    status_code, code, default_message = (
+        400,
+        "unknown_agent",
+        gettext_noop("Unknown agent."),
+    )
 
 
 class AgentNotFound(ApplicationError):
-    status_code, code, default_message = 404, "not_found", _("Agent not found.")
+    status_code, code, default_message = (
+        404,
+        "not_found",
+        gettext_noop("Agent not found."),
+    )
 
 
 class McpServerNotFound(ApplicationError):
-    status_code, code, default_message = 404, "not_found", _("Integration not found.")
+    status_code, code, default_message = (
+        404,
+        "not_found",
+        gettext_noop("Integration not found."),
+    )
 
 
 class PlanFeatureRequired(ApplicationError):
@@ -64,34 +88,50 @@ class PlanFeatureRequired(ApplicationError):
 
     status_code = 403
     code = "plan_feature_required"
-    default_message = _("Your plan does not include this feature.")
+    default_message = gettext_noop("Your plan does not include this feature.")
 
 
 class JobNotFound(ApplicationError):
-    status_code, code, default_message = 404, "not_found", _("Job not found.")
+    status_code, code, default_message = (
+        404,
+        "not_found",
+        gettext_noop("Job not found."),
+    )
 
 
 class JobNotCancelable(ApplicationError):
     status_code = 409
     code = "job_not_cancelable"
-    default_message = _("The job has already finished.")
+    default_message = gettext_noop("The job has already finished.")
 
 
 class TooManyJobs(ApplicationError):
     status_code = 429
     code = "too_many_jobs"
-    default_message = _("Too many jobs are queued or running; wait for one to finish.")
+    default_message = gettext_noop(
+        "Too many jobs are queued or running; wait for one to finish."
+    )
 
 
 class AssetLinkInvalid(ApplicationError):
-    status_code, code, default_message = 403, "invalid_signature", _("Invalid link.")
+    status_code, code, default_message = (
+        403,
+        "invalid_signature",
+        gettext_noop("Invalid link."),
+    )
 
 
 class AssetLinkExpired(ApplicationError):
     status_code = 403
     code = "link_expired"
-    default_message = _("This link has expired; fetch the job again for a new one.")
+    default_message = gettext_noop(
+        "This link has expired; fetch the job again for a new one."
+    )
 
 
 class WorkflowNotFound(ApplicationError):
-    status_code, code, default_message = 404, "not_found", _("Workflow not found.")
+    status_code, code, default_message = (
+        404,
+        "not_found",
+        gettext_noop("Workflow not found."),
+    )

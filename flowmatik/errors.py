@@ -11,8 +11,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, JsonResponse
-from django.utils.functional import Promise
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext, gettext_noop
 from django_ratelimit.exceptions import Ratelimited
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
@@ -27,20 +26,21 @@ class ApplicationError(Exception):
 
     status_code = 400
     code = "bad_request"
-    # Lazy: read in the language of the request that raises it (the portal's
-    # readers see it in theirs); `message` is a plain str from then on.
-    default_message: "str | Promise" = _("The request could not be processed.")
+    # Marked for translation (gettext_noop) and translated when raised, into the
+    # language of the request that raises it: the portal's readers see it in
+    # theirs (the code never changes). A message passed in is used as given.
+    default_message = gettext_noop("The request could not be processed.")
 
     def __init__(
         self,
-        message: "str | Promise | None" = None,
+        message: str | None = None,
         *,
         code: str | None = None,
         details: dict[str, Any] | None = None,
         status_code: int | None = None,
         retry_after: float | None = None,
     ) -> None:
-        self.message: str = str(message or self.default_message)
+        self.message: str = message or gettext(self.default_message)
         if code:
             self.code = code
         if status_code:
@@ -56,30 +56,36 @@ class ApplicationError(Exception):
 
 
 class InvalidInput(ApplicationError):
-    status_code, code, default_message = 400, "invalid_input", _("Invalid input.")
+    status_code, code, default_message = (
+        400,
+        "invalid_input",
+        gettext_noop("Invalid input."),
+    )
 
 
 class NotAuthenticated(ApplicationError):
     status_code = 401
     code = "not_authenticated"
-    default_message = _("Authentication credentials were not provided or are invalid.")
+    default_message = gettext_noop(
+        "Authentication credentials were not provided or are invalid."
+    )
 
 
 class PermissionDenied(ApplicationError):
     status_code = 403
     code = "permission_denied"
-    default_message = _("You do not have permission to do this.")
+    default_message = gettext_noop("You do not have permission to do this.")
 
 
 class NotFound(ApplicationError):
-    status_code, code, default_message = 404, "not_found", _("Not found.")
+    status_code, code, default_message = 404, "not_found", gettext_noop("Not found.")
 
 
 class Conflict(ApplicationError):
     status_code, code, default_message = (
         409,
         "conflict",
-        _("Conflict with current state."),
+        gettext_noop("Conflict with current state."),
     )
 
 
@@ -87,24 +93,28 @@ class PayloadTooLarge(ApplicationError):
     status_code, code, default_message = (
         413,
         "payload_too_large",
-        _("The body is too large."),
+        gettext_noop("The body is too large."),
     )
 
 
 class UnsupportedMediaType(ApplicationError):
     status_code = 415
     code = "unsupported_media_type"
-    default_message = _("Send the body as application/json.")
+    default_message = gettext_noop("Send the body as application/json.")
 
 
 class RateLimited(ApplicationError):
-    status_code, code, default_message = 429, "rate_limited", _("Too many requests.")
+    status_code, code, default_message = (
+        429,
+        "rate_limited",
+        gettext_noop("Too many requests."),
+    )
 
 
 class ServiceUnavailable(ApplicationError):
     status_code = 503
     code = "service_unavailable"
-    default_message = _("The service is unavailable, try again later.")
+    default_message = gettext_noop("The service is unavailable, try again later.")
 
 
 def error_body(
@@ -135,7 +145,7 @@ def _ratelimit_retry_after(exc: Exception) -> float:
 def _sentence(text: str) -> str:
     text = text.strip()
     if not text:
-        return str(NotAuthenticated.default_message)
+        return gettext(NotAuthenticated.default_message)
     text = text[0].upper() + text[1:]
     return text if text.endswith((".", "!", "?")) else f"{text}."
 

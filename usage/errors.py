@@ -2,7 +2,7 @@
 
 from typing import TYPE_CHECKING
 
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 
 from flowmatik.errors import ApplicationError
 from flowmatik.errors import RateLimited as BaseRateLimited
@@ -16,7 +16,7 @@ class QuotaExceeded(ApplicationError):
 
     status_code = 429
     code = "quota_exceeded"
-    default_message = _("Daily quota exceeded.")
+    default_message = gettext_noop("Daily quota exceeded.")
     # Set on a refusal so it carries the same X-RateLimit-* headers as an admitted call.
     quota: "QuotaState | None" = None
 
@@ -24,6 +24,6 @@ class QuotaExceeded(ApplicationError):
 class RateLimited(BaseRateLimited):
     """429 `rate_limited`: too many AI calls per minute from this user or IP."""
 
-    default_message = _("Too many AI requests, slow down.")
+    default_message = gettext_noop("Too many AI requests, slow down.")
     # Set on a refusal: the day's quota it still tells (X-RateLimit-* headers).
     quota: "QuotaState | None" = None

@@ -1,6 +1,6 @@
 """The webhooks app's errors: stable codes for rejected deliveries."""
 
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 
 from billing.errors import PaymentsNotConfigured
 from flowmatik import errors
@@ -15,7 +15,7 @@ class WebhookRejected(ApplicationError):
 
 class InvalidSignature(WebhookRejected):
     status_code, code = 400, "invalid_signature"
-    default_message = _("The webhook signature is missing or invalid.")
+    default_message = gettext_noop("The webhook signature is missing or invalid.")
     reason = "bad_signature"
 
 
@@ -30,24 +30,26 @@ class StaleSignature(InvalidSignature):
 
 
 class PayloadTooLarge(WebhookRejected, errors.PayloadTooLarge):
-    default_message = _("The webhook body is too large.")
+    default_message = gettext_noop("The webhook body is too large.")
     reason = "too_large"
 
 
 class UnsupportedMediaType(WebhookRejected, errors.UnsupportedMediaType):
-    default_message = _("Webhook bodies must be application/json.")
+    default_message = gettext_noop("Webhook bodies must be application/json.")
     reason = "wrong_content_type"
 
 
 class InvalidPayload(WebhookRejected):
     status_code, code = 400, "invalid_payload"
-    default_message = _("The webhook body is not a valid event.")
+    default_message = gettext_noop("The webhook body is not a valid event.")
     reason = "invalid_payload"
 
 
 class TestModeRefused(WebhookRejected):
     status_code, code = 400, "test_mode_refused"
-    default_message = _("Test-mode events are not accepted by this environment.")
+    default_message = gettext_noop(
+        "Test-mode events are not accepted by this environment."
+    )
     reason = "test_mode"
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 
 from billing.errors import BillingError, PaymentProviderRejected
 from billing.models import (
@@ -36,12 +36,12 @@ class SubscriberUnknown(BillingError):
     """No user can be found for a provider subscription (yet)."""
 
     status_code, code = 422, "subscriber_unknown"
-    default_message = _("No user is linked to this subscription.")
+    default_message = gettext_noop("No user is linked to this subscription.")
 
 
 class SubscriptionPlanUnknown(BillingError):
     status_code, code = 422, "subscription_plan_unknown"
-    default_message = _("The subscription's price matches no plan.")
+    default_message = gettext_noop("The subscription's price matches no plan.")
 
 
 _TRACKED = (
