@@ -16,7 +16,7 @@ LOG_FILE ?= var/log/platform.log
 
 .DEFAULT_GOAL := help
 .PHONY: help setup messages lock audit sysdeps run dev start-prod test test-watch test-cov lint type-check lint-fix format migrate seed \
-	reset-db worker beat demo-llm bench health-check logs-tail backup-db clean superuser check
+	reset-db worker beat demo-llm bench bench-soak health-check logs-tail backup-db clean superuser check
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -134,8 +134,11 @@ reset-db: setup ## Drop every table (SQLite or MySQL/MariaDB: DATABASE_URL), mig
 	$(MANAGE) reset_db $(RESET_ARGS)
 	$(MAKE) --no-print-directory seed
 
-bench: setup ## Run the benchmarks
-	$(BIN)/python -m bench
+bench: setup ## Platform vs bare upstream (and LiteLLM), pass/fail table; BENCH_ARGS=--quick ...
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+bench-soak: setup ## Steady load for MINUTES (10), reports the web workers' RSS growth slope
+	$(BIN)/python -m bench --soak --minutes $(or $(MINUTES),10) $(BENCH_ARGS)
 
 logs-tail: ## Follow the JSON log of `make run`, readable; LEVEL=warning, REQUEST_ID=... filter it
 	@$(BIN)/python scripts/logs_tail.py $(LOG_FILE) --level $(or $(LEVEL),debug) \

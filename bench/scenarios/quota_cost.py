@@ -1,0 +1,49 @@
+"""What one `/v1/chat/completions` costs in Redis round trips and database queries.
+
+Counted inside the web workers (`bench/instrument/sitecustomize.py`: a Django
+execute wrapper and redis-py's `send_packed_command`, where a pipeline or a Lua
+script call is one round trip), over sequential requests after a warm-up, so caches
+are warm. The quota's own share is one admit and one settle.
+"""
+
+from bench.scenarios import Context, Row
+
+PATH = "/v1/chat/completions"
+REDIS_ROUND_TRIPS, DB_QUERIES = 2, 0
+
+
+def run(ctx: Context) -> dict:
+    n = 30 if ctx.quick else 200
+    spec = {"base": ctx.stack.base, "path": PATH, "headers": ctx.headers("platform")}
+    ctx.job("sequential", {**spec, "n": 30, "warmup": 0})
+    before = ctx.stack.counters()
+    out = ctx.job("sequential", {**spec, "n": n, "warmup": 0})
+    after = ctx.stack.counters()
+    queries = (after["queries"] - before["queries"]) / n
+    trips = (after["redis_round_trips"] - before["redis_round_trips"]) / n
+    has_redis = bool(ctx.stack.redis_url)
+    rows = [
+        Row(
+            "cost per request",
+            "database queries (warm caches)",
+            round(queries, 2),
+            target=f"{DB_QUERIES}",
+            ok=queries <= DB_QUERIES,
+        ),
+        Row(
+            "cost per request",
+            "Redis round trips (all of the request)",
+            round(trips, 2) if has_redis else "n/a (no Redis)",
+            target=f"≤ {REDIS_ROUND_TRIPS} (quota admit + settle)",
+            ok=trips <= REDIS_ROUND_TRIPS if has_redis else None,
+        ),
+    ]
+    return {
+        "result": {
+            "requests": n,
+            "errors": out["errors"],
+            "before": before,
+            "after": after,
+        },
+        "rows": rows,
+    }
