@@ -23,7 +23,7 @@ def markdown(meta: dict[str, Any], rows: list[Row]) -> str:
     header += ["LiteLLM"] if litellm else []
     header += ["platform − direct", "target", "pass"]
     lines = [
-        f"# `make bench` — {meta['date']}",
+        f"# `make {'bench-soak' if meta.get('soak') else 'bench'}` — {meta['date']}",
         "",
         f"commit `{meta['commit']}`, {meta['cpus']} CPUs, load average before "
         f"{meta['load_before']} / after {meta['load_after']}; platform: "

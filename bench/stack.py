@@ -460,6 +460,19 @@ class Stack:
             "litellm_settings:\n"
             "  telemetry: false\n"
         )
+        # No access log, as the platform's --no-access-log
+        log_config = self.workdir / "litellm-logging.json"
+        log_config.write_text(
+            json.dumps(
+                {
+                    "version": 1,
+                    "disable_existing_loggers": False,
+                    "loggers": {
+                        "uvicorn.access": {"level": "WARNING", "propagate": False}
+                    },
+                }
+            )
+        )
         env = {
             **os.environ,
             "LITELLM_LOG": "ERROR",
@@ -484,6 +497,8 @@ class Stack:
                 # still importing, forever
                 "--timeout_worker_healthcheck",
                 "120",
+                "--log_config",
+                str(log_config),
             ],
             env=env,
         )

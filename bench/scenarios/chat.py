@@ -19,7 +19,7 @@ def _p(values: list[float], pct: float) -> float:
 
 
 def latency(ctx: Context) -> dict:
-    n = 40 if ctx.quick else 200
+    n = 40 if ctx.quick else 100
     rounds: list[dict] = []
     for _ in range(ctx.rounds):
         current = {}
@@ -79,7 +79,7 @@ def _gateway_pids(ctx: Context, label: str) -> list[int]:
 
 
 def throughput(ctx: Context) -> dict:
-    seconds, clients = (3.0, 50) if ctx.quick else (6.0, 50)
+    seconds, clients = (3.0, 50) if ctx.quick else (4.0, 50)
     rounds: list[dict] = []
     peak_worker_kb = peak_total_kb = 0
     for _ in range(ctx.rounds):

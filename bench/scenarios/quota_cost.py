@@ -13,12 +13,21 @@ REDIS_ROUND_TRIPS, DB_QUERIES = 2, 0
 
 
 def run(ctx: Context) -> dict:
-    n = 30 if ctx.quick else 200
+    n = 30 if ctx.quick else 100
     spec = {"base": ctx.stack.base, "path": PATH, "headers": ctx.headers("platform")}
     ctx.job("sequential", {**spec, "n": 30, "warmup": 0})
+    stats_before = _commandstats(ctx.stack.redis_url)
     before = ctx.stack.counters()
     out = ctx.job("sequential", {**spec, "n": n, "warmup": 0})
     after = ctx.stack.counters()
+    stats_after = _commandstats(ctx.stack.redis_url)
+    # Which commands, from the server's side (INFO commandstats; on a shared Redis
+    # other clients' commands are counted too)
+    commands = {
+        name: round((calls - stats_before.get(name, 0)) / n, 2)
+        for name, calls in stats_after.items()
+        if calls - stats_before.get(name, 0) > 0 and name not in ("info",)
+    }
     queries = (after["queries"] - before["queries"]) / n
     trips = (after["redis_round_trips"] - before["redis_round_trips"]) / n
     has_redis = bool(ctx.stack.redis_url)
@@ -37,6 +46,12 @@ def run(ctx: Context) -> dict:
             target=f"≤ {REDIS_ROUND_TRIPS} (quota admit + settle)",
             ok=trips <= REDIS_ROUND_TRIPS if has_redis else None,
         ),
+        Row(
+            "cost per request",
+            "Redis commands (INFO commandstats)",
+            ", ".join(f"{k} {v:g}" for k, v in sorted(commands.items())) or "—",
+            target="(no target)",
+        ),
     ]
     return {
         "result": {
@@ -44,6 +59,24 @@ def run(ctx: Context) -> dict:
             "errors": out["errors"],
             "before": before,
             "after": after,
+            "redis_commands_per_request": commands,
         },
         "rows": rows,
+    }
+
+
+def _commandstats(url: str) -> dict[str, int]:
+    """Calls per command since the Redis server started ({} without Redis)."""
+    if not url:
+        return {}
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=5)
+    try:
+        stats = client.info("commandstats")
+    finally:
+        client.close()
+    return {
+        name.removeprefix("cmdstat_"): int(value["calls"])
+        for name, value in stats.items()
     }

@@ -92,7 +92,7 @@ def _rows(scenario: str, rounds: list[dict], chunks: int) -> list[Row]:
 
 
 def sse(ctx: Context) -> dict:
-    n = 15 if ctx.quick else 40
+    n = 15 if ctx.quick else 25
     rounds = []
     for _ in range(ctx.rounds):
         current = {}
@@ -117,7 +117,7 @@ def sse(ctx: Context) -> dict:
 
 
 def websocket(ctx: Context) -> dict:
-    n = 10 if ctx.quick else 30
+    n = 10 if ctx.quick else 15
     rounds = []
     origin = ctx.stack.base
     ws_url = ctx.stack.base.replace("http://", "ws://") + "/ws/chat/"
