@@ -31,6 +31,8 @@ def test_quick_latency_run_measures_platform_and_upstream_and_writes_the_table(
             "latency",
             "--rounds",
             "1",
+            "--workers",
+            "1",  # the same code path; half the start-up on a 2-core CI box
             "--database-url",
             database_url_of_tests(),
             "--no-migrate",
