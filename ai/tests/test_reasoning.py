@@ -310,6 +310,46 @@ def test_streamed_reasoning_sends_each_step_as_it_finishes(live_asgi):
     assert names.index("delta") > names.index("reasoning_step")
 
 
+def test_an_sse_client_leaving_between_steps_stops_them_and_is_charged_for_those_run(
+    live_asgi, demo_server
+):
+    user = _user("pro")
+    ran = 0
+    with httpx.stream(
+        "POST",
+        f"{live_asgi}/api/ai/chat",
+        json={
+            "message": "[[delay:0.6]] Plan a tea tasting",
+            "stream": True,
+            "reasoning": {"depth": 1},
+        },
+        headers={"Authorization": f"Bearer {jwt_for(user)}"},
+        timeout=30,
+    ) as response:
+        for line in response.iter_lines():
+            if line == "event: reasoning_step":
+                ran += 1
+                break  # the client goes away after the plan step
+    time.sleep(1.0)  # the disconnect reaches the server; a step lasts 0.6 s
+    called = len(demo_server.chat_calls())
+    time.sleep(1.5)  # more than two steps: none starts any more
+    assert len(demo_server.chat_calls()) == called
+
+    usage_events_drain()
+    statuses = list(
+        UsageRecord.objects.filter(user=user)
+        .order_by("id")
+        .values_list("endpoint", "status")
+    )
+    assert ("chat.stream", "success") not in statuses  # no final turn
+    steps = [status for endpoint, status in statuses if endpoint.endswith(".reasoning")]
+    # the plan step, at most the one in flight when the client left (settled as
+    # cancelled), and nothing after
+    assert steps[:ran] == ["success"] * ran
+    assert len(steps) - ran <= 1
+    assert set(steps[ran:]) <= {"partial", "error"}
+
+
 async def test_cancel_between_reasoning_steps_on_the_socket_runs_and_charges_no_more(
     demo_server,
 ):
