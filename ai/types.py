@@ -233,18 +233,29 @@ class ChatToolResult(ChatEvent):
 
 @dataclass(frozen=True)
 class ChatFailure(ChatEvent):
-    """The call failed; `error` is the ApplicationError itself (code, status...)."""
+    """The call failed; `error` is the ApplicationError itself (code, status...).
+
+    When output had begun, the part that came was saved as a `partial` message:
+    `message_id` and `conversation_id` say where (the client may never have been
+    told the id of a conversation this turn created).
+    """
 
     type: ClassVar[str] = "error"
     error: ApplicationError
+    message_id: int | None = None
+    conversation_id: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "type": self.type,
             "code": self.error.code,
             "message": self.error.message,
             "status": self.error.status_code,
         }
+        if self.message_id is not None:
+            data["message_id"] = self.message_id
+            data["conversation_id"] = self.conversation_id
+        return data
 
 
 @dataclass(frozen=True)

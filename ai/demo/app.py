@@ -7,13 +7,16 @@ status calls answer `InProgress` first (default 2), `[[fault:video_failed]]` mak
 the task fail; the result is a small real Motion-JPEG AVI.
 
 Fault modes for tests, chosen per request by a directive in the last user message or
-by a header: `[[fault:429]]` / `X-Demo-Fault: 429` (also 500, 503, `timeout`,
-`broken` = cut the stream after a few chunks, `empty`), `429x2` fails only the first
-two times a prompt is seen, `[[fault_on:critique]]` keeps the fault to the calls of
-that ReasoningEngine step (its system prompt says `Reasoning step: critique`; the
-`xN` count is then per step), `[[delay:0.05]]` waits between chunks (once before
-a non-streamed answer), `[[words:40]]` sets the answer length. `app.state.log`
-records every call for assertions.
+by a header: `[[fault:429]]` / `X-Demo-Fault: 429` (also 500, 503, `timeout` = no
+answer for TIMEOUT_SLEEP_SECONDS, `broken` = cut the stream after a few chunks,
+`empty`, `hang` = a streamed answer's headers then silence, `hang_mid` = a few
+chunks then silence; both hang for HANG_SECONDS or until the client leaves),
+`429x2` fails only the first two times a prompt is seen, `[[fault_on:critique]]`
+keeps the fault to the calls of that ReasoningEngine step (its system prompt says
+`Reasoning step: critique`; the `xN` count is then per step), `[[retry_after:7]]`
+sets a 429's `Retry-After` (default 0), `[[delay:0.05]]` waits between chunks (once
+before a non-streamed answer), `[[words:40]]` sets the answer length.
+`app.state.log` records every call for assertions.
 
 Tools and reasoning: offered `tools` are called with OpenAI tool calls
 (see `_tool_calls_for`: `[[tools:a,b+c]]` plans the calls step by step,
@@ -45,6 +48,7 @@ DEMO_MODELS = [
 ]
 DEFAULT_VIDEO_POLLS = 2
 TIMEOUT_SLEEP_SECONDS = 5.0
+HANG_SECONDS = 30.0
 BROKEN_AFTER_CHUNKS = 3
 
 
@@ -240,9 +244,10 @@ def create_app(*, tokens_per_second: float = 0.0) -> Starlette:
                 f"demo_{status}",
             )
             if status == 429:
-                response.headers["retry-after"] = "0"
+                retry_after = render.directives(prompt).get("retry_after") or "0"
+                response.headers["retry-after"] = retry_after
             return response
-        if fault == "timeout":
+        if fault == "timeout" or (fault == "hang" and not stream):
             await asyncio.sleep(TIMEOUT_SLEEP_SECONDS)
         max_tokens = int(body.get("max_tokens") or 64)
         limit = min(words or 24, max_tokens)
@@ -330,6 +335,9 @@ def create_app(*, tokens_per_second: float = 0.0) -> Starlette:
             try:
                 if fault == "empty":
                     return
+                if fault == "hang":  # headers sent, then not one byte
+                    await asyncio.sleep(HANG_SECONDS)
+                    return
                 yield frame(
                     [
                         {
@@ -393,6 +401,9 @@ def create_app(*, tokens_per_second: float = 0.0) -> Starlette:
                     for piece in pieces:
                         if fault == "broken" and sent >= BROKEN_AFTER_CHUNKS:
                             raise ConnectionAbortedError("demo fault: broken stream")
+                        if fault == "hang_mid" and sent == BROKEN_AFTER_CHUNKS:
+                            await asyncio.sleep(HANG_SECONDS)
+                            return
                         if pace:
                             await asyncio.sleep(pace)
                         yield frame(

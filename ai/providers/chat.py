@@ -1,7 +1,9 @@
 """Chat completions through the `openai` SDK, with our retry, breaker and mapping.
 
 Retries (exponential backoff with jitter, at most AI_MAX_RETRIES) happen only before
-the first streamed chunk reached us, on 429, 5xx and connection errors. Errors leave
+the first streamed chunk reached us, on 429, 5xx and connection errors; a 429's
+`Retry-After` is honoured up to AI_RETRY_MAX_WAIT_SECONDS, and a longer one is not
+waited for but passed on to our client (503 with that `Retry-After`). Errors leave
 as `ProviderError` (502), `ProviderTimeout` (504) or `ProviderUnavailable` (503) with
 our own message: the provider's raw body is logged (truncated, no key) but never sent.
 """
@@ -32,7 +34,6 @@ from flowmatik.errors import ApplicationError
 logger = logging.getLogger("flowmatik.ai")
 
 RETRY_BASE_SECONDS = 0.2
-RETRY_MAX_SECONDS = 4.0
 
 
 _T = TypeVar("_T")
@@ -55,6 +56,9 @@ def _retry_after(exc: BaseException) -> float | None:
 def _is_retryable(exc: BaseException) -> bool:
     if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
         return False
+    hinted = _retry_after(exc)
+    if hinted is not None and hinted > settings.AI_RETRY_MAX_WAIT_SECONDS:
+        return False  # the provider asks for longer than a caller should wait
     if isinstance(exc, openai.APIConnectionError | httpx2.TransportError):
         return True
     if isinstance(exc, openai.APIStatusError):
@@ -63,10 +67,11 @@ def _is_retryable(exc: BaseException) -> bool:
 
 
 def _backoff(attempt: int, exc: BaseException) -> float:
+    longest = float(settings.AI_RETRY_MAX_WAIT_SECONDS)
     hinted = _retry_after(exc)
     if hinted is not None:
-        return min(max(hinted, 0.0), RETRY_MAX_SECONDS)
-    base: float = min(RETRY_BASE_SECONDS * (2**attempt), RETRY_MAX_SECONDS)
+        return min(max(hinted, 0.0), longest)
+    base: float = min(RETRY_BASE_SECONDS * (2**attempt), longest)
     return base / 2 + random.uniform(0, base / 2)  # noqa: S311 - jitter, not crypto
 
 

@@ -572,7 +572,9 @@ async def _run(
             yield ChatUsageReport(usage=final.usage)
         if outcome.error is not None:
             yield ChatFailure(
-                error=_with_quota(outcome.error, final.quota if final else None)
+                error=_with_quota(outcome.error, final.quota if final else None),
+                message_id=final.message_id if final else None,
+                conversation_id=final.conversation_id if final else None,
             )
         else:
             yield ChatDone(
