@@ -346,10 +346,11 @@ def test_circuit_opens_on_every_interface_and_closes_after_its_cool_down(
 ):
     settings.AI_MAX_RETRIES = 0
     settings.AI_CIRCUIT_FAILURE_THRESHOLD = 2
-    settings.AI_CIRCUIT_RESET_SECONDS = 1
+    settings.AI_CIRCUIT_RESET_SECONDS = 4
     assert call("rest", "[[fault:500]] one").code == "provider_error"
     assert circuit_status("demo")["circuit"] == "closed"  # below the threshold
     assert call("sse", "[[fault:500]] two").code == "provider_error"
+    opened = time.monotonic()
     assert circuit_status("demo")["circuit"] == "open"
     called = len(demo_server.chat_calls())
     for interface in INTERFACES:
@@ -358,9 +359,10 @@ def test_circuit_opens_on_every_interface_and_closes_after_its_cool_down(
         assert outcome.status in (503, None)
         if outcome.status:
             assert int(outcome.headers["Retry-After"]) >= 1
+    assert time.monotonic() - opened < 4, "too slow to see the circuit open"
     assert len(demo_server.chat_calls()) == called  # failed fast, provider untouched
     assert _nothing_reserved(call.user_id)
-    time.sleep(1.1)  # AI_CIRCUIT_RESET_SECONDS
+    time.sleep(max(0.0, opened + 4.1 - time.monotonic()))  # AI_CIRCUIT_RESET_SECONDS
     assert circuit_status("demo")["circuit"] == "half_open"
     assert call("ws", "the probe").code == "ok"
     assert circuit_status("demo")["circuit"] == "closed"
