@@ -232,7 +232,10 @@ class ContentJob(models.Model):
 
     `lease_until` is the running worker's claim: a second delivery of the same task
     skips the job while the lease holds; the sweeper re-queues (or fails, past
-    STUDIO_JOB_MAX_ATTEMPTS) a running job whose lease ran out.
+    STUDIO_JOB_MAX_ATTEMPTS) a running job whose lease ran out. `claimed_by` is the
+    id of the task message that claimed it: the broker delivers that same message
+    again only when its run is gone (worker killed, late ack never sent), so that
+    delivery may re-claim the job at once, lease or not.
     """
 
     user = models.ForeignKey(
@@ -265,6 +268,7 @@ class ContentJob(models.Model):
     request_id = models.CharField(max_length=128, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     lease_until = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=64, blank=True, default="")
     provider_task_id = models.CharField(max_length=200, blank=True)
     reservation = models.JSONField(
         null=True,

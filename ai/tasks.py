@@ -21,6 +21,7 @@ def conversation_summarize_task(conversation_id: int) -> bool:
 
 
 @shared_task(
+    bind=True,
     name="ai.job_run",
     ignore_result=True,
     autoretry_for=(DatabaseError, OSError),
@@ -28,9 +29,10 @@ def conversation_summarize_task(conversation_id: int) -> bool:
     retry_jitter=True,
     max_retries=3,
 )
-def job_run_task(job_id: int) -> str:
-    """Do a content-studio job (idempotent: a second delivery finds it claimed)."""
-    return job_runs.job_run(job_id=job_id).status
+def job_run_task(self, job_id: int) -> str:
+    """Do a content-studio job (idempotent: a second delivery finds it claimed,
+    unless it is this message again, whose first run died)."""
+    return job_runs.job_run(job_id=job_id, claimant=self.request.id or "").status
 
 
 @shared_task(

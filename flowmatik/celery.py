@@ -29,6 +29,13 @@ def _transport_options(settings) -> dict:
                 "store_processed": False,
             }
         )
+    else:
+        # A message whose worker died unacked goes back to its queue after the
+        # visibility timeout, at the next sweep of a live worker.
+        interval = settings.CELERY_UNACKED_RESTORE_INTERVAL_SECONDS
+        options.update(
+            {"unacked_restore_interval": interval, "unacked_restore_throttle": 1}
+        )
     return options
 
 

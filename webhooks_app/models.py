@@ -33,6 +33,8 @@ class WebhookEvent(models.Model):
     )
     last_error = models.TextField(blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    # The task message that claimed it (see webhook_event_process).
+    claimed_by = models.CharField(max_length=64, blank=True, default="")
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
     processing_ms = models.PositiveIntegerField(null=True, blank=True)

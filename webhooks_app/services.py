@@ -274,7 +274,7 @@ def _claim_lease() -> timedelta:
     return timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
 
 
-def _claim(event_pk: int) -> WebhookEvent | None:
+def _claim(event_pk: int, claimant: str) -> WebhookEvent | None:
     now = timezone.now()
     with transaction.atomic():
         event = WebhookEvent.objects.select_for_update().filter(pk=event_pk).first()
@@ -282,17 +282,30 @@ def _claim(event_pk: int) -> WebhookEvent | None:
             return None
         claimable = event.status == EventStatus.RECEIVED or (
             event.status == EventStatus.PROCESSING
-            and event.claimed_at is not None
-            and event.claimed_at < now - _claim_lease()
+            and (
+                (
+                    event.claimed_at is not None
+                    and event.claimed_at < now - _claim_lease()
+                )
+                # The message that claimed it, delivered again: its run is gone.
+                or (bool(claimant) and event.claimed_by == claimant)
+            )
         )
         if not claimable:
             return None
         event.status = EventStatus.PROCESSING
         event.attempts += 1
         event.claimed_at = now
+        event.claimed_by = claimant
         event.last_attempt_at = now
         event.save(
-            update_fields=["status", "attempts", "claimed_at", "last_attempt_at"]
+            update_fields=[
+                "status",
+                "attempts",
+                "claimed_at",
+                "claimed_by",
+                "last_attempt_at",
+            ]
         )
         return event
 
@@ -314,14 +327,20 @@ def _record_failure(event_pk: int, exc: BaseException, *, final: bool) -> None:
     )
 
 
-def webhook_event_process(*, event_pk: int, final_attempt: bool) -> str | None:
+def webhook_event_process(
+    *, event_pk: int, final_attempt: bool, claimant: str = ""
+) -> str | None:
     """Apply one stored event once; returns its new status (None if skipped).
 
     Idempotent: the row is claimed under a lock, and a processed, ignored or
-    claimed event is left alone. A handler error records `last_error`, puts the
-    event back to `received` (or `failed` on the final attempt) and re-raises.
+    claimed event is left alone, except by `claimant`, the id of the task message
+    that claimed it: the broker delivers that message again only when its run died
+    (worker killed before the late ack), so it re-claims at once instead of after
+    the lease; should the first run still be alive, its apply step sees the new
+    claim and stops. A handler error records `last_error`, puts the event back to
+    `received` (or `failed` on the final attempt) and re-raises.
     """
-    event = _claim(event_pk)
+    event = _claim(event_pk, claimant)
     if event is None:
         return None
     started = time.monotonic()

@@ -33,7 +33,9 @@ def webhook_event_process_task(self, event_pk: int) -> str | None:
     """
     final = self.request.retries >= settings.WEBHOOK_MAX_RETRIES
     try:
-        return webhook_event_process(event_pk=event_pk, final_attempt=final)
+        return webhook_event_process(
+            event_pk=event_pk, final_attempt=final, claimant=self.request.id or ""
+        )
     except Exception as exc:
         if final:
             logger.error(

@@ -2,8 +2,9 @@
 
 A job is claimed by a conditional UPDATE (queued, or running with an expired lease,
 → running with a fresh lease), so a second delivery of the same task skips it and a
-worker that died mid-job leaves it re-runnable (late acks redeliver; the sweeper
-re-queues jobs whose lease ran out, at most STUDIO_JOB_MAX_ATTEMPTS runs). A job
+worker that died mid-job leaves it re-runnable: late acks redeliver the task
+message, which re-claims the job it had claimed (`claimed_by`), and the sweeper
+re-queues jobs whose lease ran out, at most STUDIO_JOB_MAX_ATTEMPTS runs in all. A job
 canceled or deleted while it ran keeps that state: its files are dropped and the
 model call it was waiting for (text or media) is settled as an error (not
 charged). Transient provider errors re-queue the job with backoff
@@ -53,22 +54,24 @@ from flowmatik.errors import ApplicationError
 logger = logging.getLogger("flowmatik.ai")
 
 
-def _claim(job_id: int) -> ContentJob | None:
+def _claim(job_id: int, claimant: str) -> ContentJob | None:
+    """Queued, or running past its lease, or running under this very task message
+    (delivered again because the run that claimed it died): claim it."""
     now = timezone.now()
     lease = now + timedelta(seconds=settings.STUDIO_JOB_LEASE_SECONDS)
-    claimable = Q(status=JobStatus.QUEUED) | Q(
+    free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+    claimable = (Q(status=JobStatus.QUEUED) & free) | Q(
         status=JobStatus.RUNNING, lease_until__lt=now
     )
-    updated = (
-        ContentJob.objects.filter(claimable, pk=job_id)
-        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-        .update(
-            status=JobStatus.RUNNING,
-            lease_until=lease,
-            attempts=F("attempts") + 1,
-            started_at=now,
-            updated_at=now,
-        )
+    if claimant:
+        claimable |= Q(status=JobStatus.RUNNING, claimed_by=claimant)
+    updated = ContentJob.objects.filter(claimable, pk=job_id).update(
+        status=JobStatus.RUNNING,
+        lease_until=lease,
+        claimed_by=claimant,
+        attempts=F("attempts") + 1,
+        started_at=now,
+        updated_at=now,
     )
     if not updated:
         return None
@@ -109,9 +112,13 @@ def _retry_or_fail(job: ContentJob, exc: ApplicationError) -> RunOutcome:
     return RunOutcome(JobStatus.FAILED)
 
 
-def job_run(*, job_id: int) -> RunOutcome:
-    """Do one job's work (the body of `ai.job_run`); safe to call twice."""
-    job = _claim(job_id)
+def job_run(*, job_id: int, claimant: str = "") -> RunOutcome:
+    """Do one job's work (the body of `ai.job_run`); safe to call twice.
+
+    `claimant` is the task message's id: a redelivery of the message whose run
+    died mid-job re-runs it at once instead of waiting for the lease to run out.
+    """
+    job = _claim(job_id, claimant)
     if job is None:
         current = ContentJob.objects.filter(pk=job_id).values_list("status", flat=True)
         return RunOutcome(current.first() or "missing")

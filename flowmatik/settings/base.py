@@ -254,6 +254,12 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=270)
 # Longer than any task's time limit and any retry countdown, or Redis redelivers.
 CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=7200)
+# Redis broker: how often (seconds) each worker looks for messages of a dead worker
+# whose visibility timeout ran out and puts them back in their queue (kombu's
+# `unacked_restore_interval`; every look scans, `unacked_restore_throttle` = 1).
+CELERY_UNACKED_RESTORE_INTERVAL_SECONDS = env.int(
+    "CELERY_UNACKED_RESTORE_INTERVAL_SECONDS", default=60
+)
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 
 # --- Auth ---

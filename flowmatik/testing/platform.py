@@ -71,10 +71,20 @@ def process_group_stop(process: subprocess.Popen, *, timeout: float = 20) -> Non
 
 @contextlib.contextmanager
 def celery_worker_process(
-    *, workdir: Path, env: dict[str, str], beat: bool = True
+    *,
+    workdir: Path,
+    env: dict[str, str],
+    beat: bool = True,
+    queues: tuple[str, ...] = (),
+    name: str = "celery",
 ) -> Iterator[RunningProcess]:
-    """`celery -A flowmatik worker -B`, as `make run` starts it, until it is ready."""
-    log = workdir / "celery.log"
+    """`celery -A flowmatik worker -B`, as `make run` starts it, until it is ready.
+
+    `queues` (`-Q`) makes it consume only those queues (a test's own, so that
+    messages other tests left in a shared broker never reach it); several workers
+    may share one workdir, each logging to `<workdir>/<name>.log`.
+    """
+    log = workdir / f"{name}.log"
     command = [
         sys.executable,
         "-m",
@@ -87,6 +97,7 @@ def celery_worker_process(
         "--concurrency=1",
         "--without-gossip",
         "--without-mingle",
+        *(["-Q", ",".join(queues)] if queues else []),
         "-n",
         f"test-{uuid.uuid4().hex[:8]}@%h",
     ]
