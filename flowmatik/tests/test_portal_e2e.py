@@ -246,15 +246,21 @@ def usage_shows_the_pro_limits(page, platform: Platform) -> None:
 def create_an_api_key_and_see_it_once(page, platform: Platform) -> None:
     page.goto(f"{platform.url}/app/settings/")
     page.get_by_label("Key name").fill("my laptop")
-    page.get_by_role("button", name="Create key").click()
-    secret = page.locator(".secret").first
-    secret.wait_for()
-    key = secret.inner_text().strip()
+    page.get_by_role("button", name="Create a key").click()
+    shown = page.locator("[data-new-api-key]")
+    key = shown.inner_text().strip()
     assert key.startswith("fmk_"), key
     shot(page, "settings-api-key")
-    page.reload()
+    # the key works against the API
+    answer = httpx.get(
+        f"{platform.url}/v1/models",
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    page.goto(f"{platform.url}/app/settings/")
     assert key not in page.content()  # shown once, never again
-    assert "my laptop" in page.content()
+    assert page.locator("tr[data-api-key]").filter(has_text="my laptop").count() == 1
 
 
 def generate_a_blog_post_and_watch_it_finish(page, platform: Platform) -> None:
@@ -302,6 +308,7 @@ def test_a_new_user_chats_upgrades_and_creates_in_the_browser(
         demo_server.state.tokens_per_second = 0
     upgrade_to_pro(page, platform, user)
     usage_shows_the_pro_limits(page, platform)
+    create_an_api_key_and_see_it_once(page, platform)
     generate_a_blog_post_and_watch_it_finish(page, platform)
     switch_to_spanish(page, platform, user)
     assert page.errors == []
