@@ -444,6 +444,40 @@ def agent_prompts_own(*, user_id: int, slugs: list[str]) -> dict[str, str]:
     return dict(rows.values_list("slug", "system_prompt"))
 
 
+@dataclass(frozen=True)
+class AgentCard:
+    """An agent as the agents API shows it to one user."""
+
+    agent: AgentInfo
+    system_prompt: str | None  # the user's own agents only
+    tools: list[dict[str, Any]]  # what this user's call of it may reach
+
+
+def agent_cards_for_user(
+    *, user_id: int, plan: "PlanInfo", agents: list[AgentInfo]
+) -> list[AgentCard]:
+    """`agents` with, for this user, the tools each may call (their MCP servers read
+    once) and, for the user's own agents only, their system prompts."""
+    from asgiref.sync import async_to_sync
+
+    from ai.tools.registry import toolsets_for_agents
+
+    prompts = agent_prompts_own(
+        user_id=user_id, slugs=[a.slug for a in agents if a.owned]
+    )
+    toolsets = async_to_sync(toolsets_for_agents)(
+        user_id=user_id, plan=plan, agents=agents
+    )
+    return [
+        AgentCard(
+            agent=agent,
+            system_prompt=prompts.get(agent.slug) if agent.owned else None,
+            tools=[spec.as_public() for spec in toolsets[agent.slug].tools.values()],
+        )
+        for agent in agents
+    ]
+
+
 # --- content studio ------------------------------------------------------------------
 
 

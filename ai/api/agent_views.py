@@ -17,7 +17,7 @@ from ai.api.agent_serializers import (
     ToolOutputSerializer,
 )
 from ai.services import agents as agent_services
-from ai.tools.registry import tools_for_user, toolsets_for_agents
+from ai.tools.registry import tools_for_user
 from ai.types import AgentInfo
 from flowmatik.error_schema import ErrorSerializer
 from flowmatik.pagination import PageNumberPagination
@@ -34,19 +34,17 @@ def _plan(user_id: int):
     return plan_info_for_user_id(user_id=user_id)
 
 
-def _agents_data(
-    agents: list[AgentInfo], *, user_id: int, plan, prompts: dict[str, str]
-) -> list[dict]:
-    toolsets = async_to_sync(toolsets_for_agents)(
-        user_id=user_id, plan=plan, agents=agents
-    )
+def _agents_body(user_id: int, plan, agents: list[AgentInfo]) -> list[dict]:
     return [
-        _agent_data(a, toolset=toolsets[a.slug], prompt=prompts.get(a.slug))
-        for a in agents
+        _agent_data(card)
+        for card in selectors.agent_cards_for_user(
+            user_id=user_id, plan=plan, agents=agents
+        )
     ]
 
 
-def _agent_data(agent: AgentInfo, *, toolset, prompt: str | None) -> dict:
+def _agent_data(card: selectors.AgentCard) -> dict:
+    agent = card.agent
     return {
         "slug": agent.slug,
         "name": agent.name,
@@ -57,8 +55,8 @@ def _agent_data(agent: AgentInfo, *, toolset, prompt: str | None) -> dict:
         "min_plan": agent.min_plan,
         "reasoning_depth": agent.reasoning_depth,
         "owned": agent.owned,
-        "system_prompt": prompt if agent.owned else None,
-        "tools": [spec.as_public() for spec in toolset.tools.values()],
+        "system_prompt": card.system_prompt,
+        "tools": card.tools,
     }
 
 
@@ -84,10 +82,7 @@ class AgentListView(APIView):
         agents = selectors.agent_list_for_user(user_id=request.user.pk, plan=plan)
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(agents, request, view=self)
-        prompts = selectors.agent_prompts_own(
-            user_id=request.user.pk, slugs=[a.slug for a in page if a.owned]
-        )
-        rows = _agents_data(page, user_id=request.user.pk, plan=plan, prompts=prompts)
+        rows = _agents_body(request.user.pk, plan, page)
         return paginator.get_paginated_response(
             AgentOutputSerializer(rows, many=True).data
         )
@@ -118,12 +113,7 @@ class AgentListView(APIView):
         row = agent_services.agent_create(
             user_id=request.user.pk, plan=plan, slug=data.pop("slug"), data=data
         )
-        body = _agents_data(
-            [selectors.agent_info(row)],
-            user_id=request.user.pk,
-            plan=plan,
-            prompts={row.slug: row.system_prompt},
-        )[0]
+        (body,) = _agents_body(request.user.pk, plan, [selectors.agent_info(row)])
         return Response(
             AgentOutputSerializer(body).data, status=status.HTTP_201_CREATED
         )
@@ -145,12 +135,7 @@ class AgentDetailView(APIView):
         agent = selectors.agent_get_for_user(
             user_id=request.user.pk, plan=plan, slug=slug
         )
-        prompts = selectors.agent_prompts_own(
-            user_id=request.user.pk, slugs=[slug] if agent.owned else []
-        )
-        body = _agents_data(
-            [agent], user_id=request.user.pk, plan=plan, prompts=prompts
-        )[0]
+        (body,) = _agents_body(request.user.pk, plan, [agent])
         return Response(AgentOutputSerializer(body).data)
 
     @extend_schema(
@@ -173,12 +158,7 @@ class AgentDetailView(APIView):
         row = agent_services.agent_update(
             user_id=request.user.pk, plan=plan, slug=slug, data=data
         )
-        body = _agents_data(
-            [selectors.agent_info(row)],
-            user_id=request.user.pk,
-            plan=plan,
-            prompts={row.slug: row.system_prompt},
-        )[0]
+        (body,) = _agents_body(request.user.pk, plan, [selectors.agent_info(row)])
         return Response(AgentOutputSerializer(body).data)
 
     @extend_schema(
