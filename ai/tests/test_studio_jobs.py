@@ -591,6 +591,22 @@ def test_a_redelivered_task_skips_a_job_another_worker_holds(auth_client, ai_dem
     assert ai_demo.chat_calls() == []
 
 
+def test_the_message_whose_worker_died_re_claims_its_job_at_once(auth_client, ai_demo):
+    # A SIGKILLed run leaves the job running under its message, lease still held;
+    # the broker delivers that same message again (late ack never sent).
+    job_id = _create(auth_client, "email", "Hello")
+    ContentJob.objects.filter(pk=job_id).update(
+        status="running",
+        attempts=1,
+        claimed_by="msg-dead",
+        lease_until=timezone.now() + timedelta(minutes=5),
+    )
+    assert job_run_task.apply(args=[job_id], task_id="msg-other").get() == "running"
+    assert ai_demo.chat_calls() == []  # another message still keeps off
+    assert job_run_task.apply(args=[job_id], task_id="msg-dead").get() == "succeeded"
+    assert ContentJob.objects.get(pk=job_id).attempts == 2
+
+
 def test_a_job_whose_lease_ran_out_is_run_again_by_a_redelivered_task(auth_client):
     job_id = _create(auth_client, "email", "Hello")
     ContentJob.objects.filter(pk=job_id).update(

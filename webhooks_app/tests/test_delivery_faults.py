@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from billing.models import Payment, Subscription
 from billing.selectors import plan_get_for_user
@@ -357,3 +358,26 @@ def test_same_event_while_the_first_delivery_is_processing_is_applied_once(
     assert (stored.status, stored.attempts) == (EventStatus.PROCESSED, 1)
     assert Payment.objects.filter(external_id=external_id).count() == 1
     assert _kinds(user).count(NotificationKind.PAYMENT_SUCCEEDED) == 1
+
+
+def test_the_message_whose_worker_died_re_claims_its_event_at_once(
+    deliver, fake_lemonsqueezy, user
+):
+    """A SIGKILLed run leaves the event `processing` under its message (the lease
+    is the task time limit + 60 s); that message, redelivered, applies it."""
+    _ls_live(fake_lemonsqueezy)
+    stored, _ = deliver("lemonsqueezy", _ls_invoice_event(user), runs=0)
+    WebhookEvent.objects.filter(pk=stored.pk).update(
+        status=EventStatus.PROCESSING,
+        attempts=1,
+        claimed_by="msg-dead",
+        claimed_at=timezone.now(),
+    )
+    other = webhook_event_process_task.apply(args=[stored.pk], task_id="msg-other")
+    assert other.get() is None  # another message keeps off a live claim
+    assert not Payment.objects.exists()
+    again = webhook_event_process_task.apply(args=[stored.pk], task_id="msg-dead")
+    assert again.get() == EventStatus.PROCESSED
+    stored.refresh_from_db()
+    assert (stored.attempts, stored.claimed_by) == (2, "msg-dead")
+    assert Payment.objects.filter(external_id="invoice:601").count() == 1
