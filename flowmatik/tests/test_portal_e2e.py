@@ -9,11 +9,14 @@ to Spanish. And a staff run: the dashboard's charts with data, a failed webhook
 retried from the page. Screenshots of each main page go to var/test-artifacts/.
 """
 
+import contextlib
 import json
 import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -83,15 +86,36 @@ def platform(seeded, demo_server, tmp_path) -> Iterator[Platform]:
         },
     )
     try:
-        with (
+        with side_by_side(
             uvicorn_process(
                 workdir=workdir, env=env, args=("--timeout-graceful-shutdown", "2")
-            ) as web,
+            ),
             celery_worker_process(workdir=workdir, env=env, beat=False),
-        ):
+        ) as (web, _worker):
             yield Platform(web=web, lemonsqueezy=lemonsqueezy)
     finally:
         lemonsqueezy.stop()
+
+
+@contextlib.contextmanager
+def side_by_side(*managers: AbstractContextManager) -> Iterator[list]:
+    """Enter the context managers at once (each process takes seconds to import
+    Django), exit them in reverse order; those that started are stopped if another
+    one fails to."""
+    with contextlib.ExitStack() as stack:
+        with ThreadPoolExecutor(max_workers=len(managers)) as pool:
+            futures = [pool.submit(manager.__enter__) for manager in managers]
+            failures = []
+            for manager, future in zip(managers, futures, strict=True):
+                try:
+                    future.result()
+                except Exception as exc:
+                    failures.append(exc)
+                else:
+                    stack.push(manager.__exit__)
+        if failures:
+            raise failures[0]
+        yield [future.result() for future in futures]
 
 
 @pytest.fixture
