@@ -287,7 +287,7 @@ def test_streamed_reasoning_sends_each_step_as_it_finishes(live_asgi):
         "POST",
         f"{live_asgi}/api/ai/chat",
         json={
-            "message": "[[delay:0.4]] Name a tea",
+            "message": "[[delay:0.4]] [[words:4]] Name a tea",
             "stream": True,
             "reasoning": {"depth": 1},
         },
