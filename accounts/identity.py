@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
@@ -46,6 +45,7 @@ from accounts.services.api_keys import (
     api_key_last_used_write,
 )
 from billing import selectors as billing_selectors
+from flowmatik.db_threads import in_worker_thread
 from flowmatik.versioned_cache import Lookup
 
 __all__ = [
@@ -229,7 +229,7 @@ async def acredential_check(kind: CredentialKind, token: str) -> Identity | Refu
     try:
         work = next(check)
         while True:
-            result = await sync_to_async(work, thread_sensitive=False)()
+            result = await in_worker_thread(work)()
             work = check.send(result)
     except StopIteration as done:
         return done.value

@@ -40,6 +40,7 @@ from ai.models import (
 from ai.providers.circuit import circuit_status
 from ai.providers.registry import known_provider_names, providers_from_settings
 from ai.types import AgentInfo, ModelInfo, ProviderConfig
+from flowmatik.db_threads import in_worker_thread
 
 if TYPE_CHECKING:
     from billing.selectors import PlanInfo
@@ -392,9 +393,7 @@ def agent_resolve(*, user_id: int, plan: "PlanInfo", slug: str) -> AgentInfo:
 
 
 async def aagent_resolve(*, user_id: int, plan: "PlanInfo", slug: str) -> AgentInfo:
-    return await sync_to_async(agent_resolve, thread_sensitive=False)(
-        user_id=user_id, plan=plan, slug=slug
-    )
+    return await in_worker_thread(agent_resolve)(user_id=user_id, plan=plan, slug=slug)
 
 
 def agent_get_for_user(*, user_id: int, plan: "PlanInfo", slug: str) -> AgentInfo:

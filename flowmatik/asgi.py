@@ -17,11 +17,13 @@ from ai.mcp_server.asgi import (  # noqa: E402
     is_mcp_path,
 )
 from flowmatik.http_body import ChunkedBodyMiddleware  # noqa: E402
+from flowmatik.overload import AiConcurrencyLimit  # noqa: E402
 from flowmatik.websocket_routing import websocket_urlpatterns  # noqa: E402
 from flowmatik.ws_auth import TokenAuthMiddleware  # noqa: E402
+from flowmatik.ws_close import ChannelLayerFailureClose  # noqa: E402
 
 mcp_mount = McpMount()
-django_http_app = ChunkedBodyMiddleware(django_asgi_app)
+django_http_app = AiConcurrencyLimit(ChunkedBodyMiddleware(django_asgi_app))
 
 
 async def lifespan_app(scope, receive, send):
@@ -48,9 +50,12 @@ async def http_app(scope, receive, send):
 
 
 def websocket_application():
-    """Origin check against ALLOWED_HOSTS, then token auth, then the routes."""
-    return AllowedHostsOriginValidator(
-        TokenAuthMiddleware(URLRouter(websocket_urlpatterns))
+    """Origin check against ALLOWED_HOSTS, then token auth, then the routes; a
+    channel layer failing under a socket closes it cleanly (1013)."""
+    return ChannelLayerFailureClose(
+        AllowedHostsOriginValidator(
+            TokenAuthMiddleware(URLRouter(websocket_urlpatterns))
+        )
     )
 
 

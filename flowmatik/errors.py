@@ -10,6 +10,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext, gettext_noop
 from django_ratelimit.exceptions import Ratelimited
@@ -117,6 +118,9 @@ class ServiceUnavailable(ApplicationError):
     default_message = gettext_noop("The service is unavailable, try again later.")
 
 
+DATABASE_RETRY_AFTER_SECONDS = 2
+
+
 def error_body(
     code: str, message: str, details: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -172,6 +176,17 @@ def to_application_error(exc: Exception) -> ApplicationError | None:
     """Map framework exceptions to our vocabulary; None for unexpected ones."""
     if isinstance(exc, ApplicationError):
         return exc
+    if isinstance(exc, OperationalError | InterfaceError):
+        # The database dropped the connection, refused one, or timed out a lock:
+        # transient, and the transaction it interrupted was rolled back whole.
+        logger.warning(
+            "Database unavailable", extra={"error": type(exc).__name__}, exc_info=exc
+        )
+        return ServiceUnavailable(
+            "The database is unavailable, try again shortly.",
+            code="database_unavailable",
+            retry_after=DATABASE_RETRY_AFTER_SECONDS,
+        )
     if isinstance(exc, RequestDataTooBig):
         return PayloadTooLarge()
     if isinstance(exc, SuspiciousOperation):

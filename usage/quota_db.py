@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Sum
+from django.db.models import Count, F, Sum
 from django.db.models.lookups import LessThan, LessThanOrEqual
 
 from usage.daily_limits import Limits, utc_now
@@ -65,6 +65,24 @@ def _seed(user_id: int, day: date) -> dict:
         "requests": totals["requests"] or 0,
         "tokens_used": totals["tokens"] or 0,
     }
+
+
+def known_usage(*, user_id: int, day: date) -> Counters:
+    """What the database knows of the user's day, whichever store metered it:
+    recorded calls (usage records are written through) plus the fallback's calls
+    still in flight (open reservations). Exact once no call Redis admitted is
+    still running (the failover hold, `usage.quota_redis`)."""
+    totals = UsageDaily.objects.filter(user_id=user_id, day=day).aggregate(
+        requests=Sum("requests"), tokens=Sum("total_tokens")
+    )
+    open_ = QuotaReservation.objects.filter(
+        user_id=user_id, day=day, settled_at__isnull=True
+    ).aggregate(count=Count("id"), tokens=Sum("tokens"))
+    return Counters(
+        requests=(totals["requests"] or 0) + (open_["count"] or 0),
+        tokens_used=totals["tokens"] or 0,
+        tokens_reserved=open_["tokens"] or 0,
+    )
 
 
 def counter_row_id(*, user_id: int, day: date) -> int:

@@ -8,9 +8,22 @@ Layout (prefix `QUOTA_REDIS_PREFIX`, per user and UTC day, TTL = end of day + ma
   {p}:events                      list  usage events + alerts waiting for the drain task
   {p}:rl:u:<id>:<window> / {p}:rl:ip:<ip>:<window>   fixed-window rate-limit counters
 
-The settle script pushes the usage event onto `{p}:events` in the same round trip, so
-the response path writes nothing to the database and a web-process restart loses
-nothing (Redis holds it until the drain task has committed it).
+  {p}:epoch                        "<unix time>:<random>": set by the first admission
+                                   on an empty Redis (a restart without persistence)
+
+Usage records are written through to the database by `usage_settle` (only alerts,
+and records the database refused at that moment, wait in `{p}:events` for the
+drain task), so a Redis that dies loses no usage record.
+
+Redis failing over (see docs/ARCHITECTURE.md, "Quotas when Redis fails"): Redis
+holds admissions the database does not know yet (calls in flight). So after a
+process sees Redis fail, or sees it come back empty (a new epoch), admissions are
+refused (503 `quota_unavailable`) for `QUOTA_FAILOVER_HOLD_SECONDS`, the longest a
+call may run: by then every call Redis admitted has settled and its record is in
+the database, and the database fallback (or Redis, seeded per user from the
+database on first use) counts exactly. That holds across processes because each
+one waits on its own observation of the failure, which comes after Redis's last
+admission.
 """
 
 import asyncio
@@ -18,6 +31,7 @@ import json
 import logging
 import threading
 import time
+import uuid
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -34,17 +48,35 @@ REDIS_ERRORS = (redis.RedisError, OSError, asyncio.TimeoutError)
 
 ADMIT_LUA = """
 -- KEYS: 1 quota hash, 2 reservation hash, 3 reservation zset, 4 user rl, 5 ip rl
+--       6 epoch
 -- ARGV: 1 limit_req 2 limit_tok (-1 = unlimited) 3 prompt 4 max_tokens 5 rid
 --       6 reservation expiry score 7 day ttl 8 reservation ttl 9 user rl limit
 --       10 user rl ttl 11 ip rl limit 12 ip rl ttl 13 user id 14 day
+--       15 expected epoch ('' = any) 16 new epoch if none 17 seed requests
+--       18 seed tokens ('' = no seed: answer 'seed' for a user Redis does not know)
+local epoch = redis.call('GET', KEYS[6])
+if not epoch then
+  epoch = ARGV[16]
+  redis.call('SET', KEYS[6], epoch)
+end
+if ARGV[15] ~= '' and epoch ~= ARGV[15] then return {'epoch', 0, 0, 0, 0, epoch} end
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  if ARGV[18] == '' then return {'seed', 0, 0, 0, 0, epoch} end
+  redis.call('HSET', KEYS[1], 'req', ARGV[17], 'used', ARGV[18], 'res', 0)
+  redis.call('EXPIRE', KEYS[1], ARGV[7])
+end
 local function over(key, limit, ttl)
   if limit <= 0 then return false end
   local c = redis.call('INCR', key)
   if c == 1 then redis.call('EXPIRE', key, ttl) end
   return c > limit
 end
-if over(KEYS[4], tonumber(ARGV[9]), ARGV[10]) then return {'rate_user', 0, 0, 0, 0} end
-if over(KEYS[5], tonumber(ARGV[11]), ARGV[12]) then return {'rate_ip', 0, 0, 0, 0} end
+if over(KEYS[4], tonumber(ARGV[9]), ARGV[10]) then
+  return {'rate_user', 0, 0, 0, 0, epoch}
+end
+if over(KEYS[5], tonumber(ARGV[11]), ARGV[12]) then
+  return {'rate_ip', 0, 0, 0, 0, epoch}
+end
 local q = redis.call('HMGET', KEYS[1], 'req', 'used', 'res')
 local req = tonumber(q[1] or '0')
 local used = tonumber(q[2] or '0')
@@ -53,12 +85,12 @@ local lreq = tonumber(ARGV[1])
 local ltok = tonumber(ARGV[2])
 local prompt = tonumber(ARGV[3])
 local grant = tonumber(ARGV[4])
-if lreq >= 0 and req >= lreq then return {'requests', req, used, res, 0} end
+if lreq >= 0 and req >= lreq then return {'requests', req, used, res, 0, epoch} end
 if ltok >= 0 then
   local avail = ltok - used - res - prompt
   local need = 0
   if grant > 0 then need = 1 end
-  if avail < need then return {'tokens', req, used, res, 0} end
+  if avail < need then return {'tokens', req, used, res, 0, epoch} end
   if grant > avail then grant = avail end
 end
 local tokens = prompt + grant
@@ -68,7 +100,7 @@ redis.call('EXPIRE', KEYS[1], ARGV[7])
 redis.call('HSET', KEYS[2], 'tokens', tokens, 'uid', ARGV[13], 'day', ARGV[14])
 redis.call('EXPIRE', KEYS[2], ARGV[8])
 redis.call('ZADD', KEYS[3], ARGV[6], ARGV[5])
-return {'ok', req, used, res, grant}
+return {'ok', req, used, res, grant, epoch}
 """
 
 SETTLE_LUA = """
@@ -171,6 +203,10 @@ def dead_letter_key() -> str:
     return f"{prefix()}:events:dead"
 
 
+def epoch_key() -> str:
+    return f"{prefix()}:epoch"
+
+
 def drain_lock_key() -> str:
     return f"{prefix()}:events:lock"
 
@@ -187,6 +223,13 @@ _async_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict]" = (
 _sync_clients: dict[str, redis.Redis] = {}
 _lock = threading.Lock()
 _down_until: dict[str, float] = {}
+# Per Redis URL, in this process (monotonic seconds): the last answer from Redis,
+# the first failure seen after it, and until when admissions are held (503).
+_last_ok: dict[str, float] = {}
+_failed_since: dict[str, float] = {}
+_hold_until: dict[str, float] = {}
+# The Redis epoch this process last admitted under (a different one = data lost).
+_epoch: dict[str, str] = {}
 
 
 @dataclass
@@ -216,19 +259,72 @@ def enabled() -> bool:
 
 def mark_down(exc: BaseException) -> None:
     """Skip Redis for `QUOTA_REDIS_RETRY_SECONDS`: calls then need not wait out a
-    timeout each."""
+    timeout each. The first failure after an answer starts the failover hold."""
     url = settings.REDIS_URL
-    _down_until[url] = time.monotonic() + settings.QUOTA_REDIS_RETRY_SECONDS
+    now = time.monotonic()
+    _down_until[url] = now + settings.QUOTA_REDIS_RETRY_SECONDS
+    if _failed_since.get(url, -1.0) < _last_ok.get(url, 0.0) or url not in (
+        _failed_since
+    ):
+        _failed_since[url] = now
+        _hold_until[url] = max(
+            _hold_until.get(url, 0.0), now + settings.QUOTA_FAILOVER_HOLD_SECONDS
+        )
     logger.warning(
         "Quota Redis unreachable; using the database fallback",
         extra={"error": type(exc).__name__},
     )
 
 
+def mark_ok() -> None:
+    """Redis answered (an admission or a settlement)."""
+    _last_ok[settings.REDIS_URL] = time.monotonic()
+
+
+def hold_remaining() -> float:
+    """Seconds this process still refuses admissions after a Redis failover."""
+    return max(0.0, _hold_until.get(settings.REDIS_URL, 0.0) - time.monotonic())
+
+
+def new_epoch() -> str:
+    return f"{time.time():.3f}:{uuid.uuid4().hex[:12]}"
+
+
+def expected_epoch() -> str:
+    return _epoch.get(settings.REDIS_URL, "")
+
+
+def epoch_adopt(epoch: str) -> None:
+    """Redis answered under `epoch`. A different epoch than this process knew
+    means Redis lost its data (restarted empty): unless this process saw the
+    outage itself (its own hold covers the calls then in flight), hold admissions
+    until `QUOTA_FAILOVER_HOLD_SECONDS` after the new epoch began."""
+    url = settings.REDIS_URL
+    known = _epoch.get(url)
+    _epoch[url] = epoch
+    if known is None or known == epoch:
+        return
+    saw_outage = _failed_since.get(url, -1.0) >= _last_ok.get(url, 0.0)
+    if saw_outage:
+        return
+    try:
+        began = float(epoch.split(":", 1)[0])
+    except ValueError:
+        began = time.time()
+    left = began + settings.QUOTA_FAILOVER_HOLD_SECONDS - time.time()
+    if left > 0:
+        _hold_until[url] = max(_hold_until.get(url, 0.0), time.monotonic() + left)
+    logger.warning("Quota Redis came back empty; counters are seeded again")
+
+
 def reset_state() -> None:
     """Forget clients and back-off (tests switch REDIS_URL)."""
     with _lock:
         _down_until.clear()
+        _last_ok.clear()
+        _failed_since.clear()
+        _hold_until.clear()
+        _epoch.clear()
         for client in _sync_clients.values():
             client.close()
         _sync_clients.clear()

@@ -79,6 +79,7 @@ from ai.types import (
     PreparedChat,
     ProviderChunk,
 )
+from flowmatik.db_threads import in_worker_thread
 from flowmatik.errors import ApplicationError, InvalidInput
 
 logger = logging.getLogger("flowmatik.ai")
@@ -139,16 +140,14 @@ async def plan_for_user(user_id: int):
     try:  # a cache hit touches no database, so it may run on the event loop
         return plan_info_for_user_id(user_id=user_id)
     except SynchronousOnlyOperation:  # a miss needs the database: use a thread
-        return await sync_to_async(plan_info_for_user_id, thread_sensitive=False)(
-            user_id=user_id
-        )
+        return await in_worker_thread(plan_info_for_user_id)(user_id=user_id)
 
 
 async def _profile(user_id: int) -> str:
     cached = ctx.profile_context_cached(user_id)
     if cached is not None:
         return cached
-    return await sync_to_async(ctx.profile_context, thread_sensitive=False)(user_id)
+    return await in_worker_thread(ctx.profile_context)(user_id)
 
 
 def _request_check(request: ChatRequest) -> None:

@@ -30,6 +30,7 @@ from ai.providers.mcp import (
 from ai.secrets import secret_decrypt
 from ai.tools.builtin import BUILTIN_TOOLS
 from ai.types import AgentInfo
+from flowmatik.db_threads import in_worker_thread
 from flowmatik.errors import ApplicationError
 
 logger = logging.getLogger("flowmatik.ai")
@@ -238,7 +239,7 @@ async def tool_run(
     try:
         if spec.source == "builtin":
             args.pop("user_id", None)  # identity is ours to pass, never the model's
-            call = sync_to_async(_run_builtin, thread_sensitive=False)
+            call = in_worker_thread(_run_builtin)
             data = await asyncio.wait_for(call(name, user_id, args), timeout)
             output = ToolOutput(_json(data))
         else:

@@ -130,6 +130,8 @@ if _db["ENGINE"].endswith("mysql"):
         {
             "charset": "utf8mb4",
             "isolation_level": "read committed",
+            # An unreachable server fails the request fast (503) instead of hanging
+            "connect_timeout": env.int("DB_CONNECT_TIMEOUT_SECONDS", default=5),
             "init_command": "SET sql_mode='STRICT_TRANS_TABLES'",
         }
     )
@@ -159,6 +161,11 @@ if REDIS_URL:
                     "REDIS_CONNECT_TIMEOUT", default=1.0
                 ),
                 "SOCKET_TIMEOUT": env.float("REDIS_SOCKET_TIMEOUT", default=1.0),
+                # Redis down = every read a miss (the database answers), every write
+                # a no-op; rate limits on the cache then refuse (fail closed)
+                "IGNORE_EXCEPTIONS": env.bool(
+                    "CACHE_REDIS_IGNORE_ERRORS", default=True
+                ),
             },
         }
     }
@@ -568,6 +575,10 @@ AI_DEMO_BASE_URL = env.str(
     "AI_DEMO_BASE_URL", default=f"http://{AI_DEMO_HOST}:{AI_DEMO_PORT}/v1"
 )
 AI_REQUEST_TIMEOUT_SECONDS = env.float("AI_REQUEST_TIMEOUT_SECONDS", default=60.0)
+# AI requests (POST /api/ai/*, /v1/*) one web process serves at once; more are
+# refused at once with 503 `overloaded` and this Retry-After (0 = no limit)
+AI_MAX_CONCURRENT_REQUESTS = env.int("AI_MAX_CONCURRENT_REQUESTS", default=200)
+AI_OVERLOAD_RETRY_AFTER_SECONDS = env.int("AI_OVERLOAD_RETRY_AFTER_SECONDS", default=2)
 AI_CONNECT_TIMEOUT_SECONDS = env.float("AI_CONNECT_TIMEOUT_SECONDS", default=5.0)
 AI_MAX_RETRIES = env.int("AI_MAX_RETRIES", default=2)
 # Longest wait before a retry; a 429 asking for longer is not retried (503 + its hint)
@@ -678,6 +689,16 @@ QUOTA_REDIS_PREFIX = env.str("QUOTA_REDIS_PREFIX", default="fmk:q")
 QUOTA_REDIS_TIMEOUT_SECONDS = env.float("QUOTA_REDIS_TIMEOUT_SECONDS", default=1.0)
 # After a Redis failure, use the database fallback for this long before retrying
 QUOTA_REDIS_RETRY_SECONDS = env.float("QUOTA_REDIS_RETRY_SECONDS", default=5.0)
+# After Redis fails or comes back empty, AI admissions answer 503 quota_unavailable
+# this long (the longest an AI call runs), so no call Redis admitted is still unknown
+# to the database when the fallback (or a re-seeded Redis) counts: never over-admits
+QUOTA_FAILOVER_HOLD_SECONDS = env.float("QUOTA_FAILOVER_HOLD_SECONDS", default=120.0)
+# Settling a call on the database retries on a new connection when the database
+# dropped one (attempts, first backoff in seconds, doubling)
+USAGE_SETTLE_DB_ATTEMPTS = env.int("USAGE_SETTLE_DB_ATTEMPTS", default=5)
+USAGE_SETTLE_DB_BACKOFF_SECONDS = env.float(
+    "USAGE_SETTLE_DB_BACKOFF_SECONDS", default=0.05
+)
 # How often beat drains buffered usage events into the database / sweeps reservations
 USAGE_DRAIN_INTERVAL_SECONDS = env.float("USAGE_DRAIN_INTERVAL_SECONDS", default=5.0)
 QUOTA_SWEEP_INTERVAL_SECONDS = env.float("QUOTA_SWEEP_INTERVAL_SECONDS", default=60.0)

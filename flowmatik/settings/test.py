@@ -47,6 +47,10 @@ if not REDIS_URL:  # noqa: F405
         VAR_DIR / f"test-{os.getpid()}-channels"  # noqa: F405
     )
 
+# Unit tests of the quota fallback switch to the database at once; the fault tests
+# (real processes) set their own hold (usage/tests/test_fault_redis.py).
+QUOTA_FAILOVER_HOLD_SECONDS = 0.0
+
 # Tests read task results from the in-process worker (celery.contrib.testing);
 # the platform itself stores none.
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="cache+memory://")

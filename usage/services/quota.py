@@ -7,6 +7,8 @@ or while it is unreachable, the database enforces the same quotas exactly
 """
 
 import logging
+import math
+import time
 import uuid
 from datetime import UTC, date, datetime
 from typing import Any, cast
@@ -14,9 +16,10 @@ from typing import Any, cast
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import SynchronousOnlyOperation
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, transaction
 
 from billing.selectors import PlanInfo
+from flowmatik.db_threads import drop_connection
 from flowmatik.errors import ApplicationError, ServiceUnavailable
 from flowmatik.metrics import ametrics_record_ai_call
 from usage import quota_db, quota_redis
@@ -78,6 +81,7 @@ async def _redis_admit(
         quota_redis.rate_key("ip", ip, ip_rate.seconds, now_ts)
         if ip_rate and ip  # ip_rate is only set with an ip
         else qkey,
+        quota_redis.epoch_key(),
     ]
     args = [
         _limit_arg(limits.requests_per_day),
@@ -94,11 +98,44 @@ async def _redis_admit(
         ip_rate.seconds + 1 if ip_rate else 1,
         user_id,
         day.isoformat(),
+        quota_redis.expected_epoch(),
+        quota_redis.new_epoch(),
+        "",
+        "",
     ]
     # In doubt until Redis answers: a failure leaves it so (the script may have run).
     quota_redis.doubt_begin(user_id, day, rid, prompt_tokens + max_tokens)
-    outcome, requests, used, reserved, grant = await handle.admit(keys=keys, args=args)
+    outcome, requests, used, reserved, grant, epoch = await handle.admit(
+        keys=keys, args=args
+    )
+    if outcome == "epoch":
+        # Redis came back empty since this process last used it (nothing admitted).
+        quota_redis.doubt_end(user_id, day, rid)
+        quota_redis.epoch_adopt(epoch)
+        _refuse_while_held()
+        args[14] = epoch
+        quota_redis.doubt_begin(user_id, day, rid, prompt_tokens + max_tokens)
+        outcome, requests, used, reserved, grant, epoch = await handle.admit(
+            keys=keys, args=args
+        )
+    if outcome == "seed":
+        # Redis does not know the user's day (its first call today, or Redis came
+        # back empty): start it from what the database knows. Reserved tokens of
+        # fallback calls still running count as used there (they settle on the DB).
+        quota_redis.doubt_end(user_id, day, rid)
+        known = await sync_to_async(quota_db.known_usage)(user_id=user_id, day=day)
+        args[16] = known.requests
+        args[17] = known.tokens_used + known.tokens_reserved
+        quota_redis.doubt_begin(user_id, day, rid, prompt_tokens + max_tokens)
+        outcome, requests, used, reserved, grant, epoch = await handle.admit(
+            keys=keys, args=args
+        )
     quota_redis.doubt_end(user_id, day, rid)
+    quota_redis.epoch_adopt(epoch)
+    quota_redis.mark_ok()
+    if outcome == "epoch":  # emptied again between the two calls: try later
+        _refuse_while_held()
+        raise _quota_unavailable(retry_after=1)
     if outcome == "rate_user":
         # The script only answers rate_* for a limit it was given (count > 0).
         raise rate_limited("user", cast(RateSpec, user_rate), now_ts)
@@ -137,6 +174,19 @@ async def _redis_admit(
     )
 
 
+def _fallback_floor(*, user_id: int, day: date, call_id: str) -> tuple[int, int]:
+    """Lower bound of the user's day when Redis is configured but down: what the
+    database knows (records written through + open fallback reservations). With no
+    failover hold, calls Redis admitted may still run unrecorded, so what this
+    process last saw on Redis plus its admissions in doubt count too (an admission
+    whose answer was lost never ran: after the hold it would only over-count)."""
+    known = quota_db.known_usage(user_id=user_id, day=day)
+    if settings.QUOTA_FAILOVER_HOLD_SECONDS > 0:
+        return known.requests, known.tokens_used
+    seen = quota_redis.fallback_floor(user_id, day, call_id=call_id) or (0, 0)
+    return max(known.requests, seen[0]), max(known.tokens_used, seen[1])
+
+
 def _db_admit(
     *,
     user_id: int,
@@ -161,7 +211,7 @@ def _db_admit(
             max_tokens=max_tokens,
             reservation_id=rid,
             now=now,
-            floor=quota_redis.fallback_floor(user_id, day, call_id=rid)
+            floor=_fallback_floor(user_id=user_id, day=day, call_id=rid)
             if settings.REDIS_URL
             else None,
         )
@@ -259,23 +309,46 @@ def _quota_or_none(*, user_id: int) -> QuotaState | None:
         return None
 
 
+def _quota_unavailable(*, retry_after: float) -> ServiceUnavailable:
+    return ServiceUnavailable(
+        "Usage metering is unavailable, try again shortly.",
+        code="quota_unavailable",
+        retry_after=max(1, math.ceil(retry_after)),
+    )
+
+
+def _refuse_while_held() -> None:
+    """503 while this process holds admissions after a Redis failover: calls Redis
+    admitted may still be running, unknown to the database (quota_redis explains)."""
+    held = quota_redis.hold_remaining()
+    if held > 0:
+        raise _quota_unavailable(retry_after=held)
+
+
 async def _admit(**kwargs: Any) -> Reservation:
     kwargs["call_id"] = uuid.uuid4().hex
+    if settings.REDIS_URL:
+        _refuse_while_held()
     if quota_redis.enabled():
         try:
-            return await _redis_admit(**kwargs)
+            return await _redis_admit_or_unavailable(**kwargs)
         except quota_redis.REDIS_ERRORS as exc:
             quota_redis.mark_down(exc)
+            _refuse_while_held()
     try:
         return await sync_to_async(_db_admit)(**kwargs)
     except DatabaseError as exc:
         # Neither store can answer: refuse (fail closed), never a 500.
         logger.exception("Quota database unavailable")
-        raise ServiceUnavailable(
-            "Usage metering is unavailable, try again shortly.",
-            code="quota_unavailable",
-            retry_after=5,
-        ) from exc
+        raise _quota_unavailable(retry_after=5) from exc
+
+
+async def _redis_admit_or_unavailable(**kwargs: Any) -> Reservation:
+    try:
+        return await _redis_admit(**kwargs)
+    except DatabaseError as exc:  # seeding a user from the database failed
+        logger.exception("Quota database unavailable")
+        raise _quota_unavailable(retry_after=5) from exc
 
 
 def event_payload(*, reservation: Reservation, event: UsageEvent) -> dict[str, Any]:
@@ -335,6 +408,29 @@ def _db_settle(
     )
 
 
+def _db_settle_retrying(
+    *, reservation: Reservation, payload: dict[str, Any], limits: Limits
+) -> QuotaState:
+    """`_db_settle`, again on a new connection when the database dropped the one it
+    used (the transaction rolled back whole; settling is idempotent): a call that
+    was served keeps its usage record through a brief database blip."""
+    attempts = max(1, settings.USAGE_SETTLE_DB_ATTEMPTS)
+    for attempt in range(attempts):
+        try:
+            return _db_settle(reservation=reservation, payload=payload, limits=limits)
+        except (OperationalError, InterfaceError):
+            # The connection failed mid-use (not always flagged as broken): a new one.
+            drop_connection()
+            if attempt == attempts - 1:
+                logger.exception(
+                    "Usage not settled: the database kept failing",
+                    extra={"eventKey": payload["event_key"]},
+                )
+                raise
+            time.sleep(settings.USAGE_SETTLE_DB_BACKOFF_SECONDS * 2**attempt)
+    raise AssertionError("unreachable")
+
+
 def _outcome_from_payload(payload: dict[str, Any]) -> tuple[str, int]:
     if payload["status"] == CallStatus.ERROR:
         return "error", 0
@@ -390,7 +486,7 @@ async def usage_settle(*, reservation: Reservation, event: UsageEvent) -> QuotaS
     )
     limits = Limits(reservation.quota.limit_requests, reservation.quota.limit_tokens)
     if reservation.backend != "redis":
-        return await sync_to_async(_db_settle)(
+        return await sync_to_async(_db_settle_retrying)(
             reservation=reservation, payload=payload, limits=limits
         )
     outcome, actual = _outcome_from_payload(payload)
@@ -410,21 +506,23 @@ async def usage_settle(*, reservation: Reservation, event: UsageEvent) -> QuotaS
                 actual,
                 _limit_arg(limits.requests_per_day),
                 _limit_arg(limits.tokens_per_day),
-                quota_redis.event_json(payload),
+                "",  # the record is written through below, not buffered
                 day_key_ttl(reservation.day),
                 reservation.user_id,
                 reservation.day.isoformat(),
             ],
         )
     except quota_redis.REDIS_ERRORS as exc:
-        # The reservation stays in Redis (the sweeper frees it once Redis is back);
-        # the record must not be lost, so it goes straight to the database.
+        # The reservation stays in Redis (the sweeper frees it if Redis comes
+        # back with it); the record goes to the database as always.
         quota_redis.mark_down(exc)
-        await sync_to_async(usage_record_store)(payload=payload)
+        await _record_write_through(payload)
         return reservation.quota
+    quota_redis.mark_ok()
     quota_redis.remember_counters(
         reservation.user_id, reservation.day, int(requests), int(used) + int(reserved)
     )
+    await _record_write_through(payload)
     return quota_state(
         limits=limits,
         day=reservation.day,
@@ -432,6 +530,25 @@ async def usage_settle(*, reservation: Reservation, event: UsageEvent) -> QuotaS
         tokens_used=int(used),
         tokens_reserved=int(reserved),
     )
+
+
+async def _record_write_through(payload: dict[str, Any]) -> None:
+    """Store the call's usage record now (idempotent by reservation id), so Redis
+    dying loses none; if the database refuses, Redis buffers it for the drain task."""
+    try:
+        await sync_to_async(usage_record_store)(payload=payload)
+        return
+    except DatabaseError:
+        logger.warning("Usage record buffered in Redis: the database refused it")
+    try:
+        await quota_redis.async_handle().client.rpush(
+            quota_redis.events_key(), quota_redis.event_json(payload)
+        )
+    except quota_redis.REDIS_ERRORS:
+        logger.exception(
+            "Usage record lost: neither the database nor Redis took it",
+            extra={"eventKey": payload["event_key"]},
+        )
 
 
 def quota_headers(state: QuotaState | None) -> dict[str, str]:

@@ -497,6 +497,7 @@ def test_redis_that_stops_answering_mid_burst_never_lets_the_fallback_over_admit
 
     settings.REDIS_URL = redis_url
     quota_override_set(user_id=user.pk, requests_per_day=1)
+    preload(user.pk)  # Redis knows the user's day: one admit round trip per call
     real_handle = quota_redis.async_handle
     a_sent = asyncio.Event()
     release = asyncio.Event()

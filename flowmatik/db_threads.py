@@ -1,0 +1,55 @@
+"""Database work on the shared worker threads (`sync_to_async(thread_sensitive=False)`).
+
+Django closes a request's broken connection when the request ends, but only in the
+request's own thread. The shared pool threads that the hot AI path uses for a cache
+miss keep their connection across requests, so one connection the database dropped
+(killed, restarted, timed out) would fail every later call on that thread.
+`in_worker_thread(fn)` drops such a connection right after the call that found it
+broken; the next call on the thread connects again.
+"""
+
+import contextlib
+import functools
+from collections.abc import Awaitable, Callable
+from typing import ParamSpec, TypeVar
+
+from asgiref.sync import sync_to_async
+from django.db import connections
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def drop_broken_connections() -> None:
+    """Close this thread's connections that saw an error and no longer answer."""
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is not None and conn.errors_occurred:
+            if conn.is_usable():
+                conn.errors_occurred = False
+            else:
+                conn.close()
+
+
+def drop_connection() -> None:
+    """Close this thread's default connection whatever its state (after a call
+    failed on it): the next query connects again."""
+    from django.db import connection
+
+    with contextlib.suppress(Exception):
+        connection.close()
+    if not connection.in_atomic_block:
+        connection.connection = None
+
+
+def in_worker_thread(fn: Callable[P, R]) -> Callable[P, Awaitable[R]]:
+    """`sync_to_async(fn, thread_sensitive=False)` that leaves no broken connection
+    behind on the pool thread."""
+
+    @functools.wraps(fn)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            drop_broken_connections()
+
+    return sync_to_async(run, thread_sensitive=False)

@@ -1,0 +1,122 @@
+"""Infrastructure a fault test may break on purpose: a Redis of its own, database
+connections it may kill.
+
+`redis_server()` starts `redis-server` on a free loopback port with no persistence
+(`--save "" --appendonly no`: a restart comes back empty, as a crashed cache does);
+`.kill()` SIGKILLs it and `.start()` brings it back on the same port. It never
+touches the shared Redis. `mysql_kill_connections(db)` KILLs every MariaDB
+connection on one database (the test's own) but the caller's.
+"""
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class RedisServer:
+    workdir: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> "RedisServer":
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.skip("redis-server is not installed")
+        log = (self.workdir / f"redis-{self.port}.log").open("ab")
+        self.process = subprocess.Popen(  # noqa: S603 - the installed redis-server
+            [
+                binary,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        deadline = time.monotonic() + 20
+        while not self.answers():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server did not start on {self.port}")
+            time.sleep(0.05)
+        return self
+
+    def answers(self) -> bool:
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as conn,
+        ):
+            conn.sendall(b"PING\r\n")
+            return conn.recv(16).startswith(b"+PONG")
+        return False
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, everything it held in memory is gone."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.process = None
+
+
+@contextlib.contextmanager
+def redis_server(workdir: Path) -> Iterator[RedisServer]:
+    """A Redis of the test's own on a free port, killed when the test ends."""
+    server = RedisServer(workdir=workdir).start()
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+def mysql_connection_id() -> int:
+    """This thread's MariaDB connection id (to spare it from the kills)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT CONNECTION_ID()")
+        return int(cursor.fetchone()[0])
+
+
+def mysql_kill_connections(*, database: str, spare: tuple[int, ...] = ()) -> int:
+    """KILL every connection using `database` except this thread's and `spare`;
+    returns how many were killed."""
+    from django.db import connection
+
+    killed = 0
+    keep = {mysql_connection_id(), *spare}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = %s", [database]
+        )
+        for (conn_id,) in cursor.fetchall():
+            if int(conn_id) in keep:
+                continue
+            with contextlib.suppress(Exception):
+                cursor.execute(f"KILL CONNECTION {int(conn_id)}")
+                killed += 1
+    return killed
