@@ -463,3 +463,11 @@ def test_staff_see_charts_with_data_and_retry_a_failed_webhook(
     assert Subscription.objects.get(user=customer).plan.slug == "starter"
     page.reload()
     assert page.locator(f'tr[data-event-id="{event.event_id}"]').count() == 0
+
+    page.goto(f"{platform.url}/staff/users/")
+    page.get_by_label("Search by e-mail or name").fill("customer-")
+    page.get_by_role("button", name="Search").click()
+    assert page.locator("table.staff-users tbody tr").count() == 1
+    shot(page, "staff-users")
+    page.goto(f"{platform.url}/staff/notify/")
+    shot(page, "staff-notify")
