@@ -195,8 +195,12 @@ def main(argv: list[str] | None = None) -> int:
                 scenarios["soak"] = done["result"]
                 rows += done["rows"]
             else:
-                for name in names:
+                measure_until = time.monotonic() + limit
+                for index, name in enumerate(names):
                     print(f"bench: {name} ...", flush=True)
+                    # An equal share of what is left: later rounds are dropped first
+                    left = measure_until - time.monotonic()
+                    ctx.share_ends = time.monotonic() + left / (len(names) - index)
                     try:
                         done = scenario(name)(ctx)
                     except TimeLimit:
@@ -247,6 +251,11 @@ def main(argv: list[str] | None = None) -> int:
         "litellm": bool(litellm),
         "scenarios": names,
         "seconds": time.monotonic() - started,
+        "rounds_done": {
+            name: len(result["rounds"])
+            for name, result in scenarios.items()
+            if isinstance(result.get("rounds"), list)
+        },
         "upstream": {
             "latency_ms": args.latency_ms,
             "chunk_gap_ms": args.chunk_gap_ms,

@@ -28,7 +28,7 @@ def markdown(meta: dict[str, Any], rows: list[Row]) -> str:
         f"commit `{meta['commit']}`, {meta['cpus']} CPUs, load average before "
         f"{meta['load_before']} / after {meta['load_after']}; platform: "
         f"{meta['workers']} uvicorn workers, database {meta['database']}, "
-        f"Redis {meta['redis']}; {meta['rounds']} round(s), medians; "
+        f"Redis {meta['redis']}; up to {meta['rounds']} round(s), medians; "
         f"{meta['seconds']:.0f} s in all.",
         "",
         "| " + " | ".join(header) + " |",
@@ -45,6 +45,9 @@ def markdown(meta: dict[str, Any], rows: list[Row]) -> str:
     failed = sum(1 for r in rows if r.ok is False)
     passed = sum(1 for r in rows if r.ok is True)
     lines += ["", f"{passed} target(s) met, {failed} missed."]
+    if meta.get("rounds_done"):
+        done = ", ".join(f"{k} {v}" for k, v in meta["rounds_done"].items())
+        lines += [f"Rounds done (a scenario's share of the time limit): {done}."]
     return "\n".join(lines) + "\n"
 
 

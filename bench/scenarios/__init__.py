@@ -8,7 +8,7 @@ and LiteLLM when it runs, medians of the rounds, with the issue's target).
 import statistics
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,16 @@ class Context:
     quick: bool
     rounds: int
     shared: dict[str, Any] = field(default_factory=dict)
+    # When the current scenario's share of the time limit ends (monotonic clock)
+    share_ends: float = float("inf")
+
+    def round_range(self) -> Iterator[int]:
+        """Round numbers: the first always, the others while the scenario's share of
+        the time limit lasts, so a loaded machine still gets every scenario."""
+        for number in range(self.rounds):
+            if number and time.monotonic() >= self.share_ends:
+                return
+            yield number
 
     def targets(self) -> list[tuple[str, str]]:
         """(label, base URL) of what is compared: upstream, platform, LiteLLM."""

@@ -14,7 +14,7 @@ def run(ctx: Context) -> dict:
     total = 300 if ctx.quick else 1000
     limit = ctx.stack.options.admission_limit
     rounds = []
-    for key in ctx.stack.limited_keys[: ctx.rounds]:
+    for key, _ in zip(ctx.stack.limited_keys, ctx.round_range(), strict=False):
         rounds.append(
             ctx.job(
                 "burst",

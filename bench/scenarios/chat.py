@@ -21,7 +21,7 @@ def _p(values: list[float], pct: float) -> float:
 def latency(ctx: Context) -> dict:
     n = 40 if ctx.quick else 100
     rounds: list[dict] = []
-    for _ in range(ctx.rounds):
+    for _ in ctx.round_range():
         current = {}
         for label, base in ctx.targets():
             out = ctx.job(
@@ -82,7 +82,7 @@ def throughput(ctx: Context) -> dict:
     seconds, clients = (3.0, 50) if ctx.quick else (4.0, 50)
     rounds: list[dict] = []
     peak_worker_kb = peak_total_kb = 0
-    for _ in range(ctx.rounds):
+    for _ in ctx.round_range():
         current = {}
         for label, base in ctx.targets():
             pids = _gateway_pids(ctx, label)

@@ -94,7 +94,7 @@ def _rows(scenario: str, rounds: list[dict], chunks: int) -> list[Row]:
 def sse(ctx: Context) -> dict:
     n = 15 if ctx.quick else 25
     rounds = []
-    for _ in range(ctx.rounds):
+    for _ in ctx.round_range():
         current = {}
         for label, base in ctx.targets():
             out = ctx.job(
@@ -121,7 +121,7 @@ def websocket(ctx: Context) -> dict:
     rounds = []
     origin = ctx.stack.base
     ws_url = ctx.stack.base.replace("http://", "ws://") + "/ws/chat/"
-    for _ in range(ctx.rounds):
+    for _ in ctx.round_range():
         direct = _direct(ctx, n)
         out = ctx.job(
             "ws_chat",
@@ -146,7 +146,7 @@ def fanout(ctx: Context) -> dict:
     chunks = 25 if ctx.quick else 50
     directive = f"[[gap:20]] [[chunks:{chunks}]]"  # 50 chunks/s
     rounds = []
-    for _ in range(ctx.rounds):
+    for _ in ctx.round_range():
         current = {}
         for label, base in ctx.targets():
             current[label] = ctx.job(
