@@ -36,6 +36,9 @@ WATCH_REPLY = """() => {
 }"""
 
 
+NO_SIDEWAYS_SCROLL = "() => document.documentElement.scrollWidth <= window.innerWidth"
+
+
 @pytest.fixture
 def paced(portal_server):
     """The demo model streams `tokens_per_second` (reset afterwards)."""
@@ -135,6 +138,10 @@ def test_an_exhausted_quota_says_so_with_an_upgrade_link(
     assert link.get_attribute("href") == "/billing/"
     assert page.locator(".chat-message--assistant").count() == 0
     screenshot(page, "portal-chat-quota")
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone
+    assert page.evaluate(NO_SIDEWAYS_SCROLL)
+    assert alert.is_visible()
+    screenshot(page, "portal-chat-phone")
     link.click()
     page.wait_for_url("**/billing/")
 
@@ -177,4 +184,6 @@ def test_a_blog_post_is_watched_to_the_end_in_the_studio(
     page.goto(portal_server.url("/app/studio/?q=brew"))
     assert page.locator("#job-history").get_by_role("link").count() == 1
     screenshot(page, "portal-studio")
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate(NO_SIDEWAYS_SCROLL)
     assert page.errors == []

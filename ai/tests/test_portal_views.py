@@ -3,7 +3,10 @@ required, other users' conversations and jobs are 404 pages (as are bad ids),
 replies rendered as Markdown with raw HTML escaped, the studio form submits a job
 through the same service as the API and explains a bad option in words."""
 
+import re
+
 import pytest
+from django.test import Client
 
 from accounts.tests.factories import UserFactory
 from ai.models import ContentJob, Conversation, Message
@@ -289,3 +292,35 @@ def test_the_pages_speak_the_users_spanish(client, enqueued):
     usage = client.get("/app/usage/").content.decode()
     assert "Los últimos 30 días por modelo" in usage
     assert "Coste (USD)" in usage
+
+
+def test_media_results_are_previewed_played_and_downloadable(
+    signed_in, owner, enqueued, django_capture_on_commit_callbacks
+):
+    subscription_row(user=owner, plan="pro")
+    with django_capture_on_commit_callbacks(execute=True):
+        signed_in.post(
+            "/app/studio/",
+            {"type": "image", "prompt": "A red fox", "image-count": "2"},
+        )
+        signed_in.post(
+            "/app/studio/",
+            {"type": "audio", "prompt": "Welcome", "audio-format": "wav"},
+        )
+    image_job, audio_job = ContentJob.objects.filter(user=owner).order_by("id")
+    for job in (image_job, audio_job):
+        assert job_run_task(job.pk) == "succeeded"
+
+    panel = signed_in.get(f"/app/studio/jobs/{image_job.pk}/panel/").content.decode()
+    sources = re.findall(r'<img src="([^"]+)"', panel)
+    assert len(sources) == 2
+    image = Client().get(sources[0].replace("&amp;", "&"))  # signed: no session
+    assert image.status_code == 200
+    assert image["Content-Type"] == "image/png"
+    downloads = re.findall(r'<a href="([^"]+)" download>', panel)
+    assert len(downloads) == 2
+    assert all("download=1" in link for link in downloads)
+
+    panel = signed_in.get(f"/app/studio/jobs/{audio_job.pk}/panel/").content.decode()
+    assert re.search(r'<audio controls preload="metadata" src="/api/ai/assets/', panel)
+    assert "(audio/wav)" in panel

@@ -34,7 +34,7 @@ def test_the_usage_charts_render_svg_bars_with_the_data(
     login_in_browser(page, user, portal_server)
     page.goto(portal_server.url("/app/usage/"))
 
-    chart = page.locator('[data-chart="requests"] svg')
+    chart = page.locator('[data-chart="requests"] svg.chart-svg')
     bars = chart.locator("rect.chart-bar")
     assert bars.count() == 2
     tall = bars.nth(1).bounding_box()
@@ -46,4 +46,9 @@ def test_the_usage_charts_render_svg_bars_with_the_data(
     assert page.locator('[data-chart="tokens"] rect.chart-bar').count() == 2
     assert page.locator('[data-chart="cost-usd"] rect.chart-bar').count() == 2
     screenshot(page, "portal-usage")
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone
+    assert page.evaluate(
+        "() => document.documentElement.scrollWidth <= window.innerWidth"
+    )
+    assert chart.bounding_box()["width"] <= 390
     assert page.errors == []
