@@ -4,7 +4,7 @@ Each middleware works in both sync and async stacks, so the async AI views never
 for a thread hop.
 """
 
-import contextlib
+import contextvars
 import logging
 import re
 import time
@@ -87,11 +87,17 @@ def _context_unbind(request: HttpRequest) -> None:
         return
     request_token, user_token = tokens
     for var, token in ((user_id_var, user_token), (request_id_var, request_token)):
-        # Under ASGI a response is closed from a worker thread's copy of the
-        # context, where the tokens do not apply; the request's own context
-        # belonged to its task, which has ended.
-        with contextlib.suppress(ValueError):
+        try:
             var.reset(token)
+        except ValueError:
+            # The body is closed in another context than the one the ids were
+            # bound in: under ASGI a worker thread's copy; under a sync caller
+            # (WSGI, the test client) the caller's own context, into which
+            # asgiref copied the ids back from the async middleware chain (an
+            # async-only middleware such as ServeStatic makes the chain async).
+            # Set the previous value in the closing context instead.
+            previous = token.old_value
+            var.set(None if previous is contextvars.Token.MISSING else previous)
 
 
 class RequestContextMiddleware(_HybridMiddleware):
