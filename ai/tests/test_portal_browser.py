@@ -82,6 +82,11 @@ def test_a_reply_streams_in_then_shows_sanitised_markdown(
     assert page.locator("#chat-messages img").count() == 0  # ... never as HTML
     assert page.evaluate("window.__xss") is None
     assert "/app/chat/" in page.url
+    assert (
+        page.locator("#chat-list a[aria-current=page]")
+        .inner_text()
+        .startswith('<img src=x onerror="window.__xss=1">')
+    )
     assert page.url.rstrip("/").split("/")[-1].isdigit()
 
     page.reload()  # the stored conversation, rendered by the server
@@ -170,7 +175,7 @@ def test_a_blog_post_is_watched_to_the_end_in_the_studio(
     with start_worker(
         celery_app, pool="solo", perform_ping_check=False, queues=[queue]
     ):
-        page.locator("#job-panel[data-status=succeeded]").wait_for(timeout=30_000)
+        page.locator("#job-panel[data-status=succeeded]").wait_for(timeout=60_000)
     assert page.evaluate("window.__samePage") is True  # followed live, no reload
     assert page.locator(".job-result__text h1").inner_text() == "Cold brew at home"
     assert page.locator("progress").get_attribute("value") == "100"

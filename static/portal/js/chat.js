@@ -21,6 +21,7 @@
   let handle = null; // what Flowmatik.openSocket returned
   let isOpen = false;
   let pending = null; // a chat frame waiting for the socket to open
+  let firstMessage = ""; // the message that started a new conversation
   let reply = null; // the assistant bubble being streamed into
   let streaming = false;
 
@@ -104,9 +105,25 @@
   // bar follows, so a reload shows it.
   function adopt(id) {
     if (!id || id === conversationId) return;
+    const isNew = !conversationId;
     conversationId = id;
     root.dataset.conversationId = String(id);
     window.history.replaceState(null, "", "/app/chat/" + id + "/");
+    const conversations = document.getElementById("chat-list");
+    if (isNew && conversations) {
+      // the new conversation heads the list (titled by its first message, as stored)
+      const item = document.createElement("li");
+      const link = document.createElement("a");
+      link.href = "/app/chat/" + id + "/";
+      link.setAttribute("aria-current", "page");
+      link.textContent = firstMessage.split(/\s+/).join(" ").slice(0, 60);
+      item.appendChild(link);
+      conversations.querySelectorAll(".muted").forEach(function (row) { row.remove(); });
+      conversations.querySelectorAll("[aria-current]").forEach(function (a) {
+        a.removeAttribute("aria-current");
+      });
+      conversations.prepend(item);
+    }
   }
 
   function onFrame(message) {
@@ -199,6 +216,7 @@
     const message = input.value.trim();
     if (!message || streaming) return;
     quotaAlert.hidden = true;
+    if (!conversationId) firstMessage = message;
     bubble("user", message);
     reply = bubble("assistant", "");
     reply.dataset.updates = "0";
