@@ -102,9 +102,13 @@ def _isolated_cache():
     """Each test starts with an empty cache (quotas, rate limits, identities)."""
     from django.core.cache import cache
 
+    from ai.providers.circuit import circuit_stats_reset
+
     cache.clear()
+    circuit_stats_reset()
     yield
     cache.clear()
+    circuit_stats_reset()
 
 
 @pytest.fixture

@@ -4,8 +4,14 @@ The state lives in the cache (Redis in production), so every web process and wor
 agrees on whether a provider's circuit is open. Updates are read-modify-write without
 a lock: under heavy contention a failure may be counted once instead of twice, which
 only delays opening the circuit by a call; it never blocks a healthy provider.
+
+A success on a closed circuit writes nothing to the circuit state; its health figure
+(latency, time) is kept in the process and written with the others at most once per
+`AI_CIRCUIT_STATS_FLUSH_SECONDS` (on the next call or status read after that), so a
+busy provider costs no cache write per call. Failures are written at once.
 """
 
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -85,21 +91,54 @@ def circuit_record_failure(
     )
 
 
+# Successes not yet written, per provider; when each provider's figures were last
+# written (monotonic seconds).
+_pending: dict[str, list[tuple[float, int, bool]]] = {}
+_flushed_at: dict[str, float] = {}
+_pending_lock = threading.Lock()
+
+
 def _stats_record(provider: str, *, ok: bool, latency_ms: int, error_code: str) -> None:
+    now = time.time()
+    with _pending_lock:
+        _pending.setdefault(provider, []).append((now, latency_ms, ok))
+        due = time.monotonic() - _flushed_at.get(provider, float("-inf"))
+        if ok and due < settings.AI_CIRCUIT_STATS_FLUSH_SECONDS:
+            return
+    _stats_flush(provider, error_code=None if ok else error_code)
+
+
+def _stats_flush(provider: str, *, error_code: str | None = None) -> None:
+    """Write this process's pending figures of `provider` (read-modify-write)."""
+    with _pending_lock:
+        calls = _pending.pop(provider, [])
+        _flushed_at[provider] = time.monotonic()
+    if not calls:
+        return
     key = _stats_key(provider)
     stats = cache.get(key) or {"recent": []}
-    now = time.time()
-    if ok:
-        stats["last_success_at"] = now
-    else:
-        stats["last_failure_at"] = now
-        stats["last_error_code"] = error_code
-    stats["recent"] = [*stats["recent"], (now, latency_ms, ok)][-RECENT_CALLS_KEPT:]
+    successes = [at for at, _, ok in calls if ok]
+    failures = [at for at, _, ok in calls if not ok]
+    if successes:
+        stats["last_success_at"] = max(successes)
+    if failures:
+        stats["last_failure_at"] = max(failures)
+        if error_code is not None:
+            stats["last_error_code"] = error_code
+    stats["recent"] = [*stats["recent"], *calls][-RECENT_CALLS_KEPT:]
     cache.set(key, stats, timeout=86400)
+
+
+def circuit_stats_reset() -> None:
+    """Forget this process's unwritten figures (tests start from a clean cache)."""
+    with _pending_lock:
+        _pending.clear()
+        _flushed_at.clear()
 
 
 def circuit_status(provider: str) -> dict[str, Any]:
     """Circuit state and recent health of one provider (for `/api/ai/status`)."""
+    _stats_flush(provider)
     values = cache.get_many([_state_key(provider), _stats_key(provider)])
     state = values.get(_state_key(provider)) or {}
     stats = values.get(_stats_key(provider)) or {"recent": []}

@@ -585,6 +585,11 @@ AI_MAX_RETRIES = env.int("AI_MAX_RETRIES", default=2)
 AI_RETRY_MAX_WAIT_SECONDS = env.float("AI_RETRY_MAX_WAIT_SECONDS", default=4.0)
 AI_CIRCUIT_FAILURE_THRESHOLD = env.int("AI_CIRCUIT_FAILURE_THRESHOLD", default=5)
 AI_CIRCUIT_RESET_SECONDS = env.int("AI_CIRCUIT_RESET_SECONDS", default=30)
+# Successful calls' health figures are written to the cache at most this often per
+# process and provider (0: on every call); failures are written at once.
+AI_CIRCUIT_STATS_FLUSH_SECONDS = env.float(
+    "AI_CIRCUIT_STATS_FLUSH_SECONDS", default=1.0
+)
 AI_DEFAULT_MAX_TOKENS = env.int("AI_DEFAULT_MAX_TOKENS", default=1024)
 # Model that summarises long conversations in the background ("" = drop old turns)
 AI_SUMMARY_MODEL = env.str("AI_SUMMARY_MODEL", default="")
