@@ -72,10 +72,16 @@ def access_denied_cache_key(jti: str) -> str:
     return f"identity:jwt-denied:{jti}"
 
 
+def identity_cache_keys(key: str, *also: str) -> list[str]:
+    """What one read of the identity cache fetches: `key`'s versioned entry and the
+    plain keys `also` (callers read them in one round trip, sync or async)."""
+    return [*versioned_keys(key), *also]
+
+
 def identity_cache_read(key: str, *also: str) -> tuple[Lookup, list[Any]]:
     """The versioned entry under `key` and the plain values of `also` (None where
     missing), in one round trip. Pass the lookup to `identity_cache_write`."""
-    found = cache.get_many([*versioned_keys(key), *also])
+    found = cache.get_many(identity_cache_keys(key, *also))
     return versioned_lookup(key, found), [found.get(extra) for extra in also]
 
 

@@ -5,10 +5,13 @@ Every caller goes through these two checks: DRF authentication (`identify` via
 `aidentity_from_bearer`) and the MCP server (`aidentity_from_bearer`).
 
 Each check is written once, as a generator: it does the cache reads itself and
-*yields* the database work a cache miss needs (a plain callable), receiving its
-result back. `credential_check` runs that work inline; `acredential_check` runs it in
-a worker thread, so on the event loop a cached caller costs no thread hop and no
-query. Resolved entries are cached for `IDENTITY_CACHE_SECONDS`; revoking a key,
+*yields* its I/O, receiving the result back: a `CacheRead` (keys to read in one
+round trip) or the database work a cache miss needs (a plain callable).
+`credential_check` runs both inline; `acredential_check` reads the cache with the
+asyncio Redis client (`flowmatik.acache`) and runs database work in a worker thread,
+so on the event loop a cached caller costs no blocking call, no thread hop and no
+query. An API key's `Identity` carries the owner's plan, read on the way.
+Resolved entries are cached for `IDENTITY_CACHE_SECONDS`; revoking a key,
 deactivating a user or changing a password invalidates them (after commit); entries
 are versioned (`flowmatik.versioned_cache`), so a check that read the database before
 such a change committed cannot cache the old state after it. A key's
@@ -16,11 +19,12 @@ such a change committed cannot cache the old state after it. A key's
 """
 
 from collections.abc import Callable, Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
@@ -33,7 +37,7 @@ from accounts.credentials import (
     api_key_hash,
     bearer_kind,
     credentials_from_headers,
-    identity_cache_read,
+    identity_cache_keys,
     identity_cache_write,
     password_fingerprint,
     user_cache_key,
@@ -42,11 +46,14 @@ from accounts.models import ApiKey, User
 from accounts.services.api_keys import (
     API_FEATURE,
     api_key_last_used_claim,
+    api_key_last_used_claimed_here,
     api_key_last_used_write,
 )
 from billing import selectors as billing_selectors
+from billing.selectors import PlanInfo
+from flowmatik.acache import acache_get_many
 from flowmatik.db_threads import in_worker_thread
-from flowmatik.versioned_cache import Lookup
+from flowmatik.versioned_cache import Lookup, versioned_hit, versioned_miss_prepare
 
 __all__ = [
     "API_KEY_PREFIX",
@@ -68,6 +75,8 @@ class Identity:
     email: str
     is_staff: bool
     api_key_id: int | None = None
+    # An API key's check reads its owner's plan anyway: callers reuse it.
+    plan: PlanInfo | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -80,8 +89,28 @@ class Refusal:
 
 INVALID_API_KEY = Refusal("invalid_api_key", "Invalid, revoked or expired API key.")
 
-# A check yields database work (a callable) and gets its result sent back.
-_Check = Generator[Callable[[], Any], Any, Identity | Refusal]
+
+@dataclass(frozen=True)
+class CacheRead:
+    """I/O a check yields: read these cache keys (one round trip); gets the found
+    values (`cache.get_many`'s result) sent back."""
+
+    keys: tuple[str, ...]
+
+
+# A check yields a cache read or database work (a callable) and gets its result.
+_Check = Generator["CacheRead | Callable[[], Any]", Any, Identity | Refusal]
+
+
+def _cached(key: str, *also: str) -> Generator[Any, Any, tuple[Lookup, list[Any]]]:
+    """`identity_cache_read` as check I/O: the lookup of `key` and the values of
+    `also`. A missing version token is created by the database work of the miss
+    (`versioned_miss_prepare`), so the read itself writes nothing."""
+    found = yield CacheRead(tuple(identity_cache_keys(key, *also)))
+    lookup = versioned_hit(key, found) or Lookup(key=key, token=None)
+    return lookup, [found.get(extra) for extra in also]
+
+
 _UserEntry = tuple[Identity, str]  # identity, password fingerprint
 _KeyEntry = tuple[int, int, str, bool, Any]  # id, user id, email, staff, expiry
 
@@ -92,6 +121,7 @@ _KeyEntry = tuple[int, int, str, bool, Any]  # id, user id, email, staff, expiry
 def _user_entry_load(user_id: int, lookup: Lookup) -> _UserEntry | bool:
     """An active user's (identity, password fingerprint) from the database (False:
     none), cached."""
+    lookup = versioned_miss_prepare(lookup)
     user = (
         User.objects.filter(pk=user_id, is_active=True)
         .only("email", "is_staff", "password")
@@ -122,7 +152,7 @@ def _jwt_check(token: str) -> _Check:
         return Refusal(
             "token_not_valid", "Token contained no recognizable user identification."
         )
-    lookup, (denied,) = identity_cache_read(
+    lookup, (denied,) = yield from _cached(
         user_cache_key(user_id), access_denied_cache_key(str(access.get("jti", "")))
     )
     if denied:
@@ -146,6 +176,7 @@ def _jwt_check(token: str) -> _Check:
 
 def _api_key_load(hashed: str, lookup: Lookup) -> _KeyEntry | bool:
     """The key's entry from the database (False: no live key), cached."""
+    lookup = versioned_miss_prepare(lookup)
     api_key = (
         ApiKey.objects.select_related("user")
         .filter(hashed_key=hashed, revoked_at__isnull=True, user__is_active=True)
@@ -172,7 +203,7 @@ def _api_key_check(raw_key: str) -> _Check:
     if not raw_key.startswith(API_KEY_PREFIX):
         return INVALID_API_KEY
     hashed = api_key_hash(raw_key)
-    lookup, _ = identity_cache_read(api_key_cache_key(hashed))
+    lookup, _ = yield from _cached(api_key_cache_key(hashed))
     if lookup.hit:
         entry = lookup.value
     else:
@@ -182,15 +213,20 @@ def _api_key_check(raw_key: str) -> _Check:
     key_id, user_id, email, is_staff, expires_at = entry
     if expires_at is not None and expires_at <= timezone.now():
         return INVALID_API_KEY
-    plan = billing_selectors.plan_info_cached(user_id=user_id)
+    found = yield CacheRead(
+        tuple(billing_selectors.plan_info_cache_keys(user_id=user_id))
+    )
+    plan = billing_selectors.plan_info_from_cache(user_id=user_id, found=found)
     if plan is None:
         plan = yield partial(billing_selectors.plan_info_for_user_id, user_id=user_id)
     if API_FEATURE not in plan.features:
         return INVALID_API_KEY
     now = timezone.now()
-    if api_key_last_used_claim(api_key_id=key_id, now=now):
+    if api_key_last_used_claimed_here(hashed, now):
+        pass  # this process already knows who writes in this interval
+    elif (yield partial(api_key_last_used_claim, api_key_id=key_id, now=now)):
         yield partial(api_key_last_used_write, api_key_id=key_id, now=now)
-    return Identity(user_id, email, is_staff, api_key_id=key_id)
+    return Identity(user_id, email, is_staff, api_key_id=key_id, plan=plan)
 
 
 # --- Running a check: inline (sync) or with database work in a thread (async) ---
@@ -215,7 +251,10 @@ def credential_check(kind: CredentialKind, token: str) -> Identity | Refusal:
     try:
         work = next(check)
         while True:
-            work = check.send(work())
+            if isinstance(work, CacheRead):
+                work = check.send(cache.get_many(work.keys))
+            else:
+                work = check.send(work())
     except StopIteration as done:
         return done.value
 
@@ -229,7 +268,10 @@ async def acredential_check(kind: CredentialKind, token: str) -> Identity | Refu
     try:
         work = next(check)
         while True:
-            result = await in_worker_thread(work)()
+            if isinstance(work, CacheRead):
+                result = await acache_get_many(work.keys)
+            else:
+                result = await in_worker_thread(work)()
             work = check.send(result)
     except StopIteration as done:
         return done.value

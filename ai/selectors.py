@@ -40,6 +40,7 @@ from ai.models import (
 from ai.providers.circuit import circuit_status
 from ai.providers.registry import known_provider_names, providers_from_settings
 from ai.types import AgentInfo, ModelInfo, ProviderConfig
+from flowmatik.acache import acache_get_many
 from flowmatik.db_threads import in_worker_thread
 
 if TYPE_CHECKING:
@@ -140,8 +141,13 @@ def catalogue_get() -> Catalogue:
 
 
 async def acatalogue_get() -> Catalogue:
-    """The catalogue from an async caller: no thread hop unless it must load."""
-    version = _current_version()
+    """The catalogue from an async caller: its version is one non-blocking cache
+    read; no thread hop unless it must load."""
+    version = (await acache_get_many([CATALOGUE_VERSION_KEY])).get(
+        CATALOGUE_VERSION_KEY
+    )
+    if version is None:
+        version = await sync_to_async(_current_version, thread_sensitive=False)()
     return _fresh(version) or await sync_to_async(_load)(version)
 
 

@@ -1,6 +1,7 @@
 """Billing reads other apps use: plans, a user's plan and subscription, feature gates,
 invoices and payment methods (read from the provider that owns them), revenue."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -30,7 +31,15 @@ from billing.models import (
     Subscription,
 )
 from billing.providers import ProviderInvoice, ProviderPaymentMethod, provider_module
-from flowmatik.versioned_cache import versioned_get, versioned_invalidate, versioned_set
+from flowmatik.acache import acache_get_many
+from flowmatik.db_threads import in_worker_thread
+from flowmatik.versioned_cache import (
+    versioned_get,
+    versioned_hit,
+    versioned_invalidate,
+    versioned_keys,
+    versioned_set,
+)
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -206,13 +215,28 @@ def plan_info(plan: Plan) -> PlanInfo:
     )
 
 
-def plan_info_cached(*, user_id: int) -> PlanInfo | None:
-    """The cached `plan_info_for_user_id` answer, or None on a miss (no query).
+def plan_info_cache_keys(*, user_id: int) -> list[str]:
+    """The cache keys `plan_info_from_cache` reads (callers batch them)."""
+    return versioned_keys(_plan_cache_key(user_id))
 
-    For async callers: a hit needs no database, so no thread hop.
+
+def plan_info_from_cache(*, user_id: int, found: Mapping[str, Any]) -> PlanInfo | None:
+    """The cached plan in `found` (a read of `plan_info_cache_keys`), None on a miss.
+
+    No cache write and no query: safe on the event loop.
     """
-    lookup = versioned_get(_plan_cache_key(user_id))
-    return lookup.value if lookup.hit else None
+    lookup = versioned_hit(_plan_cache_key(user_id), found)
+    return cast(PlanInfo, lookup.value) if lookup is not None and lookup.hit else None
+
+
+async def aplan_info_for_user_id(*, user_id: int) -> PlanInfo:
+    """`plan_info_for_user_id` for the event loop: a hit is one non-blocking cache
+    read; only a miss takes a worker thread (and the database)."""
+    found = await acache_get_many(plan_info_cache_keys(user_id=user_id))
+    cached = plan_info_from_cache(user_id=user_id, found=found)
+    if cached is not None:
+        return cached
+    return await in_worker_thread(plan_info_for_user_id)(user_id=user_id)
 
 
 def plan_info_for_user_id(*, user_id: int) -> PlanInfo:

@@ -11,7 +11,10 @@ A reader takes the token *before* it reads the database and stores
 Whatever a racing reader stores then carries the old token and is never served. A
 lost token (evicted, expired) only costs a miss: a fresh random token never matches
 an old entry. A hit is one cache round trip: the token and the entry are read
-together (`get_many`), so callers may batch them with keys of their own.
+together (`get_many`), so callers may batch them with keys of their own; async
+callers read them with `flowmatik.acache.acache_get_many` and interpret the result
+with `versioned_hit` (no cache write on the event loop); on a miss, the database
+work starts with `versioned_miss_prepare`.
 
     lookup = versioned_get(key)            # or versioned_lookup(key, found)
     if lookup.hit:
@@ -77,6 +80,22 @@ def versioned_lookup(key: str, found: Mapping[str, Any]) -> Lookup:
     if isinstance(entry, tuple) and len(entry) == 2 and entry[0] == token:
         return Lookup(key=key, token=token, value=entry[1])
     return Lookup(key=key, token=token)
+
+
+def versioned_hit(key: str, found: Mapping[str, Any]) -> Lookup | None:
+    """`versioned_lookup` without any cache write: None when `found` has no token
+    (the caller then needs `versioned_lookup`, off the event loop)."""
+    if found.get(token_key(key)) is None:
+        return None
+    return versioned_lookup(key, found)
+
+
+def versioned_miss_prepare(lookup: Lookup) -> Lookup:
+    """Before reading the database on a miss: the lookup with a version token
+    (created now when `versioned_hit` found none), so the result can be stored."""
+    if lookup.token is not None:
+        return lookup
+    return Lookup(key=lookup.key, token=_token_ensure(lookup.key))
 
 
 def versioned_get(key: str) -> Lookup:

@@ -6,8 +6,10 @@ A boost's end date is checked at read time, so its expiry needs no invalidation.
 """
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
@@ -20,7 +22,13 @@ from billing.selectors import (
     plan_info,
     plan_info_for_user_id,
 )
-from flowmatik.versioned_cache import versioned_get, versioned_invalidate, versioned_set
+from flowmatik.versioned_cache import (
+    versioned_get,
+    versioned_hit,
+    versioned_invalidate,
+    versioned_keys,
+    versioned_set,
+)
 from usage.models import QuotaOverride
 from usage.types import QuotaState
 
@@ -89,8 +97,22 @@ def override_cache_invalidate(*, user_id: int) -> None:
     _cache_call(versioned_invalidate, _override_cache_key(user_id))
 
 
-def _override_for(user_id: int) -> _OverrideInfo | None:
-    lookup = _cache_call(versioned_get, _override_cache_key(user_id))
+def override_cache_keys(*, user_id: int) -> list[str]:
+    """The cache keys of a user's override (async callers read them first and pass
+    what they found to `limits_for_user_id`)."""
+    return versioned_keys(_override_cache_key(user_id))
+
+
+def _override_for(
+    user_id: int, found: Mapping[str, Any] | None = None
+) -> _OverrideInfo | None:
+    lookup = (
+        versioned_hit(_override_cache_key(user_id), found)
+        if found is not None
+        else None
+    )
+    if lookup is None:
+        lookup = _cache_call(versioned_get, _override_cache_key(user_id))
     if lookup is not None and lookup.hit:
         return lookup.value or None
     row = QuotaOverride.objects.filter(user_id=user_id).first()
@@ -123,11 +145,17 @@ def _plan_limits(user_id: int) -> tuple[int | None, int | None]:
 
 
 def limits_for_user_id(
-    *, user_id: int, now: datetime | None = None, plan: PlanInfo | None = None
+    *,
+    user_id: int,
+    now: datetime | None = None,
+    plan: PlanInfo | None = None,
+    found: Mapping[str, Any] | None = None,
 ) -> Limits:
     """The limits that apply to `user_id` right now (plan, override, live boost).
 
     `plan`: the user's plan when the caller already has it (no second lookup).
+    `found`: what the caller already read of `override_cache_keys` (a hit there
+    costs no cache round trip).
     """
     if not settings.QUOTA_ENFORCEMENT:
         return Limits(None, None)
@@ -135,7 +163,7 @@ def limits_for_user_id(
         requests, tokens = plan.requests_per_day, plan.tokens_per_day
     else:
         requests, tokens = _plan_limits(user_id)
-    override = _override_for(user_id)
+    override = _override_for(user_id, found)
     if override is None:
         return Limits(requests, tokens)
     if override.unlimited:

@@ -103,5 +103,23 @@ def api_key_last_used_claim(*, api_key_id: int, now: datetime) -> bool:
     return cache.add(f"accounts:apikey-used:{api_key_id}:{bucket}", 1, interval * 2)
 
 
+_claims_seen: dict[tuple[str, int], None] = {}  # (hashed key, bucket), insertion order
+_CLAIMS_SEEN_MAX = 10_000
+
+
+def api_key_last_used_claimed_here(hashed_key: str, now: datetime) -> bool:
+    """True when this process already went through `api_key_last_used_claim` for
+    this key and interval (its answer is then known: someone writes); else notes
+    that it now does and returns False. Saves a cache round trip per request."""
+    interval = max(1, settings.API_KEY_LAST_USED_INTERVAL_SECONDS)
+    seen = (hashed_key, int(now.timestamp()) // interval)
+    if seen in _claims_seen:
+        return True
+    if len(_claims_seen) >= _CLAIMS_SEEN_MAX:
+        _claims_seen.clear()
+    _claims_seen[seen] = None
+    return False
+
+
 def api_key_last_used_write(*, api_key_id: int, now: datetime) -> None:
     ApiKey.objects.filter(pk=api_key_id).update(last_used_at=now)

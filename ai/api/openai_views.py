@@ -118,6 +118,7 @@ async def chat_completions_view(request: HttpRequest):
                 tool_choice=data.get("tool_choice"),
                 stream=data["stream"],
                 ip=client_ip(request) or None,
+                plan=identity.plan,
             )
         )
     except ApplicationError as exc:

@@ -23,7 +23,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from ai.errors import ProviderError, ProviderTimeout, ProviderUnavailable
 from ai.providers.circuit import (
     CircuitTicket,
-    circuit_before_call,
+    acircuit_before_call,
     circuit_record_failure,
     circuit_record_success,
 )
@@ -184,7 +184,7 @@ async def _with_retries(
     provider: ProviderConfig, request_id: str, attempt_call: Callable[[], Awaitable[_T]]
 ) -> tuple[_T, CircuitTicket, float]:
     """Run `attempt_call()` with our retry policy; returns (result, ticket, started)."""
-    ticket = circuit_before_call(provider.name)
+    ticket = await acircuit_before_call(provider.name)
     started = time.perf_counter()
     attempt = 0
     while True:

@@ -16,10 +16,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 
 from ai.errors import ProviderUnavailable
+from flowmatik.acache import acache_get_many
 
 RECENT_CALLS_KEPT = 100
 RECENT_WINDOW_SECONDS = 900
@@ -66,6 +68,16 @@ def circuit_before_call(provider: str) -> CircuitTicket:
             retry_after=max(1.0, remaining),
         )
     return CircuitTicket(provider, failures, True)
+
+
+async def acircuit_before_call(provider: str) -> CircuitTicket:
+    """`circuit_before_call` for the event loop: a closed circuit is one
+    non-blocking cache read; an open one is decided in a worker thread."""
+    key = _state_key(provider)
+    state = (await acache_get_many([key])).get(key) or {}
+    if state.get("opened_at") is None:
+        return CircuitTicket(provider, int(state.get("failures", 0)), False)
+    return await sync_to_async(circuit_before_call, thread_sensitive=False)(provider)
 
 
 def circuit_record_success(ticket: CircuitTicket, *, latency_ms: int) -> None:

@@ -1,8 +1,96 @@
-"""The AI request path's cost: no cache write per successful provider call."""
+"""The AI request path's cost: no query, no blocking cache call on the event loop,
+no cache write per successful provider call."""
 
+import asyncio
+import secrets
+
+import httpx
+import pytest
 from django.core.cache import cache
+from django.db.backends.utils import CursorWrapper
 
+from accounts.credentials import API_KEY_PREFIX, api_key_hash
+from accounts.models import ApiKey
+from accounts.tests.factories import UserFactory
 from ai.providers.circuit import CircuitTicket, circuit_record_success, circuit_status
+from billing.tests.factories import subscription_row
+
+_CACHE_CALLS = ("get", "get_many", "set", "set_many", "add", "delete", "delete_many")
+
+
+@pytest.fixture
+def blocking_cache_calls(monkeypatch) -> list[str]:
+    """Synchronous Django-cache calls made on a thread running an event loop (in
+    any thread of this process: the live server's too)."""
+    backend = type(cache._connections[cache._alias])  # the configured backend class
+    calls: list[str] = []
+    for name in _CACHE_CALLS:
+        real = getattr(backend, name)
+
+        def spy(self, *args, _real=real, _name=name, **kwargs):
+            if asyncio._get_running_loop() is not None:
+                calls.append(f"{_name}({args[0]!r})")
+            return _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(backend, name, spy)
+    return calls
+
+
+@pytest.fixture
+def queries(monkeypatch) -> list[str]:
+    """Every SQL statement run by this process, whichever thread runs it."""
+    seen: list[str] = []
+    for name in ("execute", "executemany"):
+        real = getattr(CursorWrapper, name)
+
+        def spy(self, sql, *args, _real=real, **kwargs):
+            seen.append(sql)
+            return _real(self, sql, *args, **kwargs)
+
+        monkeypatch.setattr(CursorWrapper, name, spy)
+    return seen
+
+
+@pytest.fixture
+def starter_key(catalogue_tx) -> str:
+    raw = f"{API_KEY_PREFIX}{secrets.token_hex(4)}_{secrets.token_urlsafe(24)}"
+    owner = UserFactory()
+    subscription_row(user=owner, plan="starter")
+    ApiKey.objects.create(
+        user=owner, name="hot", prefix=raw[4:12], hashed_key=api_key_hash(raw)
+    )
+    return raw
+
+
+def _completion(base: str, key: str, n: int) -> httpx.Response:
+    return httpx.post(
+        f"{base}/v1/chat/completions",
+        headers={"Authorization": f"Bearer {key}"},
+        json={
+            "model": "flowmatik-demo",
+            "messages": [{"role": "user", "content": f"tagline {n}"}],
+            "max_tokens": 16,
+        },
+        timeout=15,
+    )
+
+
+def test_a_warm_chat_completion_runs_no_query_and_no_blocking_cache_call(
+    redis_url, live_asgi, starter_key, settings, blocking_cache_calls, queries
+):
+    # The provider's health figures are written once per interval; not in this one.
+    settings.AI_CIRCUIT_STATS_FLUSH_SECONDS = 3600
+    for n in range(2):  # warm: identity, plan, override, catalogue, clients
+        assert _completion(live_asgi.http_url, starter_key, n).status_code == 200
+    blocking_cache_calls.clear()
+    queries.clear()
+
+    response = _completion(live_asgi.http_url, starter_key, 2)
+
+    assert response.status_code == 200, response.text
+    assert "tagline 2" in response.json()["choices"][0]["message"]["content"]
+    assert queries == []
+    assert blocking_cache_calls == []
 
 
 def test_successful_calls_write_the_provider_figures_once_per_interval(

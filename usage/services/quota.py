@@ -19,14 +19,17 @@ from django.core.exceptions import SynchronousOnlyOperation
 from django.db import DatabaseError, InterfaceError, OperationalError, transaction
 
 from billing.selectors import PlanInfo
+from flowmatik.acache import acache_get_many
 from flowmatik.db_threads import drop_connection
 from flowmatik.errors import ApplicationError, ServiceUnavailable
 from flowmatik.metrics import ametrics_record_ai_call
 from usage import quota_db, quota_redis
 from usage.daily_limits import (
+    CACHE_ERRORS,
     Limits,
     day_key_ttl,
     limits_for_user_id,
+    override_cache_keys,
     quota_state,
     utc_now,
 )
@@ -249,8 +252,14 @@ def _db_admit(
 
 
 async def _limits_for(*, user_id: int, plan: PlanInfo | None) -> Limits:
+    found = None
+    if plan is not None and settings.QUOTA_ENFORCEMENT:
+        try:  # the override, read without blocking the event loop
+            found = await acache_get_many(override_cache_keys(user_id=user_id))
+        except CACHE_ERRORS:
+            found = None  # limits_for_user_id handles the outage
     try:  # cache hits touch no database, so they may run on the event loop
-        return limits_for_user_id(user_id=user_id, plan=plan)
+        return limits_for_user_id(user_id=user_id, plan=plan, found=found)
     except SynchronousOnlyOperation:  # a miss needs the database: use a thread
         return await sync_to_async(limits_for_user_id)(user_id=user_id, plan=plan)
 
