@@ -17,13 +17,28 @@ from ai.mcp_server.asgi import (  # noqa: E402
     is_mcp_path,
 )
 from flowmatik.http_body import ChunkedBodyMiddleware  # noqa: E402
+from flowmatik.lean_handler import LeanASGIHandler, is_lean_path  # noqa: E402
 from flowmatik.overload import AiConcurrencyLimit  # noqa: E402
 from flowmatik.websocket_routing import websocket_urlpatterns  # noqa: E402
 from flowmatik.ws_auth import TokenAuthMiddleware  # noqa: E402
 from flowmatik.ws_close import ChannelLayerFailureClose  # noqa: E402
 
 mcp_mount = McpMount()
-django_http_app = AiConcurrencyLimit(ChunkedBodyMiddleware(django_asgi_app))
+# /v1: the same Django, without the sync-only middleware (flowmatik/lean_handler.py)
+lean_django_app = LeanASGIHandler()
+
+
+async def _django_app(scope, receive, send):
+    """Django's handler for /v1 is the lean one; every other path gets the whole
+    middleware chain."""
+    if is_lean_path(scope.get("path", "")):
+        await lean_django_app(scope, receive, send)
+    else:
+        await django_asgi_app(scope, receive, send)
+
+
+# One concurrency limit in front of both handlers (its count is per process)
+django_http_app = AiConcurrencyLimit(ChunkedBodyMiddleware(_django_app))
 
 
 async def lifespan_app(scope, receive, send):
@@ -41,7 +56,8 @@ async def lifespan_app(scope, receive, send):
 
 
 async def http_app(scope, receive, send):
-    """/mcp (and its protected-resource metadata) to the MCP server, else Django."""
+    """/mcp (and its protected-resource metadata) to the MCP server, else Django
+    (/v1 through the lean handler)."""
     path = scope.get("path", "")
     if is_mcp_path(path) or is_mcp_metadata_path(path):
         await mcp_mount(scope, receive, send)

@@ -12,6 +12,9 @@ import time
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.middleware.clickjacking import XFrameOptionsMiddleware
+from django.middleware.common import CommonMiddleware
+from django.middleware.security import SecurityMiddleware
 from django.utils.functional import SimpleLazyObject, empty
 
 from flowmatik.errors import (
@@ -216,3 +219,32 @@ class ApiExceptionMiddleware(_HybridMiddleware):
             return error_response(app_exc)
         error_logger.exception("Unhandled exception on %s", request.path)
         return JsonResponse(internal_error_body(), status=500)
+
+
+class _InlineHooks:
+    """For a Django `MiddlewareMixin` whose hooks do no I/O: on the async stack,
+    run `process_request` / `process_response` on the event loop instead of in a
+    thread (`MiddlewareMixin.__acall__` hops to a thread for each)."""
+
+    async def __acall__(self, request: HttpRequest):
+        response = self.process_request(request)  # type: ignore[attr-defined]
+        if response is None:
+            response = await self.get_response(request)  # type: ignore[attr-defined]
+        return self.process_response(request, response)  # type: ignore[attr-defined]
+
+
+class InlineSecurityMiddleware(_InlineHooks, SecurityMiddleware):
+    """Django's SecurityMiddleware (HSTS, nosniff, referrer policy, SSL redirect)
+    without thread hops: header work only."""
+
+
+class InlineCommonMiddleware(_InlineHooks, CommonMiddleware):
+    """Django's CommonMiddleware (disallowed user agents, PREPEND_WWW, APPEND_SLASH)
+    without thread hops: URL resolution only."""
+
+
+class InlineXFrameOptionsMiddleware(_InlineHooks, XFrameOptionsMiddleware):
+    """Django's X-Frame-Options header without a thread hop."""
+
+    def process_request(self, request: HttpRequest) -> None:
+        return None
