@@ -81,7 +81,8 @@ dev: run ## Alias of run (the design document's `dev`)
 start-prod: setup ## Start the ASGI server with production settings (needs the environment set)
 	DJANGO_SETTINGS_MODULE=flowmatik.settings.production $(MANAGE) collectstatic --noinput
 	DJANGO_SETTINGS_MODULE=flowmatik.settings.production $(BIN)/uvicorn flowmatik.asgi:application \
-		--host 0.0.0.0 --port $(PORT) --workers $${WEB_CONCURRENCY:-2} --lifespan on --proxy-headers \
+		--host 0.0.0.0 --port $(PORT) --workers "$${WEB_CONCURRENCY:-$$(nproc 2>/dev/null || echo 2)}" \
+		--loop uvloop --http httptools --lifespan on --proxy-headers \
 		--forwarded-allow-ips "$${FORWARDED_ALLOW_IPS:-127.0.0.1}" --no-access-log
 
 superuser: migrate ## Create a demo admin (admin@example.com / ADMIN_PASSWORD or "admin-demo-password")

@@ -38,7 +38,10 @@ echo "  Flowmatik is starting on http://$HOST:$PORT/"
 echo "  API docs: http://$HOST:$PORT/api/docs/   health: http://$HOST:$PORT/health"
 echo "  Admin:    http://$HOST:$PORT/admin/ (make superuser creates admin@example.com)"
 echo
+# One web worker per core (WEB_CONCURRENCY overrides); the processes share the
+# database, the cache and the channel relay, so they behave as one platform.
 "$BIN/uvicorn" flowmatik.asgi:application --host "$HOST" --port "$PORT" --lifespan on \
+  --workers "${WEB_CONCURRENCY:-$(nproc 2>/dev/null || echo 2)}" --loop uvloop --http httptools \
   --no-access-log --proxy-headers --forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-127.0.0.1}" &
 pids+=($!)
 wait -n "${pids[@]}"
