@@ -5,7 +5,9 @@ Every `/v1` call is authenticated by an API key in a header and answered by an a
 view: it needs no session, CSRF check, session user or flash messages, and Django's
 sync-only middleware for those costs a thread hop per hook on every call. This
 handler keeps what those calls do need, all run on the event loop: request ids and
-the JSON access log, security headers, CORS, the JSON error envelope. Body limits are
+the JSON access log, security headers, CORS, the reader's language (cookie or
+Accept-Language; a session user's saved language needs a session, which /v1 has
+not), the JSON error envelope. Body limits are
 Django's own (`DATA_UPLOAD_MAX_MEMORY_SIZE`) and `ChunkedBodyMiddleware`'s, in front
 of both handlers. Every other path keeps `settings.MIDDLEWARE`.
 """
@@ -20,6 +22,7 @@ LEAN_MIDDLEWARE = [
     "flowmatik.middleware.InlineSecurityMiddleware",
     "flowmatik.middleware.SecurityHeadersMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    "flowmatik.middleware.InlineLocaleMiddleware",
     "flowmatik.middleware.InlineCommonMiddleware",
     "flowmatik.middleware.InlineXFrameOptionsMiddleware",
     "flowmatik.middleware.ApiExceptionMiddleware",

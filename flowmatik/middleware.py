@@ -14,6 +14,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.common import CommonMiddleware
+from django.middleware.locale import LocaleMiddleware
 from django.middleware.security import SecurityMiddleware
 from django.utils.functional import SimpleLazyObject, empty
 
@@ -241,6 +242,11 @@ class InlineSecurityMiddleware(_InlineHooks, SecurityMiddleware):
 class InlineCommonMiddleware(_InlineHooks, CommonMiddleware):
     """Django's CommonMiddleware (disallowed user agents, PREPEND_WWW, APPEND_SLASH)
     without thread hops: URL resolution only."""
+
+
+class InlineLocaleMiddleware(_InlineHooks, LocaleMiddleware):
+    """Django's LocaleMiddleware (language cookie, else Accept-Language) without
+    thread hops: header parsing and URL resolution only."""
 
 
 class InlineXFrameOptionsMiddleware(_InlineHooks, XFrameOptionsMiddleware):

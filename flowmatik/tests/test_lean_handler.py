@@ -42,9 +42,14 @@ def test_v1_keeps_request_ids_security_headers_cors_and_the_error_envelope(
     assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
     assert sync_middleware_hops == []
 
-    missing = httpx.get(f"{live_asgi.http_url}/v1/no-such-thing", timeout=10)
+    missing = httpx.get(
+        f"{live_asgi.http_url}/v1/no-such-thing",
+        headers={"Accept-Language": "es"},
+        timeout=10,
+    )
     assert missing.status_code == 404
     assert missing.json()["error"]["code"] == "not_found"
+    assert missing.headers["Content-Language"] == "es"  # the reader's language
     assert sync_middleware_hops == []
 
 
