@@ -9,7 +9,7 @@ with `cache` (they happen on cache misses, which go to the database anyway).
 With another backend (the embedded default's disk cache, local memory in tests)
 the read is local and short, so it runs inline. A Redis failure is what the
 synchronous read makes of it: a miss with IGNORE_EXCEPTIONS (the database answers),
-else django-redis' `ConnectionInterrupted`.
+else the Redis error itself.
 """
 
 import asyncio
@@ -20,7 +20,6 @@ from typing import Any
 import redis.asyncio as aredis
 from django.core.cache import caches
 from django_redis.cache import RedisCache
-from django_redis.exceptions import ConnectionInterrupted
 from redis.exceptions import RedisError
 
 _PerLoop = dict[str, aredis.Redis]  # LOCATION -> client
@@ -57,12 +56,12 @@ async def acache_get_many(keys: Collection[str]) -> dict[str, Any]:
     made = {codec.make_key(key): key for key in keys}
     try:
         values = await _client(backend).mget(list(made))
-    except (TimeoutError, RedisError, OSError) as exc:
+    except (TimeoutError, RedisError, OSError):
         if backend._ignore_exceptions:  # IGNORE_EXCEPTIONS: a miss, as get_many
             if backend._log_ignored_exceptions and backend.logger is not None:
                 backend.logger.exception("Exception ignored")
             return {}
-        raise ConnectionInterrupted(connection=None) from exc
+        raise  # as django-redis: the Redis error itself
     return {
         made[key]: codec.decode(value)
         for key, value in zip(made, values, strict=True)
