@@ -3,6 +3,7 @@ no cache write per successful provider call."""
 
 import asyncio
 import secrets
+import threading
 
 import httpx
 import pytest
@@ -36,15 +37,41 @@ def blocking_cache_calls(monkeypatch) -> list[str]:
     return calls
 
 
+_storing = threading.local()
+
+
 @pytest.fixture
-def queries(monkeypatch) -> list[str]:
-    """Every SQL statement run by this process, whichever thread runs it."""
+def records_stored(monkeypatch) -> list[dict]:
+    """The usage records settlement writes through to the database (it does so
+    on purpose, so that Redis dying loses none): their statements are theirs."""
+    from usage.services import quota as quota_services
+
+    stored: list[dict] = []
+    real = quota_services.usage_record_store
+
+    def storing(*, payload):
+        stored.append(payload)
+        _storing.active = True
+        try:
+            return real(payload=payload)
+        finally:
+            _storing.active = False
+
+    monkeypatch.setattr(quota_services, "usage_record_store", storing)
+    return stored
+
+
+@pytest.fixture
+def queries(monkeypatch, records_stored) -> list[str]:
+    """Every SQL statement run by this process, whichever thread runs it, but
+    those that store a usage record."""
     seen: list[str] = []
     for name in ("execute", "executemany"):
         real = getattr(CursorWrapper, name)
 
         def spy(self, sql, *args, _real=real, **kwargs):
-            seen.append(sql)
+            if not getattr(_storing, "active", False):
+                seen.append(sql)
             return _real(self, sql, *args, **kwargs)
 
         monkeypatch.setattr(CursorWrapper, name, spy)
@@ -76,7 +103,13 @@ def _completion(base: str, key: str, n: int) -> httpx.Response:
 
 
 def test_a_warm_chat_completion_runs_no_query_and_no_blocking_cache_call(
-    redis_url, live_asgi, starter_key, settings, blocking_cache_calls, queries
+    redis_url,
+    live_asgi,
+    starter_key,
+    settings,
+    blocking_cache_calls,
+    queries,
+    records_stored,
 ):
     # The provider's health figures are written once per interval; not in this one.
     settings.AI_CIRCUIT_STATS_FLUSH_SECONDS = 3600
@@ -84,12 +117,14 @@ def test_a_warm_chat_completion_runs_no_query_and_no_blocking_cache_call(
         assert _completion(live_asgi.http_url, starter_key, n).status_code == 200
     blocking_cache_calls.clear()
     queries.clear()
+    records_stored.clear()
 
     response = _completion(live_asgi.http_url, starter_key, 2)
 
     assert response.status_code == 200, response.text
     assert "tagline 2" in response.json()["choices"][0]["message"]["content"]
-    assert queries == []
+    assert queries == []  # auth, plan, override, catalogue, admission: all cached
+    assert len(records_stored) == 1  # the one write: its usage record
     assert blocking_cache_calls == []
 
 
