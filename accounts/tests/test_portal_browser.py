@@ -6,7 +6,7 @@ import pytest
 from accounts.models import ApiKey, User
 from accounts.tests.factories import UserFactory
 from billing.tests.factories import subscription_row
-from flowmatik.testing.browser import login_in_browser, screenshot
+from flowmatik.testing.browser import csp_violations, login_in_browser, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -24,6 +24,7 @@ def test_sign_up_lands_in_the_app(browser_page, portal_server):
     page.wait_for_url("**/app/chat/")
     assert User.objects.filter(email="ada@example.com").exists()
     assert page.errors == []
+    assert csp_violations(page) == []
 
 
 def test_a_new_api_key_is_shown_once(browser_page, portal_server):
@@ -46,6 +47,7 @@ def test_a_new_api_key_is_shown_once(browser_page, portal_server):
     assert raw not in page.content()
     assert page.get_by_role("cell", name="blog automation", exact=True).is_visible()
     assert page.errors == []
+    assert csp_violations(page) == []
 
 
 def test_switching_to_spanish_shows_spanish_and_is_remembered(
@@ -66,3 +68,4 @@ def test_switching_to_spanish_shows_spanish_and_is_remembered(
     page.goto(portal_server.url("/pricing/"))
     assert page.get_by_role("heading", name="Precios").is_visible()
     assert page.errors == []
+    assert csp_violations(page) == []

@@ -16,6 +16,7 @@ Fixtures (registered with the shared plugin; mark such tests `browser`):
 - `login_in_browser(page, user, server)`: log `user` in (a real session, made by
   Django's own login) by setting the session cookie in the page's context.
 - `screenshot(page, name)`: save `var/test-artifacts/<name>.png` (artefacts of CI).
+- `csp_violations(page)`: the Content-Security-Policy refusals the page logged.
 - `run_in_server(server, fn, ...)`: run sync `fn` (e.g. `notification_send`) as the
   server would, so its pushes reach the browser's sockets.
 
@@ -176,6 +177,12 @@ def login_in_browser(page: Any, user: Any, server: Any) -> None:
             }
         ]
     )
+
+
+def csp_violations(page: Any) -> list[str]:
+    """The console errors of `page` that are Content-Security-Policy refusals (an
+    inline script or handler, an asset from elsewhere): each is a bug."""
+    return [e for e in page.console_errors if "Content Security Policy" in e]
 
 
 def run_in_server(server: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:

@@ -5,7 +5,12 @@ notification is sent, and the list page shows it."""
 import pytest
 
 from accounts.tests.factories import UserFactory
-from flowmatik.testing.browser import login_in_browser, run_in_server, screenshot
+from flowmatik.testing.browser import (
+    csp_violations,
+    login_in_browser,
+    run_in_server,
+    screenshot,
+)
 from notifications.services import notification_send
 
 pytestmark = pytest.mark.browser
@@ -51,3 +56,4 @@ def test_the_bell_counts_a_new_notification_live(browser_page, portal_server):
     page.wait_for_url("**/app/notifications/")
     assert count.is_hidden()
     assert page.errors == []
+    assert csp_violations(page) == []
