@@ -189,22 +189,34 @@ def run_in_server(server: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
     """Run sync `fn` as the live server's own code would (its pushes reach the
     server's sockets), from a sync browser test; its result.
 
-    With Redis the channel layer is shared, so `fn` runs right here; the embedded
-    default's in-memory layer lives in the server's event loop, so `fn` runs in a
-    thread of that loop (see `LiveAsgiServer.run_in_server`).
+    Never in the test's thread: Playwright marks its loop as running there, so
+    `async_to_sync` (the pushes after commit) would refuse. With Redis the channel
+    layer is shared and `fn` runs in a thread of its own; the embedded default's
+    in-memory layer lives in the server's event loop, so `fn` runs in a thread of
+    that loop (see `LiveAsgiServer.run_in_server`).
     """
     import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
     from asgiref.sync import sync_to_async
     from django.conf import settings
+    from django.db import connections
 
     live = getattr(server, "server", server)
-    if settings.REDIS_URL:
-        return fn(*args, **kwargs)
-    future = asyncio.run_coroutine_threadsafe(
-        sync_to_async(fn)(*args, **kwargs), live.loop
-    )
-    return future.result(timeout=30)
+    if not settings.REDIS_URL:
+        future = asyncio.run_coroutine_threadsafe(
+            sync_to_async(fn)(*args, **kwargs), live.loop
+        )
+        return future.result(timeout=30)
+
+    def in_thread() -> Any:
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(in_thread).result(timeout=30)
 
 
 @pytest.fixture(name="login_in_browser")

@@ -114,7 +114,7 @@ def production_server(tmp_path_factory):
 
 def _assets(html: str, kind: str) -> list[str]:
     pattern = (
-        r'<link[^>]+href="(/static/[^"]+)"'
+        r'<link rel="stylesheet"[^>]+href="(/static/[^"]+)"'
         if kind == "css"
         else (r'<script[^>]+src="(/static/[^"]+)"')
     )
