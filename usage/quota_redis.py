@@ -45,6 +45,15 @@ from redis.commands.core import AsyncScript
 logger = logging.getLogger("flowmatik.usage")
 
 REDIS_ERRORS = (redis.RedisError, OSError, asyncio.TimeoutError)
+# Redis (or this process's event loop) too slow to answer in time: the command may
+# have run. Not an outage: the call is refused, Redis stays the source of truth.
+REDIS_TIMEOUTS = (redis.TimeoutError, asyncio.TimeoutError)
+
+
+def is_timeout(exc: BaseException) -> bool:
+    """A timeout, not a refused or broken connection (see `mark_down`)."""
+    return isinstance(exc, REDIS_TIMEOUTS)
+
 
 ADMIT_LUA = """
 -- KEYS: 1 quota hash, 2 reservation hash, 3 reservation zset, 4 user rl, 5 ip rl
@@ -259,7 +268,16 @@ def enabled() -> bool:
 
 def mark_down(exc: BaseException) -> None:
     """Skip Redis for `QUOTA_REDIS_RETRY_SECONDS`: calls then need not wait out a
-    timeout each. The first failure after an answer starts the failover hold."""
+    timeout each. The first failure after an answer starts the failover hold.
+
+    A timeout is no outage: on a loaded process every Redis reply can arrive late,
+    and holding admissions for `QUOTA_FAILOVER_HOLD_SECONDS` then would turn a
+    burst into minutes of 503s. Only refused or broken connections count."""
+    if is_timeout(exc):
+        logger.warning(
+            "Quota Redis answered too late", extra={"error": type(exc).__name__}
+        )
+        return
     url = settings.REDIS_URL
     now = time.monotonic()
     _down_until[url] = now + settings.QUOTA_REDIS_RETRY_SECONDS

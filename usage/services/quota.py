@@ -342,6 +342,10 @@ async def _admit(**kwargs: Any) -> Reservation:
         try:
             return await _redis_admit_or_unavailable(**kwargs)
         except quota_redis.REDIS_ERRORS as exc:
+            if quota_redis.is_timeout(exc):
+                # The script may have admitted the call: refuse it, and leave the
+                # database fallback (which cannot know) out of it.
+                raise _quota_unavailable(retry_after=1) from exc
             quota_redis.mark_down(exc)
             _refuse_while_held()
     try:

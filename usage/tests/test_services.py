@@ -516,7 +516,7 @@ def test_redis_that_stops_answering_mid_burst_never_lets_the_fallback_over_admit
                 a_sent.set()
                 await release.wait()
                 return answer
-            raise redis_lib.TimeoutError("Timeout reading from socket")  # B
+            raise redis_lib.ConnectionError("Connection closed by server")  # B
 
     monkeypatch.setattr(
         quota_redis, "async_handle", lambda: SlowThenDead(real_handle())
@@ -540,3 +540,45 @@ def test_redis_that_stops_answering_mid_burst_never_lets_the_fallback_over_admit
         return (await a).backend, b
 
     assert async_to_sync(burst)() == ("redis", "refused")
+
+
+def test_a_redis_timeout_refuses_that_call_only_and_starts_no_failover_hold(
+    user, settings, redis_url, monkeypatch
+):
+    """A late Redis reply (a loaded process) is no outage: that call gets 503
+    quota_unavailable, the next one is admitted on Redis at once."""
+    import redis as redis_lib
+    from asgiref.sync import async_to_sync
+
+    from flowmatik.errors import ServiceUnavailable
+
+    settings.REDIS_URL = redis_url
+    settings.QUOTA_FAILOVER_HOLD_SECONDS = 120.0
+    quota_override_set(user_id=user.pk, requests_per_day=5)
+    preload(user.pk)
+    real_handle = quota_redis.async_handle
+    late = [True]
+
+    class LateOnce:
+        def __init__(self, real):
+            self.client = real.client
+            self.settle = real.settle
+            self.real = real
+
+        async def admit(self, *, keys, args):
+            if late.pop() if late else False:
+                raise redis_lib.TimeoutError("Timeout reading from socket")
+            return await self.real.admit(keys=keys, args=args)
+
+    monkeypatch.setattr(quota_redis, "async_handle", lambda: LateOnce(real_handle()))
+
+    def call():
+        return async_to_sync(services.usage_admit)(
+            user_id=user.pk, ip=None, prompt_tokens=1, max_tokens=1, endpoint="t"
+        )
+
+    with pytest.raises(ServiceUnavailable) as refused:
+        call()
+    assert refused.value.code == "quota_unavailable"
+    assert quota_redis.hold_remaining() == 0
+    assert call().backend == "redis"
