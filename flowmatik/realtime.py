@@ -18,6 +18,7 @@ so a process that dies stops counting once its key expires.
 """
 
 import asyncio
+import hashlib
 import logging
 import os
 import socket
@@ -51,7 +52,25 @@ def api_key_group(api_key_id: object) -> str:
     return f"auth.key.{api_key_id}"
 
 
+def auth_user_group(user_id: object) -> str:
+    """Every socket of this user, whatever it opened with (closed when the account
+    is deactivated, its password changed, its admin role removed, its session
+    logged out)."""
+    return f"auth.user.{user_id}"
+
+
+def session_tag(session_key: str) -> str:
+    """A portal session's key as sockets and channel messages know it (hashed: the
+    key itself is a credential and must not travel through the channel layer)."""
+    return hashlib.sha256(session_key.encode()).hexdigest()[:32]
+
+
 AUTH_REVOKED_HANDLER = "auth.revoked"  # consumer method `auth_revoked`
+REASON_KEY_REVOKED = "api key revoked"
+REASON_DEACTIVATED = "account deactivated"
+REASON_PASSWORD_CHANGED = "password changed"  # noqa: S105 - a close reason
+REASON_LOGGED_OUT = "logged out"
+REASON_ROLE_CHANGED = "role changed"
 
 
 # --- Counting drops --------------------------------------------------------------
@@ -176,21 +195,52 @@ def push_to_user(*, user_id: object, event: dict[str, Any]) -> None:
     transaction.on_commit(lambda: _send(user_group(user_id), event))
 
 
-def sockets_close_for_api_key(*, api_key_id: object) -> None:
-    """Close (4401) every socket opened with `api_key_id`, once the transaction
-    commits; other processes' sockets too when the channel layer is shared."""
-
+def _close_after_commit(group: str, message: dict[str, Any]) -> None:
     def send() -> None:
         layer = get_channel_layer()
         if layer is None:
             return
-        group = api_key_group(api_key_id)
         try:
-            async_to_sync(layer.group_send)(group, {"type": AUTH_REVOKED_HANDLER})
+            async_to_sync(layer.group_send)(group, message)
         except Exception:
             logger.exception("Socket revocation not sent", extra={"group": group})
 
     transaction.on_commit(send)
+
+
+def sockets_close_for_api_key(*, api_key_id: object) -> None:
+    """Close (4401) every socket opened with `api_key_id`, once the transaction
+    commits; other processes' sockets too when the channel layer is shared."""
+    _close_after_commit(
+        api_key_group(api_key_id),
+        {"type": AUTH_REVOKED_HANDLER, "reason": REASON_KEY_REVOKED},
+    )
+
+
+def sockets_close_for_user(
+    *,
+    user_id: object,
+    reason: str,
+    session_key: str | None = None,
+    keep_session_key: str | None = None,
+    keep_api_keys: bool = False,
+) -> None:
+    """Close (4401, `reason`) the open sockets of `user_id` once the transaction
+    commits, in every process sharing the channel layer.
+
+    `session_key`: only the sockets opened with that portal session's tickets (a
+    session log-out). `keep_session_key`: all but that session's (a password change
+    from the portal keeps its own page's socket). `keep_api_keys`: sockets opened
+    with an API key stay (the key itself still works). Session keys travel hashed.
+    """
+    message: dict[str, Any] = {"type": AUTH_REVOKED_HANDLER, "reason": reason}
+    if session_key:
+        message["session"] = session_tag(session_key)
+    if keep_session_key:
+        message["keep_session"] = session_tag(keep_session_key)
+    if keep_api_keys:
+        message["keep_api_keys"] = True
+    _close_after_commit(auth_user_group(user_id), message)
 
 
 def push_broadcast(*, event: dict[str, Any]) -> None:

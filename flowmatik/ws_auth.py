@@ -38,6 +38,17 @@ before the handshake reaches a browser only as 1006):
   expired while connected (reason ``token expired``); or the API key the socket
   opened with was revoked while connected (reason ``api key revoked``). Reconnect
   with a fresh token.
+- ``4401`` while connected, because of the account (group ``auth.user.<id>``, sent
+  after the change commits, across processes through the channel layer): reason
+  ``account deactivated`` (staff deactivated the user; every socket closes);
+  ``password changed`` (change or reset: every socket closes except those opened
+  with an API key, which still works, and, for a change made in the portal, the
+  sockets of the session that made it; JWTs minted before the change are refused
+  by REST and sockets alike, they carry the old password's fingerprint);
+  ``logged out`` (a portal session logged out: the sockets opened with that
+  session's tickets); ``role changed`` (the admin role was removed: every socket
+  closes, its identity carried the role). A running chat generation is stopped and
+  saved first.
 
 A connection from an origin that is not in ``ALLOWED_HOSTS`` is refused before the
 handshake (HTTP 403) by Channels' ``AllowedHostsOriginValidator`` in `asgi.py`.
@@ -90,14 +101,20 @@ def origin_from_scope(scope) -> str:
     return ""
 
 
-async def aidentity_from_ticket(ticket: str, origin: str) -> Identity | None:
-    """Redeem a portal ticket (once) into the identity of its session's user."""
+async def aidentity_from_ticket(
+    ticket: str, origin: str
+) -> tuple[Identity, str] | None:
+    """Redeem a portal ticket (once) into the identity of its session's user and
+    that session's tag (`realtime.session_tag`)."""
+    from flowmatik.realtime import session_tag
+
     holder = await sync_to_async(ws_ticket_redeem, thread_sensitive=False)(
         ticket=ticket, origin=origin
     )
     if holder is None:
         return None
-    return Identity(holder.user_id, holder.email, holder.is_staff)
+    identity = Identity(holder.user_id, holder.email, holder.is_staff)
+    return identity, session_tag(holder.session_key)
 
 
 class TokenAuthMiddleware(BaseMiddleware):
@@ -112,10 +129,12 @@ class TokenAuthMiddleware(BaseMiddleware):
             return await super().__call__(scope, receive, send)
         ticket = ticket_from_scope(scope)
         token, subprotocol = credentials_from_scope(scope)
-        identity, expires_at = None, None
+        identity, expires_at, session = None, None, None
         if ticket is not None:
             subprotocol = TICKET_SUBPROTOCOL
-            identity = await aidentity_from_ticket(ticket, origin_from_scope(scope))
+            redeemed = await aidentity_from_ticket(ticket, origin_from_scope(scope))
+            if redeemed is not None:
+                identity, session = redeemed
         elif token:
             identity = await aidentity_from_bearer(token)
             if identity is not None and identity.api_key_id is None:  # a JWT
@@ -127,6 +146,7 @@ class TokenAuthMiddleware(BaseMiddleware):
             "identity": identity,
             "auth_subprotocol": subprotocol,
             "auth_expires_at": expires_at,
+            "auth_session": session,  # tag of the portal session, None: not one
         }
         return await super().__call__(scope, receive, send)
 
@@ -154,35 +174,52 @@ def _jwt_expiry(token: str) -> float | None:
 
 class CloseOnExpiryMixin:
     """For consumers: close with 4401 when the JWT the socket opened with expires,
-    or when the API key it opened with is revoked.
+    or when its credential or account is revoked while it is open.
 
     Call `arm_auth_expiry()` after accepting and `disarm_auth_expiry()` in
     `disconnect`; override `before_expiry_close` to stop work first. A timer, not a
-    task, so idle sockets stay small. A socket opened with an API key joins that
-    key's group (`realtime.api_key_group`) before `connect`, and the consumer's
-    `groups` handling leaves it on disconnect.
+    task, so idle sockets stay small. Before `connect` every socket joins its
+    user's group (`realtime.auth_user_group`) and, opened with an API key, that
+    key's group (`realtime.api_key_group`); the consumer's `groups` handling leaves
+    them on disconnect. `realtime.sockets_close_for_user` / `_for_api_key` send
+    `auth.revoked` to those groups after commit, across processes.
     """
 
     async def websocket_connect(self, message) -> None:
         from flowmatik import realtime
 
         identity = self.scope.get("identity")
-        if identity is not None and identity.api_key_id is not None:
-            self.groups = [
-                *getattr(self, "groups", []),
-                realtime.api_key_group(identity.api_key_id),
-            ]
+        if identity is not None:
+            groups = [realtime.auth_user_group(identity.user_id)]
+            if identity.api_key_id is not None:
+                groups.append(realtime.api_key_group(identity.api_key_id))
+            self.groups = [*getattr(self, "groups", []), *groups]
         await super().websocket_connect(message)
 
+    def _revocation_applies(self, event) -> bool:
+        identity = self.scope.get("identity")
+        session = self.scope.get("auth_session")
+        if event.get("keep_api_keys") and identity and identity.api_key_id:
+            return False
+        if "session" in event and event["session"] != session:
+            return False
+        return not (
+            "keep_session" in event
+            and session is not None
+            and event["keep_session"] == session
+        )
+
     async def auth_revoked(self, event) -> None:
-        """Channel-layer message: the API key of this socket was revoked."""
-        if self.auth_expired:
+        """Channel-layer message: this socket's API key or account was revoked
+        (deactivated, password changed, logged out, admin role removed)."""
+        if self.auth_expired or not self._revocation_applies(event):
             return
-        logger.info("WebSocket closed: API key revoked")
+        reason = str(event.get("reason") or "api key revoked")
+        logger.info("WebSocket closed: credentials revoked", extra={"reason": reason})
         self.auth_expired = True
         self.disarm_auth_expiry()
         await self.before_expiry_close()
-        await self.close(code=CLOSE_UNAUTHENTICATED, reason="api key revoked")
+        await self.close(code=CLOSE_UNAUTHENTICATED, reason=reason)
 
     _expiry_timer: asyncio.TimerHandle | None = None
     _expiry_task: asyncio.Task | None = None

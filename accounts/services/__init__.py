@@ -27,6 +27,7 @@ from accounts.services.users import (
     user_profile_update,
     user_reactivate,
     user_register,
+    user_session_logged_out,
     user_staff_set,
     user_token_login,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "user_authenticate",
     "user_deactivate",
     "user_logout",
+    "user_session_logged_out",
     "user_password_change",
     "user_profile_update",
     "user_reactivate",

@@ -21,18 +21,25 @@ from accounts.services._common import (
     validate_new_password,
 )
 from accounts.tokens import TokenPair, refresh_tokens_revoke_all, token_pair_issue
+from flowmatik import realtime
 
 logger = logging.getLogger("flowmatik.accounts")
 
 
 def user_password_change(
-    *, user: User, current_password: str, new_password: str
+    *,
+    user: User,
+    current_password: str,
+    new_password: str,
+    session_key: str | None = None,
 ) -> TokenPair:
     """Change the password; every refresh token issued before is revoked.
 
     Returns a fresh pair for the caller's session; all others must log in again
     (their access tokens stop working at once: they carry the old password's
-    fingerprint).
+    fingerprint). Open sockets close (4401 ``password changed``) except those
+    opened with an API key and those of the portal session `session_key` that
+    made the change.
     """
     if not user.check_password(current_password):
         raise WrongPassword(
@@ -45,6 +52,12 @@ def user_password_change(
         revoked = refresh_tokens_revoke_all(user=user)
         pair = token_pair_issue(user=user)
         invalidate_identity(user)
+        realtime.sockets_close_for_user(
+            user_id=user.pk,
+            reason=realtime.REASON_PASSWORD_CHANGED,
+            keep_session_key=session_key,
+            keep_api_keys=True,
+        )
     logger.info(
         "Password changed", extra={"userId": str(user.pk), "revokedTokens": revoked}
     )
@@ -182,6 +195,11 @@ def password_reset_confirm(*, uidb64: str, token: str, new_password: str) -> Use
         locked.save(update_fields=["password", "updated_at"])
         revoked = refresh_tokens_revoke_all(user=locked)
         invalidate_identity(locked)
+        realtime.sockets_close_for_user(
+            user_id=locked.pk,
+            reason=realtime.REASON_PASSWORD_CHANGED,
+            keep_api_keys=True,
+        )
         password_changed_email_task.delay_on_commit(user_id=locked.pk)
     axes_reset(username=locked.email)  # a locked-out owner may log in again
     logger.info(

@@ -30,6 +30,7 @@ from accounts.tokens import (
     token_revoke,
 )
 from ai.context import profile_context_invalidate
+from flowmatik import realtime
 from flowmatik.errors import InvalidInput
 
 logger = logging.getLogger("flowmatik.accounts")
@@ -112,6 +113,14 @@ def user_logout(*, refresh: str, access: str | None = None) -> None:
         access_token_revoke(access=access)
 
 
+def user_session_logged_out(*, user_id: int, session_key: str) -> None:
+    """A portal session logged out: the sockets opened with its tickets close
+    (4401 ``logged out``); the user's other sessions and tokens keep theirs."""
+    realtime.sockets_close_for_user(
+        user_id=user_id, reason=realtime.REASON_LOGGED_OUT, session_key=session_key
+    )
+
+
 # --- Profile ---
 
 
@@ -147,6 +156,10 @@ def user_deactivate(*, user: User) -> None:
         user.is_active = False
         refresh_tokens_revoke_all(user=user)
         invalidate_identity(user, with_keys=True)
+        # Sockets already open close too (4401), whatever they opened with.
+        realtime.sockets_close_for_user(
+            user_id=user.pk, reason=realtime.REASON_DEACTIVATED
+        )
     logger.info("User deactivated", extra={"userId": str(user.pk)})
 
 
@@ -160,11 +173,16 @@ def user_reactivate(*, user: User) -> None:
 
 
 def user_staff_set(*, user: User, is_staff: bool) -> None:
-    """Grant or remove the `admin` role (staff); cached identities drop at once."""
+    """Grant or remove the `admin` role (staff); cached identities drop at once,
+    and removing it closes the user's open sockets (their identity carried it)."""
     if user.is_staff != is_staff:
         user.is_staff = is_staff
         user.save(update_fields=["is_staff", "updated_at"])
         invalidate_identity(user)
+        if not is_staff:
+            realtime.sockets_close_for_user(
+                user_id=user.pk, reason=realtime.REASON_ROLE_CHANGED
+            )
         logger.info(
             "User staff role changed",
             extra={"userId": str(user.pk), "isStaff": is_staff},

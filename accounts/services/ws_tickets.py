@@ -30,6 +30,7 @@ class TicketHolder:
     user_id: int
     email: str
     is_staff: bool
+    session_key: str = ""
 
 
 def _cache_key(ticket: str) -> str:
@@ -78,4 +79,9 @@ def ws_ticket_redeem(*, ticket: str, origin: str) -> TicketHolder | None:
     )
     if user is None:
         return None
-    return TicketHolder(user_id=user.pk, email=user.email, is_staff=user.is_staff)
+    return TicketHolder(
+        user_id=user.pk,
+        email=user.email,
+        is_staff=user.is_staff,
+        session_key=str(entry.get("session_key", "")),
+    )

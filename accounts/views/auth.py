@@ -95,7 +95,10 @@ def signup_view(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def logout_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
+        user_id, session_key = request.user.pk, request.session.session_key
         logout(request)
+        if user_id and session_key:  # its sockets close too (4401 logged out)
+            services.user_session_logged_out(user_id=user_id, session_key=session_key)
         messages.info(request, _("You are logged out."))
         return redirect("accounts:login")
     return render(request, "accounts/logout.html")

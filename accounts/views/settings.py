@@ -114,6 +114,7 @@ def password_change(request: HttpRequest) -> HttpResponse:
             user=_user(request),
             current_password=form.cleaned_data["current_password"],
             new_password=form.cleaned_data["new_password"],
+            session_key=request.session.session_key,
         )
     except ApplicationError as exc:
         _apply_errors(form, exc)

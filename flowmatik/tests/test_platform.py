@@ -18,6 +18,7 @@ import httpx
 import pytest
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
@@ -32,6 +33,7 @@ from flowmatik.testing.platform import (
     wait_for,
 )
 from flowmatik.testing.processes import uvicorn_process
+from flowmatik.ws_auth import CLOSE_UNAUTHENTICATED
 from usage.models import UsageRecord
 from webhooks_app.tests.helpers import lemonsqueezy_signature, ls_event
 
@@ -204,6 +206,49 @@ def test_a_logout_or_key_revocation_in_one_web_process_holds_in_another(tmp_path
         )
         assert revoked.status_code in (200, 204), revoked.text
         assert http.get(models_b, headers=_bearer(key)).status_code == 401
+
+
+def _read_until_closed(socket) -> None:
+    while True:
+        socket.recv(timeout=30)
+
+
+def test_a_password_change_in_one_web_process_closes_sockets_open_in_another(
+    tmp_path, env
+):
+    user = UserFactory()
+    user.password = make_password(DEFAULT_PASSWORD, hasher="argon2")
+    user.save(update_fields=["password"])
+    token = jwt_for(user)
+    with (
+        uvicorn_process(workdir=tmp_path, env=env, name="web-a") as web_a,
+        uvicorn_process(workdir=tmp_path, env=env, name="web-b") as web_b,
+        connect(
+            f"ws://127.0.0.1:{web_b.port}/ws/notifications/",
+            subprotocols=["bearer", token],
+            origin="http://127.0.0.1",
+            open_timeout=30,
+        ) as socket_b,
+    ):
+        socket_b.send(json.dumps({"type": "ping"}))
+        assert json.loads(socket_b.recv(timeout=30)) == {"type": "pong"}
+        changed = httpx.post(
+            f"{web_a.http_url}/api/auth/change-password",
+            json={
+                "current_password": DEFAULT_PASSWORD,
+                "new_password": "N3w-pass-phrase!",
+            },
+            headers=_bearer(token),
+            timeout=30,
+        )
+        assert changed.status_code == 200, changed.text
+        with pytest.raises(ConnectionClosed) as closed:
+            _read_until_closed(socket_b)
+        assert closed.value.rcvd is not None
+        assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (
+            CLOSE_UNAUTHENTICATED,
+            "password changed",
+        )
 
 
 # --- `make run` itself (scripts/run-platform.sh) -----------------------------
