@@ -8,6 +8,7 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "flowmatik.settings.base")
 django_asgi_app = get_asgi_application()  # before importing anything that uses models
 
+from asgiref.sync import sync_to_async  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
@@ -22,6 +23,7 @@ from flowmatik.overload import AiConcurrencyLimit  # noqa: E402
 from flowmatik.websocket_routing import websocket_urlpatterns  # noqa: E402
 from flowmatik.ws_auth import TokenAuthMiddleware  # noqa: E402
 from flowmatik.ws_close import ChannelLayerFailureClose  # noqa: E402
+from usage.record_writer import records_flush  # noqa: E402
 
 mcp_mount = McpMount()
 # /v1: the same Django, without the sync-only middleware (flowmatik/lean_handler.py)
@@ -43,7 +45,7 @@ django_http_app = AiConcurrencyLimit(ChunkedBodyMiddleware(_django_app))
 
 async def lifespan_app(scope, receive, send):
     """Answer the ASGI lifespan protocol (uvicorn with lifespan on): start and stop
-    the MCP session manager with the process."""
+    the MCP session manager with the process; store queued usage records at exit."""
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
@@ -51,6 +53,8 @@ async def lifespan_app(scope, receive, send):
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await mcp_mount.shutdown()
+            # Usage records still queued for the background writer: store them now.
+            await sync_to_async(records_flush, thread_sensitive=False)()
             await send({"type": "lifespan.shutdown.complete"})
             return
 

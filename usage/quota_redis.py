@@ -11,9 +11,16 @@ Layout (prefix `QUOTA_REDIS_PREFIX`, per user and UTC day, TTL = end of day + ma
   {p}:epoch                        "<unix time>:<random>": set by the first admission
                                    on an empty Redis (a restart without persistence)
 
-Usage records are written through to the database by `usage_settle` (only alerts,
-and records the database refused at that moment, wait in `{p}:events` for the
-drain task), so a Redis that dies loses no usage record.
+Usage records: the settle script pushes each to `{p}:events` (with the alerts) in
+the same round trip, and `usage_settle` hands it to the process's background
+writer (`usage.record_writer`), which stores it within `USAGE_RECORD_FLUSH_MS`
+without a database query in the request. The drain task stores the Redis copies
+later, skipping those the writer stored (unique event key), and the writer skips
+those the drain stored. So a Redis that dies loses no record the writer holds,
+and a web process that dies loses none Redis holds: only both within one flush
+interval (or while the database refuses the writer) lose one. With
+`USAGE_RECORD_FLUSH_MS=0` each record is written inside the request instead
+(Redis buffers it only when the database refuses it).
 
 Redis failing over (see docs/ARCHITECTURE.md, "Quotas when Redis fails"): Redis
 holds admissions the database does not know yet (calls in flight). So after a

@@ -706,6 +706,14 @@ USAGE_SETTLE_DB_ATTEMPTS = env.int("USAGE_SETTLE_DB_ATTEMPTS", default=5)
 USAGE_SETTLE_DB_BACKOFF_SECONDS = env.float(
     "USAGE_SETTLE_DB_BACKOFF_SECONDS", default=0.05
 )
+# With Redis, usage records reach the database from a background writer per process
+# (never on the request path): a batch every USAGE_RECORD_FLUSH_MS milliseconds, or
+# at once when USAGE_RECORD_BATCH_MAX wait; at most USAGE_RECORD_QUEUE_MAX wait in
+# memory (the oldest beyond are left to the Redis buffer's drain). 0 = no writer:
+# each record is written at settle, inside the request (the test settings do that)
+USAGE_RECORD_FLUSH_MS = env.int("USAGE_RECORD_FLUSH_MS", default=200)
+USAGE_RECORD_BATCH_MAX = env.int("USAGE_RECORD_BATCH_MAX", default=500)
+USAGE_RECORD_QUEUE_MAX = env.int("USAGE_RECORD_QUEUE_MAX", default=50_000)
 # How often beat drains buffered usage events into the database / sweeps reservations
 USAGE_DRAIN_INTERVAL_SECONDS = env.float("USAGE_DRAIN_INTERVAL_SECONDS", default=5.0)
 QUOTA_SWEEP_INTERVAL_SECONDS = env.float("QUOTA_SWEEP_INTERVAL_SECONDS", default=60.0)

@@ -57,3 +57,7 @@ CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="cache+memory:/
 # Queryable logs: off (tests that read them turn them on and flush by hand).
 LOG_STORE_ENABLED = False
 LOG_STORE_FLUSH_SECONDS = 0.0
+# Usage records of the Redis settle path: written inside the request (no background
+# writer thread that could not see a test's uncommitted rows); the writer's own tests
+# and the real-process tests (base settings) run it.
+USAGE_RECORD_FLUSH_MS = 0

@@ -5,7 +5,9 @@ after it. With `REDIS_URL` set each is ONE Redis round trip (a Lua script that a
 applies the per-minute rate limits, and on settle buffers the usage event and any
 80%/100% alert in a Redis list). `usage_events_drain` (Celery beat, every few
 seconds) moves that list into the database; it is restart-safe (items move to a
-processing list first and records are unique per reservation id). Without Redis, or
+processing list first and records are unique per reservation id). Each process's
+background writer (`usage.record_writer`) stores the same records sooner, in
+batches, off the request path; the drain skips what it stored. Without Redis, or
 while it is unreachable, the database enforces the same quotas exactly
 (`usage.quota_db`) and the record is written in the settle transaction.
 """
@@ -23,6 +25,7 @@ from usage.services.records import (
     quota_alert_email_send,
     quota_alert_fire,
     usage_record_store,
+    usage_records_store_batch,
 )
 
 __all__ = [
@@ -36,6 +39,7 @@ __all__ = [
     "usage_admit",
     "usage_events_drain",
     "usage_record_store",
+    "usage_records_store_batch",
     "usage_reservations_sweep",
     "usage_settle",
 ]

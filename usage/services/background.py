@@ -4,7 +4,7 @@ import json
 import logging
 import uuid
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
@@ -16,7 +16,11 @@ from usage.daily_limits import (
     utc_now,
 )
 from usage.models import QuotaCounter, QuotaReservation
-from usage.services.records import quota_alert_fire, usage_record_store
+from usage.services.records import (
+    quota_alert_fire,
+    usage_record_store,
+    usage_records_store_batch,
+)
 
 if TYPE_CHECKING:
     import redis
@@ -59,6 +63,31 @@ def _apply_safely(client: "redis.Redis", item: str) -> None:
         client.rpush(quota_redis.dead_letter_key(), item)
 
 
+def _apply_batch(client: "redis.Redis", items: list[str]) -> None:
+    """Usage records in one bulk transaction (most were stored already by the
+    web processes' background writers: skipped by key); alerts, and a batch
+    that cannot be stored whole, one by one."""
+    usage: list[dict[str, Any]] = []
+    one_by_one: list[str] = []
+    for item in items:
+        try:
+            payload = json.loads(item)
+        except ValueError:
+            one_by_one.append(item)
+            continue
+        if isinstance(payload, dict) and payload.get("kind") == "usage":
+            usage.append(payload)
+        else:
+            one_by_one.append(item)
+    if usage:
+        try:
+            usage_records_store_batch(payloads=usage)
+        except _POISON:
+            one_by_one = items
+    for item in one_by_one:
+        _apply_safely(client, item)
+
+
 def usage_events_drain(*, batch_size: int = 500, max_batches: int = 20) -> int:
     """Move buffered events from Redis into the database. Returns how many.
 
@@ -90,8 +119,7 @@ def usage_events_drain(*, batch_size: int = 500, max_batches: int = 20) -> int:
             leftovers = []
             if not items:
                 break
-            for item in items:
-                _apply_safely(client, item)
+            _apply_batch(client, items)
             client.delete(quota_redis.processing_key())
             done += len(items)
     finally:

@@ -4,6 +4,8 @@
 `REDIS_URL` set each is ONE Redis round trip (`usage.quota_redis`); without Redis,
 or while it is unreachable, the database enforces the same quotas exactly
 (`usage.quota_db`) and the usage record is written in the settle transaction.
+On Redis the record goes to the process's background writer
+(`usage.record_writer`), so a warm AI call does no database query at all.
 """
 
 import logging
@@ -23,7 +25,7 @@ from flowmatik.acache import acache_get_many
 from flowmatik.db_threads import drop_connection
 from flowmatik.errors import ApplicationError, ServiceUnavailable
 from flowmatik.metrics import ametrics_record_ai_call
-from usage import quota_db, quota_redis
+from usage import quota_db, quota_redis, record_writer
 from usage.daily_limits import (
     CACHE_ERRORS,
     Limits,
@@ -503,6 +505,10 @@ async def usage_settle(*, reservation: Reservation, event: UsageEvent) -> QuotaS
             reservation=reservation, payload=payload, limits=limits
         )
     outcome, actual = _outcome_from_payload(payload)
+    # With the background writer the script also buffers the record in Redis (no
+    # extra round trip): the writer stores it soon, the drain task if Redis
+    # outlives this process; the request itself does no database query.
+    in_background = record_writer.enabled()
     try:
         handle = quota_redis.async_handle()
         fresh, requests, used, reserved, _alert = await handle.settle(
@@ -519,7 +525,7 @@ async def usage_settle(*, reservation: Reservation, event: UsageEvent) -> QuotaS
                 actual,
                 _limit_arg(limits.requests_per_day),
                 _limit_arg(limits.tokens_per_day),
-                "",  # the record is written through below, not buffered
+                quota_redis.event_json(payload) if in_background else "",
                 day_key_ttl(reservation.day),
                 reservation.user_id,
                 reservation.day.isoformat(),
@@ -529,13 +535,13 @@ async def usage_settle(*, reservation: Reservation, event: UsageEvent) -> QuotaS
         # The reservation stays in Redis (the sweeper frees it if Redis comes
         # back with it); the record goes to the database as always.
         quota_redis.mark_down(exc)
-        await _record_write_through(payload)
+        await _record_keep(payload, in_background=in_background)
         return reservation.quota
     quota_redis.mark_ok()
     quota_redis.remember_counters(
         reservation.user_id, reservation.day, int(requests), int(used) + int(reserved)
     )
-    await _record_write_through(payload)
+    await _record_keep(payload, in_background=in_background)
     return quota_state(
         limits=limits,
         day=reservation.day,
@@ -543,6 +549,13 @@ async def usage_settle(*, reservation: Reservation, event: UsageEvent) -> QuotaS
         tokens_used=int(used),
         tokens_reserved=int(reserved),
     )
+
+
+async def _record_keep(payload: dict[str, Any], *, in_background: bool) -> None:
+    if in_background:
+        record_writer.record_submit(payload)
+    else:
+        await _record_write_through(payload)
 
 
 async def _record_write_through(payload: dict[str, Any]) -> None:

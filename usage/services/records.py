@@ -116,6 +116,131 @@ def usage_record_store(*, payload: dict[str, Any]) -> bool:
     return True
 
 
+def _rollup_counts(payload: dict[str, Any]) -> dict[str, int | Decimal]:
+    counted = payload["status"] != CallStatus.ERROR
+    prompt = payload["prompt_tokens"]
+    completion = payload["completion_tokens"]
+    return {
+        "requests": 1 if counted else 0,
+        "failed_requests": 0 if counted else 1,
+        "prompt_tokens": prompt if counted else 0,
+        "completion_tokens": completion if counted else 0,
+        "total_tokens": prompt + completion if counted else 0,
+        "cost": Decimal(payload["cost"]),
+    }
+
+
+def _add_counts(
+    into: dict[tuple[Any, ...], dict[str, int | Decimal]],
+    key: tuple[Any, ...],
+    counts: dict[str, int | Decimal],
+) -> None:
+    total = into.setdefault(key, dict.fromkeys(counts, 0))
+    for name, value in counts.items():
+        total[name] += value
+
+
+def usage_records_store_batch(*, payloads: list[dict[str, Any]]) -> int:
+    """Store many usage events in ONE transaction, each once (by its event key), and
+    add the new ones to the daily and monthly rollups. Returns how many were new.
+
+    Events stored before (by the drain task, or an earlier batch) and events of
+    deleted users are skipped; an event of a deleted API key keeps its usage. A
+    concurrent writer of the same key makes the insert fail (`IntegrityError`):
+    the whole batch rolls back and may be retried, changing nothing twice.
+    """
+    from accounts.models import ApiKey, User
+
+    unique: dict[str, dict[str, Any]] = {}
+    for payload in payloads:
+        unique.setdefault(payload["event_key"], payload)
+    if not unique:
+        return 0
+    with transaction.atomic():
+        stored = set(
+            UsageRecord.objects.filter(event_key__in=list(unique)).values_list(
+                "event_key", flat=True
+            )
+        )
+        fresh = [p for key, p in unique.items() if key not in stored]
+        users = set(
+            User.objects.filter(pk__in={p["user_id"] for p in fresh}).values_list(
+                "pk", flat=True
+            )
+        )
+        gone = [p for p in fresh if p["user_id"] not in users]
+        if gone:
+            logger.warning(
+                "Usage events of deleted users dropped", extra={"count": len(gone)}
+            )
+        fresh = [p for p in fresh if p["user_id"] in users]
+        key_ids = {p["api_key_id"] for p in fresh if p["api_key_id"]}
+        keys = (
+            set(ApiKey.objects.filter(pk__in=key_ids).values_list("pk", flat=True))
+            if key_ids
+            else set()
+        )
+        if not fresh:
+            return 0
+        UsageRecord.objects.bulk_create(
+            [_record_of(p, api_key_ids=keys) for p in fresh]
+        )
+        daily: dict[tuple[Any, ...], dict[str, int | Decimal]] = {}
+        monthly: dict[tuple[Any, ...], dict[str, int | Decimal]] = {}
+        for p in fresh:
+            counts = _rollup_counts(p)
+            day = datetime.fromisoformat(p["created_at"]).date()
+            endpoint, model = p["endpoint"][:64], p["model"][:128]
+            _add_counts(
+                daily, (p["user_id"], day, endpoint, model, p["currency"]), counts
+            )
+            _add_counts(
+                monthly,
+                (p["user_id"], day.replace(day=1), model, p["currency"]),
+                counts,
+            )
+        for (user_id, day, endpoint, model, currency), counts in daily.items():
+            _bump(
+                UsageDaily,
+                {"user_id": user_id, "day": day, "endpoint": endpoint, "model": model},
+                currency=currency,
+                counts=counts,
+            )
+        for (user_id, month, model, currency), counts in monthly.items():
+            _bump(
+                UsageMonthly,
+                {"user_id": user_id, "month": month, "model": model},
+                currency=currency,
+                counts=counts,
+            )
+    return len(fresh)
+
+
+def _record_of(payload: dict[str, Any], *, api_key_ids: set[int]) -> UsageRecord:
+    prompt = payload["prompt_tokens"]
+    completion = payload["completion_tokens"]
+    api_key_id = payload["api_key_id"]
+    return UsageRecord(
+        event_key=payload["event_key"],
+        user_id=payload["user_id"],
+        api_key_id=api_key_id if api_key_id in api_key_ids else None,
+        endpoint=payload["endpoint"][:64],
+        model=payload["model"][:128],
+        provider=payload["provider"][:64],
+        status=payload["status"],
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        total_tokens=prompt + completion,
+        cost=Decimal(payload["cost"]),
+        currency=payload["currency"],
+        latency_ms=payload["latency_ms"],
+        request_id=payload["request_id"][:128],
+        error_code=payload["error_code"][:64],
+        estimated=payload["estimated"],
+        created_at=datetime.fromisoformat(payload["created_at"]),
+    )
+
+
 def quota_alert_fire(
     *, user_id: int, day: date, level: int, limit: str, limit_value: int, used: int
 ) -> QuotaAlert | None:

@@ -1,0 +1,163 @@
+"""The background usage-record writer of the Redis settle path (`usage.record_writer`).
+
+A warm AI call does no database query at all, settlement included; its record
+reaches the database within the flush interval, survives the database refusing
+for a while, and the drain task meeting the same events in Redis counts nothing
+twice (the daily and monthly rollups stay equal to the raw records).
+"""
+
+import threading
+from decimal import Decimal
+
+import httpx
+import pytest
+from django.db import OperationalError
+from django.db.backends.utils import CursorWrapper
+from django.db.models import Sum
+
+from accounts.tests.factories import UserFactory
+from flowmatik.testing.auth import api_key_for
+from flowmatik.testing.platform import wait_for
+from usage import quota_redis, record_writer, services
+from usage.models import UsageDaily, UsageMonthly, UsageRecord
+from usage.tests.conftest import admit, settle
+from usage.types import CallStatus
+
+pytestmark = [pytest.mark.timeout(60, func_only=True)]
+
+FLUSH_MS = 50
+
+
+@pytest.fixture
+def writer(settings, redis_url, transactional_db):
+    """Redis settle path with the background writer on (committed rows only: the
+    writer's thread sees what a web process would)."""
+    settings.REDIS_URL = redis_url
+    settings.USAGE_RECORD_FLUSH_MS = FLUSH_MS
+    record_writer.records_discard()
+    yield quota_redis.sync_client()
+    record_writer.records_discard()
+
+
+@pytest.fixture
+def refusing(monkeypatch):
+    """The database refuses every statement of the writer's thread while set."""
+    state = threading.Event()
+    real = CursorWrapper._execute
+
+    def execute(self, sql, *args, **kwargs):
+        if state.is_set() and threading.current_thread().name == (
+            record_writer.THREAD_NAME
+        ):
+            raise OperationalError("the database is unavailable")
+        return real(self, sql, *args, **kwargs)
+
+    monkeypatch.setattr(CursorWrapper, "_execute", execute)
+    state.set()
+    return state
+
+
+def _rollups_equal_records(user) -> None:
+    records = UsageRecord.objects.filter(user=user)
+    counted = records.exclude(status=CallStatus.ERROR)
+    for model in (UsageDaily, UsageMonthly):
+        sums = model.objects.filter(user=user).aggregate(
+            requests=Sum("requests"),
+            failed=Sum("failed_requests"),
+            tokens=Sum("total_tokens"),
+            cost=Sum("cost"),
+        )
+        assert sums["requests"] == counted.count(), model
+        assert sums["failed"] == records.filter(status=CallStatus.ERROR).count()
+        assert sums["tokens"] == counted.aggregate(t=Sum("total_tokens"))["t"]
+        assert sums["cost"] == records.aggregate(c=Sum("cost"))["c"] or Decimal(0)
+
+
+def test_a_warm_v1_call_queries_no_database_and_its_record_arrives_soon(
+    writer, live_asgi, catalogue_tx, ai_demo, monkeypatch
+):
+    owner = UserFactory()
+    raw = api_key_for(owner)
+    body = {
+        "model": "flowmatik-demo",
+        "messages": [{"role": "user", "content": "hi"}],
+        "max_tokens": 8,
+    }
+    queries: list[tuple[str, str]] = []
+    real = CursorWrapper._execute
+
+    def counting(self, sql, *args, **kwargs):
+        name = threading.current_thread().name
+        if name != record_writer.THREAD_NAME:
+            queries.append((name, sql))
+        return real(self, sql, *args, **kwargs)
+
+    auth = {"Authorization": f"Bearer {raw}"}
+    with httpx.Client(base_url=live_asgi.http_url, headers=auth, timeout=10) as http:
+        for _ in range(2):  # identity, plan, limits and the Redis day are warm now
+            assert http.post("/v1/chat/completions", json=body).status_code == 200
+        monkeypatch.setattr(CursorWrapper, "_execute", counting)
+        hot = http.post("/v1/chat/completions", json=body)
+        monkeypatch.undo()
+
+    assert hot.status_code == 200, hot.text
+    assert queries == []
+    wait_for(
+        lambda: UsageRecord.objects.filter(user=owner).count() == 3,
+        timeout=5,
+        what="3 usage records from the writer",
+    )
+    record = UsageRecord.objects.get(request_id=hot.headers["X-Request-ID"])
+    assert record.total_tokens == hot.json()["usage"]["total_tokens"]
+    _rollups_equal_records(owner)
+
+
+def test_records_wait_while_the_database_refuses_and_are_stored_when_it_returns(
+    writer, refusing
+):
+    user = UserFactory()
+    reservations = [admit(user.pk) for _ in range(3)]
+    for reservation in reservations:
+        settle(reservation, prompt=10, completion=5)
+
+    wait_for(lambda: record_writer._writer.failing, timeout=5, what="a refusal")
+    assert not UsageRecord.objects.exists()
+    assert record_writer.records_pending() == 3
+    refusing.clear()
+
+    wait_for(lambda: UsageRecord.objects.count() == 3, timeout=5, what="stored records")
+    assert set(UsageRecord.objects.values_list("event_key", flat=True)) == {
+        r.id for r in reservations
+    }
+    assert record_writer.records_pending() == 0
+    _rollups_equal_records(user)
+
+
+def test_the_drain_after_the_writer_stores_each_call_once(writer):
+    user = UserFactory()
+    settle(admit(user.pk), prompt=10, completion=5)
+    settle(admit(user.pk, endpoint="summary"), prompt=7, completion=3)
+    settle(admit(user.pk), status=CallStatus.ERROR, prompt=4, completion=0)
+    assert writer.llen(quota_redis.events_key()) == 3  # the drain's copy
+    wait_for(lambda: UsageRecord.objects.count() == 3, timeout=5, what="records")
+
+    assert services.usage_events_drain() == 3
+
+    assert UsageRecord.objects.count() == 3
+    assert writer.llen(quota_redis.events_key()) == 0
+    _rollups_equal_records(user)
+
+
+def test_the_writer_after_the_drain_stores_each_call_once(writer, refusing):
+    user = UserFactory()
+    for _ in range(4):
+        settle(admit(user.pk), prompt=10, completion=5)
+    wait_for(lambda: record_writer._writer.failing, timeout=5, what="a refusal")
+    # The drain (another process) stores the Redis copies first.
+    assert services.usage_events_drain() == 4
+    assert UsageRecord.objects.count() == 4
+    refusing.clear()
+
+    wait_for(lambda: record_writer.records_pending() == 0, timeout=5, what="the writer")
+    assert UsageRecord.objects.count() == 4
+    _rollups_equal_records(user)
