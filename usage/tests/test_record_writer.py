@@ -6,6 +6,7 @@ for a while, and the drain task meeting the same events in Redis counts nothing
 twice (the daily and monthly rollups stay equal to the raw records).
 """
 
+import os
 import threading
 from decimal import Decimal
 
@@ -17,7 +18,7 @@ from django.db.models import Sum
 
 from accounts.tests.factories import UserFactory
 from flowmatik.testing.auth import api_key_for
-from flowmatik.testing.platform import wait_for
+from flowmatik.testing.platform import platform_env, wait_for
 from usage import quota_redis, record_writer, services
 from usage.models import UsageDaily, UsageMonthly, UsageRecord
 from usage.tests.conftest import admit, settle
@@ -160,4 +161,60 @@ def test_the_writer_after_the_drain_stores_each_call_once(writer, refusing):
 
     wait_for(lambda: record_writer.records_pending() == 0, timeout=5, what="the writer")
     assert UsageRecord.objects.count() == 4
+    _rollups_equal_records(user)
+
+
+SETTLE_AND_EXIT = """
+from asgiref.sync import async_to_sync
+from usage import record_writer, services
+from usage.types import CallStatus, UsageEvent
+
+reservation = async_to_sync(services.usage_admit)(
+    user_id={user_id}, ip=None, prompt_tokens=10, max_tokens=20, endpoint="chat"
+)
+async_to_sync(services.usage_settle)(
+    reservation=reservation,
+    event=UsageEvent(
+        request_id="req-at-exit", user_id={user_id}, endpoint="chat",
+        model="demo-small", provider="demo", status=CallStatus.SUCCESS,
+        prompt_tokens=10, completion_tokens=5,
+    ),
+)
+assert record_writer.records_pending() == 1, "stored before exit"
+"""
+
+
+@pytest.mark.slow
+def test_records_still_queued_when_a_process_exits_are_stored(writer, tmp_path):
+    import subprocess
+    import sys
+    import uuid
+
+    from django.conf import settings
+
+    user = UserFactory()
+    prefix = f"fmk:qtest:{uuid.uuid4().hex[:12]}"
+    env = platform_env(
+        workdir=tmp_path,
+        REDIS_URL=settings.REDIS_URL,
+        QUOTA_REDIS_PREFIX=prefix,
+        USAGE_RECORD_FLUSH_MS="600000",  # no flush round before the exit
+        QUOTA_FAILOVER_HOLD_SECONDS="0",
+    )
+    try:
+        done = subprocess.run(  # noqa: S603 - our own interpreter and manage.py
+            [sys.executable, "manage.py", "shell", "-c"]
+            + [SETTLE_AND_EXIT.format(user_id=user.pk)],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        for key in writer.scan_iter(match=f"{prefix}:*"):
+            writer.delete(key)
+    assert done.returncode == 0, done.stderr[-2000:]
+    record = UsageRecord.objects.get(user=user)
+    assert record.request_id == "req-at-exit"
     _rollups_equal_records(user)
