@@ -18,7 +18,6 @@ so a process that dies stops counting once its key expires.
 """
 
 import asyncio
-import hashlib
 import logging
 import os
 import socket
@@ -57,12 +56,6 @@ def auth_user_group(user_id: object) -> str:
     is deactivated, its password changed, its admin role removed, its session
     logged out)."""
     return f"auth.user.{user_id}"
-
-
-def session_tag(session_key: str) -> str:
-    """A portal session's key as sockets and channel messages know it (hashed: the
-    key itself is a credential and must not travel through the channel layer)."""
-    return hashlib.sha256(session_key.encode()).hexdigest()[:32]
 
 
 AUTH_REVOKED_HANDLER = "auth.revoked"  # consumer method `auth_revoked`
@@ -221,23 +214,24 @@ def sockets_close_for_user(
     *,
     user_id: object,
     reason: str,
-    session_key: str | None = None,
-    keep_session_key: str | None = None,
+    session_tag: str | None = None,
+    keep_session_tag: str | None = None,
     keep_api_keys: bool = False,
 ) -> None:
     """Close (4401, `reason`) the open sockets of `user_id` once the transaction
     commits, in every process sharing the channel layer.
 
-    `session_key`: only the sockets opened with that portal session's tickets (a
-    session log-out). `keep_session_key`: all but that session's (a password change
-    from the portal keeps its own page's socket). `keep_api_keys`: sockets opened
-    with an API key stay (the key itself still works). Session keys travel hashed.
+    `session_tag` (`accounts.services.ws_session_tag`): only the sockets opened with
+    that portal session's tickets (a session log-out). `keep_session_tag`: all but
+    that session's (a password change from the portal keeps its own page's
+    sockets). `keep_api_keys`: sockets opened with an API key stay (the key itself
+    still works).
     """
     message: dict[str, Any] = {"type": AUTH_REVOKED_HANDLER, "reason": reason}
-    if session_key:
-        message["session"] = session_tag(session_key)
-    if keep_session_key:
-        message["keep_session"] = session_tag(keep_session_key)
+    if session_tag:
+        message["session"] = session_tag
+    if keep_session_tag:
+        message["keep_session"] = keep_session_tag
     if keep_api_keys:
         message["keep_api_keys"] = True
     _close_after_commit(auth_user_group(user_id), message)

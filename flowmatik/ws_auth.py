@@ -105,16 +105,14 @@ async def aidentity_from_ticket(
     ticket: str, origin: str
 ) -> tuple[Identity, str] | None:
     """Redeem a portal ticket (once) into the identity of its session's user and
-    that session's tag (`realtime.session_tag`)."""
-    from flowmatik.realtime import session_tag
-
+    that session's socket tag (`accounts.services.ws_session_tag`)."""
     holder = await sync_to_async(ws_ticket_redeem, thread_sensitive=False)(
         ticket=ticket, origin=origin
     )
     if holder is None:
         return None
     identity = Identity(holder.user_id, holder.email, holder.is_staff)
-    return identity, session_tag(holder.session_key)
+    return identity, holder.session_tag or None
 
 
 class TokenAuthMiddleware(BaseMiddleware):

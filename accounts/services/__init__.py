@@ -31,7 +31,12 @@ from accounts.services.users import (
     user_staff_set,
     user_token_login,
 )
-from accounts.services.ws_tickets import TicketHolder, ws_ticket_mint, ws_ticket_redeem
+from accounts.services.ws_tickets import (
+    TicketHolder,
+    ws_session_tag,
+    ws_ticket_mint,
+    ws_ticket_redeem,
+)
 
 __all__ = [
     "API_FEATURE",
@@ -57,6 +62,7 @@ __all__ = [
     "user_register",
     "user_staff_set",
     "user_token_login",
+    "ws_session_tag",
     "ws_ticket_mint",
     "ws_ticket_redeem",
 ]

@@ -31,15 +31,15 @@ def user_password_change(
     user: User,
     current_password: str,
     new_password: str,
-    session_key: str | None = None,
+    session_tag: str | None = None,
 ) -> TokenPair:
     """Change the password; every refresh token issued before is revoked.
 
     Returns a fresh pair for the caller's session; all others must log in again
     (their access tokens stop working at once: they carry the old password's
     fingerprint). Open sockets close (4401 ``password changed``) except those
-    opened with an API key and those of the portal session `session_key` that
-    made the change.
+    opened with an API key and those of the portal session (`session_tag`,
+    `ws_session_tag`) that made the change.
     """
     if not user.check_password(current_password):
         raise WrongPassword(
@@ -55,7 +55,7 @@ def user_password_change(
         realtime.sockets_close_for_user(
             user_id=user.pk,
             reason=realtime.REASON_PASSWORD_CHANGED,
-            keep_session_key=session_key,
+            keep_session_tag=session_tag,
             keep_api_keys=True,
         )
     logger.info(

@@ -113,11 +113,11 @@ def user_logout(*, refresh: str, access: str | None = None) -> None:
         access_token_revoke(access=access)
 
 
-def user_session_logged_out(*, user_id: int, session_key: str) -> None:
+def user_session_logged_out(*, user_id: int, session_tag: str) -> None:
     """A portal session logged out: the sockets opened with its tickets close
     (4401 ``logged out``); the user's other sessions and tokens keep theirs."""
     realtime.sockets_close_for_user(
-        user_id=user_id, reason=realtime.REASON_LOGGED_OUT, session_key=session_key
+        user_id=user_id, reason=realtime.REASON_LOGGED_OUT, session_tag=session_tag
     )
 
 

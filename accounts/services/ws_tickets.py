@@ -21,6 +21,7 @@ from accounts.models import User
 
 TICKET_BYTES = 32
 _KEY_PREFIX = "fmk:wsticket:"
+SESSION_TAG_KEY = "_ws_tag"  # in the session: names its sockets, survives cycle_key
 
 
 @dataclass(frozen=True)
@@ -30,19 +31,37 @@ class TicketHolder:
     user_id: int
     email: str
     is_staff: bool
-    session_key: str = ""
+    session_tag: str = ""
 
 
 def _cache_key(ticket: str) -> str:
     return _KEY_PREFIX + hashlib.sha256(ticket.encode()).hexdigest()
 
 
-def ws_ticket_mint(*, user_id: int, session_key: str, origin: str) -> str:
+def ws_session_tag(session: SessionBase) -> str:
+    """The session's socket tag (made on first use): the sockets opened with its
+    tickets carry it, so a log-out or a password change there can tell them apart.
+    Random, not the session key (a credential), and kept when the key is cycled."""
+    tag = session.get(SESSION_TAG_KEY)
+    if not isinstance(tag, str) or not tag:
+        tag = secrets.token_hex(16)
+        session[SESSION_TAG_KEY] = tag
+    return tag
+
+
+def ws_ticket_mint(
+    *, user_id: int, session_key: str, origin: str, session_tag: str = ""
+) -> str:
     """A fresh ticket for `user_id`'s session, usable once from `origin`."""
     ticket = secrets.token_urlsafe(TICKET_BYTES)
     cache.set(
         _cache_key(ticket),
-        {"user_id": user_id, "session_key": session_key, "origin": origin},
+        {
+            "user_id": user_id,
+            "session_key": session_key,
+            "origin": origin,
+            "session_tag": session_tag,
+        },
         timeout=settings.WS_TICKET_TTL_SECONDS,
     )
     return ticket
@@ -83,5 +102,5 @@ def ws_ticket_redeem(*, ticket: str, origin: str) -> TicketHolder | None:
         user_id=user.pk,
         email=user.email,
         is_staff=user.is_staff,
-        session_key=str(entry.get("session_key", "")),
+        session_tag=str(entry.get("session_tag", "")),
     )

@@ -21,6 +21,7 @@ from accounts import services
 from accounts.forms import ForgotPasswordForm, LoginForm, ResetPasswordForm, SignupForm
 from accounts.ip_throttle import rate_limit_ip
 from accounts.middleware import language_cookie_set
+from accounts.services.ws_tickets import SESSION_TAG_KEY
 from flowmatik.errors import ApplicationError
 
 SESSION_BACKEND = "django.contrib.auth.backends.ModelBackend"
@@ -95,10 +96,10 @@ def signup_view(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def logout_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
-        user_id, session_key = request.user.pk, request.session.session_key
+        user_id, tag = request.user.pk, request.session.get(SESSION_TAG_KEY)
         logout(request)
-        if user_id and session_key:  # its sockets close too (4401 logged out)
-            services.user_session_logged_out(user_id=user_id, session_key=session_key)
+        if user_id and tag:  # its sockets close too (4401 logged out)
+            services.user_session_logged_out(user_id=user_id, session_tag=tag)
         messages.info(request, _("You are logged out."))
         return redirect("accounts:login")
     return render(request, "accounts/logout.html")
@@ -181,10 +182,12 @@ def ws_ticket(request: HttpRequest) -> JsonResponse:
             },
             status=401,
         )
-    if not request.session.session_key:
+    session_tag = services.ws_session_tag(request.session)
+    if not request.session.session_key or request.session.modified:
         request.session.save()
     ticket = services.ws_ticket_mint(
         user_id=request.user.pk,
+        session_tag=session_tag,
         session_key=request.session.session_key or "",
         origin=f"{request.scheme}://{request.get_host()}",
     )

@@ -21,6 +21,7 @@ from accounts import selectors, services
 from accounts.forms import ApiKeyCreateForm, PasswordChangeForm, ProfileForm
 from accounts.middleware import language_cookie_set
 from accounts.models import User
+from accounts.services.ws_tickets import SESSION_TAG_KEY
 from billing import selectors as billing_selectors
 from flowmatik.errors import ApplicationError
 
@@ -114,7 +115,7 @@ def password_change(request: HttpRequest) -> HttpResponse:
             user=_user(request),
             current_password=form.cleaned_data["current_password"],
             new_password=form.cleaned_data["new_password"],
-            session_key=request.session.session_key,
+            session_tag=request.session.get(SESSION_TAG_KEY),
         )
     except ApplicationError as exc:
         _apply_errors(form, exc)

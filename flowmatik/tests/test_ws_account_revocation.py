@@ -182,6 +182,9 @@ async def test_a_password_change_in_the_portal_keeps_only_that_sessions_sockets(
         assert response.status_code == 302, response.text
         assert await closed_with(theirs) == (CLOSE_UNAUTHENTICATED, "password changed")
         await still_open(mine)
+        # The change cycled this session's key; its log-out still finds its sockets.
+        assert (await here.post("/logout/")).status_code == 302
+        assert await closed_with(mine) == (CLOSE_UNAUTHENTICATED, "logged out")
 
 
 async def test_a_password_reset_closes_the_users_sockets(live_asgi, user):
