@@ -15,6 +15,8 @@ from accounts.models import ApiKey
 from accounts.tests.factories import UserFactory
 from ai.providers.circuit import CircuitTicket, circuit_record_success, circuit_status
 from billing.tests.factories import subscription_row
+from flowmatik.testing.platform import wait_for
+from usage.models import UsageRecord
 
 _CACHE_CALLS = ("get", "get_many", "set", "set_many", "add", "delete", "delete_many")
 
@@ -37,40 +39,18 @@ def blocking_cache_calls(monkeypatch) -> list[str]:
     return calls
 
 
-_storing = threading.local()
-
-
 @pytest.fixture
-def records_stored(monkeypatch) -> list[dict]:
-    """The usage records settlement writes through to the database (it does so
-    on purpose, so that Redis dying loses none): their statements are theirs."""
-    from usage.services import quota as quota_services
+def queries(monkeypatch) -> list[str]:
+    """Every SQL statement run by this process, whichever thread runs it, but the
+    background usage-record writer's (off the request path, `usage.record_writer`)."""
+    from usage.record_writer import THREAD_NAME
 
-    stored: list[dict] = []
-    real = quota_services.usage_record_store
-
-    def storing(*, payload):
-        stored.append(payload)
-        _storing.active = True
-        try:
-            return real(payload=payload)
-        finally:
-            _storing.active = False
-
-    monkeypatch.setattr(quota_services, "usage_record_store", storing)
-    return stored
-
-
-@pytest.fixture
-def queries(monkeypatch, records_stored) -> list[str]:
-    """Every SQL statement run by this process, whichever thread runs it, but
-    those that store a usage record."""
     seen: list[str] = []
     for name in ("execute", "executemany"):
         real = getattr(CursorWrapper, name)
 
         def spy(self, sql, *args, _real=real, **kwargs):
-            if not getattr(_storing, "active", False):
+            if threading.current_thread().name != THREAD_NAME:
                 seen.append(sql)
             return _real(self, sql, *args, **kwargs)
 
@@ -109,23 +89,31 @@ def test_a_warm_chat_completion_runs_no_query_and_no_blocking_cache_call(
     settings,
     blocking_cache_calls,
     queries,
-    records_stored,
 ):
     # The provider's health figures are written once per interval; not in this one.
     settings.AI_CIRCUIT_STATS_FLUSH_SECONDS = 3600
+    settings.REDIS_URL = redis_url
+    settings.USAGE_RECORD_FLUSH_MS = 50  # records by the background writer, as deployed
     for n in range(2):  # warm: identity, plan, override, catalogue, clients
         assert _completion(live_asgi.http_url, starter_key, n).status_code == 200
     blocking_cache_calls.clear()
     queries.clear()
-    records_stored.clear()
 
     response = _completion(live_asgi.http_url, starter_key, 2)
 
     assert response.status_code == 200, response.text
     assert "tagline 2" in response.json()["choices"][0]["message"]["content"]
-    assert queries == []  # auth, plan, override, catalogue, admission: all cached
-    assert len(records_stored) == 1  # the one write: its usage record
+    # auth, plan, override, catalogue, admission: cached; settlement: Redis only
+    assert queries == []
     assert blocking_cache_calls == []
+    # Its usage record is stored all the same, by the writer, within a flush or two.
+    wait_for(
+        lambda: UsageRecord.objects.filter(
+            request_id=response.headers["X-Request-ID"]
+        ).exists(),
+        timeout=5,
+        what="the call's usage record",
+    )
 
 
 def test_successful_calls_write_the_provider_figures_once_per_interval(
