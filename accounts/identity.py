@@ -51,7 +51,7 @@ from accounts.services.api_keys import (
 )
 from billing import selectors as billing_selectors
 from billing.selectors import PlanInfo
-from flowmatik.acache import acache_get_many
+from flowmatik.acache import acache_get_many, acache_read_ahead_user
 from flowmatik.db_threads import in_worker_thread
 from flowmatik.versioned_cache import Lookup, versioned_hit, versioned_miss_prepare
 
@@ -213,6 +213,7 @@ def _api_key_check(raw_key: str) -> _Check:
     key_id, user_id, email, is_staff, expires_at = entry
     if expires_at is not None and expires_at <= timezone.now():
         return INVALID_API_KEY
+    acache_read_ahead_user(user_id)  # what the call reads of its owner: with the plan
     found = yield CacheRead(
         tuple(billing_selectors.plan_info_cache_keys(user_id=user_id))
     )

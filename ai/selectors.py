@@ -151,6 +151,25 @@ async def acatalogue_get() -> Catalogue:
     return _fresh(version) or await sync_to_async(_load)(version)
 
 
+def hot_path_read_ahead_keys() -> list[str]:
+    """The cache keys an AI call reads after authentication that are known before
+    it: the catalogue's version and the circuit state of each provider of this
+    process's catalogue (`flowmatik.acache.acache_read_ahead`)."""
+    from ai.providers.circuit import circuit_state_keys
+
+    local = _local.get("catalogue")
+    providers = local.providers if local is not None else {}
+    return [CATALOGUE_VERSION_KEY, *circuit_state_keys(providers)]
+
+
+def hot_path_user_keys(user_id: int) -> list[str]:
+    """The cache keys an AI call reads that depend on the caller (its quota
+    override), read with its plan once authentication knows the caller."""
+    from usage.daily_limits import override_cache_keys
+
+    return override_cache_keys(user_id=user_id)
+
+
 def catalogue_invalidate() -> None:
     """Call after staff change models or providers: every process reloads."""
     cache.set(CATALOGUE_VERSION_KEY, uuid.uuid4().hex, None)

@@ -36,6 +36,7 @@ from ai.types import (
     ChatStream,
     ChatUsageReport,
 )
+from flowmatik.acache import acache_read_ahead
 from flowmatik.client_ip import client_ip
 from flowmatik.errors import ApplicationError
 from flowmatik.parsers import parse_body
@@ -100,27 +101,32 @@ async def chat_completions_view(request: HttpRequest):
                 "Method not allowed.", code="method_not_allowed", status_code=405
             )
         )
+    read_ahead = acache_read_ahead(
+        selectors.hot_path_read_ahead_keys(), user_keys=selectors.hot_path_user_keys
+    )
     try:
-        identity = await aauthenticate(request)
-        data = parse_body(request, OpenAIChatInputSerializer)
-        reply = await services.chat_run(
-            ChatRequest(
-                user_id=identity.user_id,
-                api_key_id=identity.api_key_id,
-                request_id=request.request_id,
-                endpoint="openai.chat.stream" if data["stream"] else "openai.chat",
-                messages=data["messages"],
-                model=_model_of(data.get("model")),
-                agent=_agent_of(data.get("model")),
-                temperature=data.get("temperature"),
-                max_tokens=data.get("max_completion_tokens") or data.get("max_tokens"),
-                tools=data.get("tools"),
-                tool_choice=data.get("tool_choice"),
-                stream=data["stream"],
-                ip=client_ip(request) or None,
-                plan=identity.plan,
+        with read_ahead:  # identity, plan, override, catalogue, circuit: 2 reads
+            identity = await aauthenticate(request)
+            data = parse_body(request, OpenAIChatInputSerializer)
+            reply = await services.chat_run(
+                ChatRequest(
+                    user_id=identity.user_id,
+                    api_key_id=identity.api_key_id,
+                    request_id=request.request_id,
+                    endpoint="openai.chat.stream" if data["stream"] else "openai.chat",
+                    messages=data["messages"],
+                    model=_model_of(data.get("model")),
+                    agent=_agent_of(data.get("model")),
+                    temperature=data.get("temperature"),
+                    max_tokens=data.get("max_completion_tokens")
+                    or data.get("max_tokens"),
+                    tools=data.get("tools"),
+                    tool_choice=data.get("tool_choice"),
+                    stream=data["stream"],
+                    ip=client_ip(request) or None,
+                    plan=identity.plan,
+                )
             )
-        )
     except ApplicationError as exc:
         return _error(exc)
     if isinstance(reply, ChatStream):

@@ -13,6 +13,7 @@ busy provider costs no cache write per call. Failures are written at once.
 
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,11 @@ RECENT_WINDOW_SECONDS = 900
 
 def _state_key(provider: str) -> str:
     return f"ai:circuit:{provider}"
+
+
+def circuit_state_keys(providers: Iterable[str]) -> list[str]:
+    """The cache keys `acircuit_before_call` reads (for callers that read ahead)."""
+    return [_state_key(provider) for provider in providers]
 
 
 def _probe_key(provider: str) -> str:

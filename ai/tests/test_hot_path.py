@@ -137,3 +137,43 @@ def test_successful_calls_write_the_provider_figures_once_per_interval(
     assert status["recent_calls"] == 4
     assert status["recent_latency_ms_p50"] == 30
     assert status["circuit"] == "closed"
+
+
+@pytest.fixture
+def redis_round_trips(monkeypatch) -> list[str]:
+    """Every round trip this process makes to Redis, from any client (the sync
+    django-redis one and `redis.asyncio`'s): one `send_packed_command` each (a
+    pipeline or MGET sends all its commands at once). The first command of each."""
+    import redis.asyncio.connection as async_connection
+    import redis.connection as sync_connection
+
+    trips: list[str] = []
+    for module in (sync_connection, async_connection):
+        real = module.AbstractConnection.send_packed_command
+
+        def spy(self, command, *args, _real=real, **kwargs):
+            first = command[0] if isinstance(command, list) else command
+            trips.append(bytes(first[:60]).decode("utf-8", "replace"))
+            return _real(self, command, *args, **kwargs)
+
+        monkeypatch.setattr(module.AbstractConnection, "send_packed_command", spy)
+    return trips
+
+
+def test_a_warm_chat_completion_reads_its_cached_state_in_two_redis_round_trips(
+    redis_url, live_asgi, starter_key, settings, redis_round_trips
+):
+    # Identity, plan, quota override, catalogue version and circuit state: the API
+    # key's entry is read with the catalogue's keys; the owner's plan and override
+    # (which need the owner's id) in a second read. Then the quota admission and
+    # its settlement (one script each) and what else the call writes.
+    settings.AI_CIRCUIT_STATS_FLUSH_SECONDS = 3600
+    for n in range(2):
+        assert _completion(live_asgi.http_url, starter_key, n).status_code == 200
+    redis_round_trips.clear()
+
+    response = _completion(live_asgi.http_url, starter_key, 2)
+
+    assert response.status_code == 200, response.text
+    reads = [trip for trip in redis_round_trips if "\r\nMGET\r\n" in trip]
+    assert len(reads) == 2, redis_round_trips  # five before they were batched
