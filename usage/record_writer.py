@@ -135,6 +135,9 @@ class _RecordWriter:
                 self.failing = False
         return written
 
+    def flushing(self) -> bool:
+        return self._flush_lock.locked()
+
     @staticmethod
     def _store(store, batch: list[dict[str, Any]]) -> int:
         try:
@@ -174,9 +177,9 @@ def record_submit(payload: dict[str, Any]) -> None:
 
 def records_flush() -> int:
     """Store the queued records now, in the calling thread; how many were new."""
-    if not _writer.pending:
+    if not _writer.pending and not _writer.flushing():
         return 0
-    return _writer.flush()
+    return _writer.flush()  # after the thread's batch in flight, if any
 
 
 def records_pending() -> int:

@@ -218,3 +218,17 @@ def test_records_still_queued_when_a_process_exits_are_stored(writer, tmp_path):
     record = UsageRecord.objects.get(user=user)
     assert record.request_id == "req-at-exit"
     _rollups_equal_records(user)
+
+
+def test_a_celery_task_that_settled_calls_leaves_their_records_stored(writer, refusing):
+    from usage.tasks import usage_reservations_sweep
+
+    user = UserFactory()
+    settle(admit(user.pk), prompt=10, completion=5)
+    # The writer's own thread cannot store it (refused); the task's end does.
+    wait_for(lambda: record_writer._writer.failing, timeout=5, what="a refusal")
+
+    usage_reservations_sweep.apply()
+
+    assert UsageRecord.objects.filter(user=user).count() == 1
+    assert record_writer.records_pending() == 0
