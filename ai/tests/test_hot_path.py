@@ -177,3 +177,28 @@ def test_a_warm_chat_completion_reads_its_cached_state_in_two_redis_round_trips(
     assert response.status_code == 200, response.text
     reads = [trip for trip in redis_round_trips if "\r\nMGET\r\n" in trip]
     assert len(reads) == 2, redis_round_trips  # five before they were batched
+
+
+def test_a_completion_is_compact_utf8_json(live_asgi, starter_key):
+    import orjson
+
+    response = httpx.post(
+        f"{live_asgi.http_url}/v1/chat/completions",
+        headers={
+            "Authorization": f"Bearer {starter_key}",
+            "Content-Type": "application/json",
+        },
+        content=orjson.dumps(
+            {
+                "model": "flowmatik-demo",
+                "messages": [{"role": "user", "content": "café ✓"}],
+                "max_tokens": 16,
+            }
+        ),
+        timeout=15,
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert response.content == orjson.dumps(response.json())  # no padding
+    assert "café ✓".encode() in response.content  # UTF-8, not \u escapes
