@@ -18,6 +18,14 @@ def _ai_settings(ai_demo):
     """Every ai test runs against the demo model, never a real provider."""
 
 
+@pytest.fixture(autouse=True)
+def _fresh_layers(fresh_channel_layers):
+    """Each test's in-process sockets get channel-layer objects of their own: with
+    channels-redis, a layer still receiving for an earlier test's consumer on
+    another event loop refuses a second loop ("Two event loops are trying to
+    receive() on one channel layer at once")."""
+
+
 @pytest.fixture
 def settle_spy(monkeypatch):
     """Every `usage_settle` call (the real one still runs)."""

@@ -4,8 +4,9 @@ connections it may kill.
 `redis_server()` starts `redis-server` on a free loopback port with no persistence
 (`--save "" --appendonly no`: a restart comes back empty, as a crashed cache does);
 `.kill()` SIGKILLs it and `.start()` brings it back on the same port. It never
-touches the shared Redis. `mysql_kill_connections(db)` KILLs every MariaDB
-connection on one database (the test's own) but the caller's.
+touches the shared Redis. `mysql_kill_connections(db)` KILLs the MariaDB
+connections on one database (the test's own) but the caller's, or only those of
+one process (`client_pid`, the web process under test).
 """
 
 import contextlib
@@ -102,20 +103,50 @@ def mysql_connection_id() -> int:
         return int(cursor.fetchone()[0])
 
 
-def mysql_kill_connections(*, database: str, spare: tuple[int, ...] = ()) -> int:
-    """KILL every connection using `database` except this thread's and `spare`;
-    returns how many were killed."""
+def _client_ports(pid: int) -> set[int]:
+    """Local TCP ports of the connections `pid` and its children hold."""
+    import psutil
+
+    try:
+        main = psutil.Process(pid)
+        processes = [main, *main.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return set()
+    ports: set[int] = set()
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            ports.update(
+                conn.laddr.port
+                for conn in process.net_connections(kind="tcp")
+                if conn.raddr and conn.laddr
+            )
+    return ports
+
+
+def mysql_kill_connections(
+    *, database: str, spare: tuple[int, ...] = (), client_pid: int | None = None
+) -> int:
+    """KILL the connections using `database` except this thread's and `spare`
+    (with `client_pid`: only those of that process and its children, so the test
+    process's other threads keep theirs and later tests are unharmed); returns
+    how many were killed."""
     from django.db import connection
 
     killed = 0
     keep = {mysql_connection_id(), *spare}
+    ports = _client_ports(client_pid) if client_pid is not None else None
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = %s", [database]
+            "SELECT ID, HOST FROM information_schema.PROCESSLIST WHERE DB = %s",
+            [database],
         )
-        for (conn_id,) in cursor.fetchall():
+        for conn_id, host in cursor.fetchall():
             if int(conn_id) in keep:
                 continue
+            if ports is not None:
+                port = str(host or "").rpartition(":")[2]
+                if not port.isdigit() or int(port) not in ports:
+                    continue
             with contextlib.suppress(Exception):
                 cursor.execute(f"KILL CONNECTION {int(conn_id)}")
                 killed += 1

@@ -1,10 +1,12 @@
 """MariaDB connections killed under the real web process (MariaDB only).
 
 While a burst of AI calls runs (metered on the database: no Redis), every
-connection of the test database is KILLed, three times 0.3 s apart. Each call fails fast
-with 503 `database_unavailable` (never a 500, never a hang) or succeeds; once the
-kills stop, calls succeed again; and no write was left half done: the quota
-counter, the reservations, the usage records and their daily rollup agree.
+connection the web process holds to the test database is KILLed (only its: the
+test process's other threads keep theirs, so later tests are unharmed), three
+times 0.3 s apart. Each call fails fast with 503 `database_unavailable` (never a
+500, never a hang) or succeeds; once the kills stop, calls succeed again; and no
+write was left half done: the quota counter, the reservations, the usage records
+and their daily rollup agree.
 """
 
 import concurrent.futures
@@ -82,7 +84,9 @@ def test_killed_database_connections_fail_fast_with_503_and_leave_no_half_writes
                 for _ in range(KILL_ROUNDS):
                     kills.append(
                         mysql_kill_connections(
-                            database=connection.settings_dict["NAME"], spare=spare
+                            database=connection.settings_dict["NAME"],
+                            spare=spare,
+                            client_pid=web.process.pid,
                         )
                     )
                     time.sleep(0.3)
