@@ -358,6 +358,7 @@ async def test_cancel_between_reasoning_steps_on_the_socket_runs_and_charges_no_
     from flowmatik.testing.websockets import communicator
 
     user = await sync_to_async(_user)("pro")
+    before = len(demo_server.chat_calls())
     comm = communicator("/ws/chat/", token=jwt_for(user))
     assert (await comm.connect())[0] is True
     await comm.send_json_to(
@@ -393,10 +394,13 @@ async def test_cancel_between_reasoning_steps_on_the_socket_runs_and_charges_no_
     found = await sync_to_async(records)()
     assert "ws.chat" not in found  # the final turn never ran
     statuses = found["ws.chat.reasoning"]
-    assert statuses.count("success") == len(ran)
-    # at most the one step in flight at the cancel, settled as cancelled
-    assert len(statuses) - len(ran) <= 1
-    assert set(statuses[len(ran) :]) <= {"partial", "error"}
+    # Every step the provider was called for is settled once, and only those: a
+    # step that finished while the cancel was in transit (a loaded machine) is
+    # charged though its frame is dropped; the one in flight is settled as
+    # cancelled; none starts after the cancel (checked above).
+    assert len(statuses) == called - before
+    assert statuses.count("success") >= len(ran)
+    assert set(statuses[statuses.count("success") :]) <= {"partial", "error"}
 
 
 def test_a_reasoned_job_retried_after_a_step_fault_keeps_the_steps_it_ran(
