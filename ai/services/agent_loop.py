@@ -375,7 +375,8 @@ async def _save_shielded(loop: _Loop, *, status: str) -> None:
     try:
         loop.saved = await asyncio.shield(task)
     except asyncio.CancelledError:
-        pass
+        await asyncio.wait([task])  # stored all the same; the cancellation goes on
+        raise
     except Exception:
         logger.exception(
             "Could not store the agent turn",

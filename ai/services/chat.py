@@ -466,12 +466,18 @@ async def _still_wanted_check(prepared: PreparedChat, outcome: _Outcome) -> None
 
 
 async def _finalize_shielded(prepared: PreparedChat, outcome: _Outcome, **kwargs):
-    """Run `_finalize` to completion even if our task is cancelled again."""
+    """Run `_finalize` to completion even if our task is cancelled meanwhile.
+
+    The cancellation still goes on once the bookkeeping is done: swallowing it would
+    let a caller that was told to stop (a reasoning run, an agent loop) start its
+    next model call.
+    """
     task = asyncio.ensure_future(_finalize(prepared, outcome, **kwargs))
     try:
         return await asyncio.shield(task)
     except asyncio.CancelledError:
-        return None
+        await asyncio.wait([task])  # settled first (a second cancel leaves it running)
+        raise
 
 
 def _accumulate_tool_calls(outcome: _Outcome, deltas: list[dict]) -> None:
@@ -565,8 +571,8 @@ async def _run(
         async for event in relay:
             yield event
         await _still_wanted_check(prepared, outcome)
+        finished = True  # settled below even if cancelled meanwhile: once only
         final = await _finalize_shielded(prepared, outcome, cancelled=False)
-        finished = True
         if final is not None and (outcome.ok or final.usage.total_tokens):
             yield ChatUsageReport(usage=final.usage)
         if outcome.error is not None:

@@ -277,3 +277,35 @@ async def test_a_call_still_wanted_is_charged_as_usual(identity, settle_spy):
     assert result.usage.completion_tokens == 5
     assert [e.status for e in settle_spy] == [CallStatus.SUCCESS]
     assert settle_spy[0].cost == result.usage.cost > 0
+
+
+async def test_a_call_cancelled_while_it_settles_is_settled_once_and_stays_cancelled(
+    identity, monkeypatch
+):
+    """The cancel lands while the answer is being settled: the settlement finishes
+    (once, a success: the answer was complete) and the caller still sees the
+    cancellation, so a multi-step caller (reasoning, agents) starts nothing more.
+    The old code swallowed that cancel and returned the answer as if nothing had
+    happened."""
+    from usage import services as usage_services
+
+    settling = asyncio.Event()
+    settled = []
+    real = usage_services.usage_settle
+
+    async def slow_settle(*, reservation, event):
+        settling.set()
+        await asyncio.sleep(0.3)
+        settled.append(event)
+        return await real(reservation=reservation, event=event)
+
+    monkeypatch.setattr(usage_services, "usage_settle", slow_settle)
+    prepared = await _prepare(identity, "[[words:8]] settle me")
+    task = asyncio.create_task(chat_complete(prepared))
+    await asyncio.wait_for(settling.wait(), 10)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert [event.status for event in settled] == [CallStatus.SUCCESS]
+    await asyncio.sleep(0.4)  # nothing settles it a second time
+    assert len(settled) == 1
