@@ -701,8 +701,9 @@ QUOTA_REDIS_RETRY_SECONDS = env.float("QUOTA_REDIS_RETRY_SECONDS", default=5.0)
 # to the database when the fallback (or a re-seeded Redis) counts: never over-admits
 QUOTA_FAILOVER_HOLD_SECONDS = env.float("QUOTA_FAILOVER_HOLD_SECONDS", default=120.0)
 # Settling a call on the database retries on a new connection when the database
-# dropped one (attempts, first backoff in seconds, doubling)
-USAGE_SETTLE_DB_ATTEMPTS = env.int("USAGE_SETTLE_DB_ATTEMPTS", default=5)
+# dropped one, for up to USAGE_SETTLE_DB_RETRY_SECONDS (first backoff in seconds,
+# doubling, at most 1 s)
+USAGE_SETTLE_DB_RETRY_SECONDS = env.float("USAGE_SETTLE_DB_RETRY_SECONDS", default=10.0)
 USAGE_SETTLE_DB_BACKOFF_SECONDS = env.float(
     "USAGE_SETTLE_DB_BACKOFF_SECONDS", default=0.05
 )

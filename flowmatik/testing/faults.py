@@ -123,6 +123,25 @@ def _client_ports(pid: int) -> set[int]:
     return ports
 
 
+def mysql_busy_connections(*, database: str, client_pid: int) -> int:
+    """How many of `client_pid`'s connections to `database` are running a
+    statement right now (e.g. waiting for a row lock the test holds)."""
+    from django.db import connection
+
+    ports = _client_ports(client_pid)
+    busy = 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT HOST FROM information_schema.PROCESSLIST"
+            " WHERE DB = %s AND COMMAND = 'Query' AND ID <> CONNECTION_ID()",
+            [database],
+        )
+        for (host,) in cursor.fetchall():
+            port = str(host or "").rpartition(":")[2]
+            busy += port.isdigit() and int(port) in ports
+    return busy
+
+
 def mysql_kill_connections(
     *, database: str, spare: tuple[int, ...] = (), client_pid: int | None = None
 ) -> int:

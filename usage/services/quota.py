@@ -427,23 +427,25 @@ def _db_settle_retrying(
     *, reservation: Reservation, payload: dict[str, Any], limits: Limits
 ) -> QuotaState:
     """`_db_settle`, again on a new connection when the database dropped the one it
-    used (the transaction rolled back whole; settling is idempotent): a call that
-    was served keeps its usage record through a brief database blip."""
-    attempts = max(1, settings.USAGE_SETTLE_DB_ATTEMPTS)
-    for attempt in range(attempts):
+    used (the transaction rolled back whole; settling is idempotent), backing off
+    (doubling, at most a second) for up to `USAGE_SETTLE_DB_RETRY_SECONDS`: a call
+    that was served keeps its usage record through a database outage that long."""
+    deadline = time.monotonic() + settings.USAGE_SETTLE_DB_RETRY_SECONDS
+    backoff = settings.USAGE_SETTLE_DB_BACKOFF_SECONDS
+    while True:
         try:
             return _db_settle(reservation=reservation, payload=payload, limits=limits)
         except (OperationalError, InterfaceError):
             # The connection failed mid-use (not always flagged as broken): a new one.
             drop_connection()
-            if attempt == attempts - 1:
+            if time.monotonic() + backoff > deadline:
                 logger.exception(
                     "Usage not settled: the database kept failing",
                     extra={"eventKey": payload["event_key"]},
                 )
                 raise
-            time.sleep(settings.USAGE_SETTLE_DB_BACKOFF_SECONDS * 2**attempt)
-    raise AssertionError("unreachable")
+            time.sleep(backoff)
+            backoff = min(1.0, backoff * 2)
 
 
 def _outcome_from_payload(payload: dict[str, Any]) -> tuple[str, int]:
