@@ -192,4 +192,7 @@ def studio_request_from_post(posted: QueryDict) -> dict[str, Any]:
             _split(raw) if isinstance(api_field, serializers.ListField) else raw
         )
     body["options"] = options
+    depth = (posted.get("reasoning_depth") or "").strip()
+    if depth and depth != "0":
+        body["reasoning"] = {"depth": depth}
     return body

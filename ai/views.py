@@ -281,6 +281,7 @@ def studio_page(request: HttpRequest) -> HttpResponse:
                     agent=data.get("agent") or "",
                     model=data.get("model") or "",
                     request_id=getattr(request, "request_id", ""),
+                    reasoning_depth=(data.get("reasoning") or {}).get("depth", 0),
                 )
             except ApplicationError as exc:
                 errors = [("", exc.message)]
@@ -313,8 +314,21 @@ def studio_page(request: HttpRequest) -> HttpResponse:
         "type_labels": TYPE_LABELS,
         "status_labels": STATUS_LABELS,
         "max_prompt_chars": settings.STUDIO_MAX_PROMPT_CHARS,
+        "reasoning": _reasoning_choices(user_id, posted),
     }
     return render(request, "ai/studio.html", context, status=400 if errors else 200)
+
+
+def _reasoning_choices(user_id: int, posted: QueryDict | None) -> dict[str, Any]:
+    """The reasoning depths the picker offers: up to the plan's, the rest shown as
+    needing an upgrade (the engine checks again)."""
+    allowed = int(settings.AI_REASONING_MAX_DEPTH.get(_plan(user_id).slug, 0))
+    return {
+        "allowed": allowed,
+        "depths": [(depth, depth <= allowed) for depth in (1, 2, 3)],
+        "selected": (posted.get("reasoning_depth", "") if posted else "") or "0",
+        "text_types": " ".join(sorted(jobs.TEXT_TYPES)),
+    }
 
 
 def _job_context(job: ContentJob) -> dict[str, Any]:
@@ -333,6 +347,7 @@ def _job_context(job: ContentJob) -> dict[str, Any]:
     return {
         "job": job,
         "assets": assets,
+        "reasoning_steps": (job.result or {}).get("reasoning", {}).get("steps", []),
         "type_label": TYPE_LABELS.get(job.type, job.type),
         "status_label": STATUS_LABELS.get(job.status, job.status),
         "active": job.status in (JobStatus.QUEUED, JobStatus.RUNNING),

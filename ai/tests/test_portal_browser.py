@@ -162,6 +162,11 @@ def test_a_blog_post_is_watched_to_the_end_in_the_studio(
     page.goto(portal_server.url("/app/studio/"))
     page.get_by_label("Blog post").check()
     assert page.get_by_label("Network").is_hidden()  # another format's options
+    reasoning = page.get_by_label("Reasoning (plan, draft, critique, revise)")
+    assert reasoning.is_visible()  # a text format
+    page.get_by_label("Image").check()
+    assert reasoning.is_hidden()  # not for media
+    page.get_by_label("Blog post").check()
     page.get_by_label("Brief (for audio: the text to read aloud)").fill(
         "Cold brew at home"
     )

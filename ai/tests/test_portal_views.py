@@ -187,6 +187,48 @@ def test_the_studio_form_creates_a_job_through_the_service(
     assert "<h1>Cold brew at home</h1>" in panel  # Markdown rendered
 
 
+def test_the_studio_runs_a_reasoned_job_and_shows_its_steps(
+    signed_in, owner, enqueued, django_capture_on_commit_callbacks
+):
+    subscription_row(user=owner, plan="pro")  # reasoning up to depth 2
+    page = signed_in.get("/app/studio/").content.decode()
+    assert '<option value="2">2 review rounds</option>' in page
+    upgrade = '<option value="3" disabled>3 review rounds — upgrade your plan</option>'
+    assert upgrade in page
+    with django_capture_on_commit_callbacks(execute=True):
+        response = signed_in.post(
+            "/app/studio/",
+            {"type": "email", "prompt": "Welcome aboard", "reasoning_depth": "2"},
+        )
+    job = ContentJob.objects.get(user=owner)
+    assert response.status_code == 302
+    assert job.reasoning_depth == 2
+    job_run_task(job.pk)
+    panel = signed_in.get(f"/app/studio/jobs/{job.pk}/panel/").content.decode()
+    steps = re.findall(r'data-step="(\w+)"', panel)
+    assert steps[0] == "plan"
+    assert steps.count("critique") == 2  # one per review round
+    assert f"{len(steps)} reasoning steps" in panel
+
+
+def test_a_reasoning_depth_the_plan_lacks_is_refused_in_words(
+    signed_in, owner, enqueued
+):
+    page = signed_in.get("/app/studio/").content.decode()  # Free: no reasoning
+    assert "your plan does not include reasoning" in page
+    response = signed_in.post(
+        "/app/studio/",
+        {"type": "email", "prompt": "Welcome", "reasoning_depth": "1"},
+    )
+    assert response.status_code == 400
+    assert "reasoning depth" in response.content.decode()
+    nonsense = signed_in.post(
+        "/app/studio/", {"type": "email", "prompt": "Hi", "reasoning_depth": "deep"}
+    )
+    assert nonsense.status_code == 400
+    assert not ContentJob.objects.exists()
+
+
 def test_a_bad_option_is_explained_in_words_and_nothing_is_created(signed_in, enqueued):
     response = signed_in.post(
         "/app/studio/",

@@ -7,6 +7,7 @@
   const form = document.getElementById("studio-form");
   if (form) {
     const sets = form.querySelectorAll(".studio-options");
+    const reasoning = form.querySelector(".studio-reasoning");
     const sync = function () {
       const chosen = form.querySelector("input[name=type]:checked");
       sets.forEach(function (set) {
@@ -14,6 +15,12 @@
         set.hidden = !active;
         set.disabled = !active; // inactive formats' inputs are not posted
       });
+      if (reasoning) {
+        // reasoning is for text formats: hidden (and not posted) for media
+        const text = chosen && reasoning.dataset.textTypes.split(" ").includes(chosen.value);
+        reasoning.hidden = !text;
+        reasoning.querySelector("select").disabled = !text;
+      }
     };
     form.addEventListener("change", function (event) {
       if (event.target.name === "type") sync();
