@@ -8,10 +8,11 @@ The language switch (`accounts.views.language_switch`) saves it on the account a
 sets the cookie.
 """
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils import translation
+
+from flowmatik.middleware import HybridMiddleware
 
 
 def language_cookie_set(response: HttpResponse, language: str) -> None:
@@ -48,25 +49,11 @@ def _cookie_align(request: HttpRequest, response: HttpResponse, language: str) -
         language_cookie_set(response, language)
 
 
-class UserLanguageMiddleware:
-    sync_capable = True
-    async_capable = True
+class UserLanguageMiddleware(HybridMiddleware):
+    def before(self, request: HttpRequest) -> None:
+        self._apply(request, _saved_language(getattr(request, "user", None)))
 
-    def __init__(self, get_response):
-        self.get_response = get_response
-        if iscoroutinefunction(get_response):
-            markcoroutinefunction(self)
-
-    def __call__(self, request: HttpRequest):
-        if iscoroutinefunction(self):
-            return self._acall(request)
-        language = _saved_language(getattr(request, "user", None))
-        _activate(request, language)
-        response = self.get_response(request)
-        _cookie_align(request, response, language)
-        return response
-
-    async def _acall(self, request: HttpRequest):
+    async def abefore(self, request: HttpRequest) -> None:
         # Only a browser with a session cookie can have a session user: API clients
         # (no cookie) cost no query here.
         language = ""
@@ -74,7 +61,15 @@ class UserLanguageMiddleware:
             request, "auser"
         ):
             language = _saved_language(await request.auser())
-        _activate(request, language)
-        response = await self.get_response(request)
+        self._apply(request, language)
+
+    def after(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        language = request._account_language  # type: ignore[attr-defined]
         _cookie_align(request, response, language)
         return response
+
+    @staticmethod
+    def _apply(request: HttpRequest, language: str) -> None:
+        # `after` brings the cookie in line with it
+        request._account_language = language  # type: ignore[attr-defined]
+        _activate(request, language)

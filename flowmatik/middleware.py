@@ -34,7 +34,14 @@ error_logger = logging.getLogger("flowmatik.errors")
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
-class _HybridMiddleware:
+class HybridMiddleware:
+    """The sync/async shell of a middleware: subclasses fill in the hooks.
+
+    `before` runs ahead of the view (`abefore` on the async stack, which may await;
+    it runs `before` unless overridden), `after` on its response. Works in both
+    stacks, so an async view never pays for a thread hop.
+    """
+
     sync_capable = True
     async_capable = True
 
@@ -52,11 +59,14 @@ class _HybridMiddleware:
 
     async def _acall(self, request: HttpRequest):
         request._in_async = True
-        self.before(request)
+        await self.abefore(request)
         return self.after(request, await self.get_response(request))
 
     def before(self, request: HttpRequest) -> None:
         pass
+
+    async def abefore(self, request: HttpRequest) -> None:
+        self.before(request)
 
     def after(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
         return response
@@ -104,7 +114,7 @@ def _context_unbind(request: HttpRequest) -> None:
             var.set(None if previous is contextvars.Token.MISSING else previous)
 
 
-class RequestContextMiddleware(_HybridMiddleware):
+class RequestContextMiddleware(HybridMiddleware):
     """Take or make `X-Request-ID`, bind it to logs, return it, log one access line,
     and record the request in the shared metrics (one write, no database)."""
 
@@ -173,7 +183,7 @@ class RequestContextMiddleware(_HybridMiddleware):
         return response
 
 
-class SecurityHeadersMiddleware(_HybridMiddleware):
+class SecurityHeadersMiddleware(HybridMiddleware):
     """Headers SecurityMiddleware does not set (CSP, Permissions-Policy)."""
 
     def after(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
@@ -192,7 +202,7 @@ def _is_api(request: HttpRequest) -> bool:
     return request.path.startswith(("/api/", "/v1/"))
 
 
-class ApiExceptionMiddleware(_HybridMiddleware):
+class ApiExceptionMiddleware(HybridMiddleware):
     """JSON errors for API paths, also for non-DRF views and Django's own 404s."""
 
     def after(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
