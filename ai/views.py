@@ -113,6 +113,7 @@ def chat_page(request: HttpRequest, conversation_id: int | None = None) -> HttpR
         "plan": plan,
         "quota": quota_state_for_user(user_id=user_id),
         "max_message_chars": settings.AI_MAX_MESSAGE_CHARS,
+        "reasoning": _reasoning_choices(user_id, None),
     }
     return render(request, "ai/chat.html", context)
 
@@ -165,6 +166,10 @@ def chat_send(request: HttpRequest) -> HttpResponse:
         if conversation_id
         else redirect("ai:chat")
     )
+    depth = request.POST.get("reasoning_depth", "") or "0"
+    if depth not in ("0", "1", "2", "3"):
+        messages.error(request, _("Reasoning depth is 1, 2 or 3."))
+        return back
     try:
         result = chat_complete_sync(
             ChatRequest(
@@ -176,6 +181,7 @@ def chat_send(request: HttpRequest) -> HttpResponse:
                 model=request.POST.get("model", "")[:128] or None,
                 agent=request.POST.get("agent", "")[:128] or None,
                 persist=True,
+                reasoning_depth=int(depth),
             )
         )
     except ConversationNotFound:

@@ -98,6 +98,33 @@ def test_a_reply_streams_in_then_shows_sanitised_markdown(
     assert page.errors == []
 
 
+def test_reasoning_steps_are_listed_live_and_kept_with_the_reply(
+    portal_server, browser_page, login_in_browser, member, paced
+):
+    from billing.tests.factories import subscription_row
+
+    subscription_row(user=member, plan="pro")
+    page = browser_page
+    paced(40)
+    _open_chat(page, portal_server, member, login_in_browser)
+    page.get_by_label("Reasoning").select_option("1")
+    page.get_by_label("Your message").fill("[[delay:0.3]] Plan a tea tasting")
+    page.get_by_role("button", name="Send").click()
+    steps = page.locator(".chat-message--assistant .chat-steps li")
+    steps.first.wait_for(state="attached")  # the plan step, while the turn runs
+    assert page.evaluate("document.getElementById('chat').dataset.streaming") == (
+        "true"
+    )
+    assert steps.first.get_attribute("data-step") == "plan"
+    page.locator(".chat-message--assistant[data-message-id]").wait_for()
+    kept = page.locator(".chat-message--assistant[data-message-id] .chat-steps li")
+    names = [kept.nth(i).get_attribute("data-step") for i in range(kept.count())]
+    assert names[0] == "plan", names
+    assert "critique" in names, names
+    assert page.get_by_role("status").inner_text() == "Reply complete."
+    assert page.errors == []
+
+
 def test_stop_cancels_a_streaming_reply(
     portal_server, browser_page, login_in_browser, member, paced
 ):

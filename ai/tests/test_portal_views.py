@@ -295,6 +295,36 @@ def test_without_javascript_the_form_gets_a_complete_reply(
     assert conversation.messages.count() == 4
 
 
+def test_without_javascript_a_reasoned_reply_runs_its_steps(
+    transactional_db, signed_in, owner
+):
+    from usage.models import UsageRecord
+    from usage.services import usage_events_drain
+
+    subscription_row(user=owner, plan="pro")
+    response = signed_in.post(
+        "/app/chat/send/", {"message": "Plan a tea tasting", "reasoning_depth": "1"}
+    )
+    assert response.status_code == 302
+    usage_events_drain()  # with Redis, records are stored in the background
+    endpoints = list(
+        UsageRecord.objects.filter(user=owner).values_list("endpoint", flat=True)
+    )
+    assert "portal.chat.reasoning" in endpoints  # the steps, each metered
+    assert endpoints.count("portal.chat") == 1  # then the answer
+    bad = signed_in.post(
+        "/app/chat/send/", {"message": "hi", "reasoning_depth": "9"}, follow=True
+    )
+    assert "Reasoning depth is 1, 2 or 3." in bad.content.decode()
+    free_user = UserFactory()
+    signed_in.force_login(free_user)
+    refused = signed_in.post(
+        "/app/chat/send/", {"message": "hi", "reasoning_depth": "1"}, follow=True
+    )
+    assert "does not include this reasoning depth" in refused.content.decode()
+    assert not Conversation.objects.filter(user=free_user).exists()
+
+
 def test_without_javascript_bad_input_is_explained(transactional_db, signed_in, owner):
     empty = signed_in.post("/app/chat/send/", {"message": "   "}, follow=True)
     assert empty.status_code == 200

@@ -1,6 +1,7 @@
 // The chat page: send a message over /ws/chat/, show the reply as it streams in
 // (as plain text), then swap in the stored reply rendered on the server (Markdown
-// with raw HTML escaped). Stop sends the socket's cancel. No inline code (CSP).
+// with raw HTML escaped). Reasoning steps and an agent's tool calls are listed in
+// the reply as they happen. Stop sends the socket's cancel. No inline code (CSP).
 (function () {
   "use strict";
 
@@ -10,6 +11,7 @@
   const input = document.getElementById("chat-input");
   const modelPicker = document.getElementById("chat-model");
   const agentPicker = document.getElementById("chat-agent");
+  const reasoningPicker = document.getElementById("chat-reasoning");
   const sendButton = document.getElementById("chat-send");
   const stopButton = document.getElementById("chat-stop");
   const list = document.getElementById("chat-messages");
@@ -78,12 +80,48 @@
     }
   }
 
+  // The reply's steps (reasoning, tool calls) as a list that opens on demand.
+  function stepsOf(article) {
+    let steps = article.querySelector(".chat-steps");
+    if (!steps) {
+      steps = document.createElement("details");
+      steps.className = "chat-steps";
+      const summary = document.createElement("summary");
+      summary.textContent = text.strSteps;
+      steps.appendChild(summary);
+      steps.appendChild(document.createElement("ol"));
+      article.insertBefore(steps, article.firstChild);
+    }
+    return steps;
+  }
+
+  function addStep(article, kind, title, detail) {
+    const steps = stepsOf(article);
+    const item = document.createElement("li");
+    item.dataset.step = kind;
+    const name = document.createElement("strong");
+    name.textContent = title;
+    item.appendChild(name);
+    if (detail) {
+      const body = document.createElement("div");
+      body.className = "chat-steps__detail";
+      body.textContent = detail; // plain text: never HTML
+      item.appendChild(body);
+    }
+    steps.querySelector("ol").appendChild(item);
+    steps.querySelector("summary").textContent =
+      text.strSteps + " (" + steps.querySelectorAll("li").length + ")";
+  }
+
   async function showStored(article, messageId) {
     if (!conversationId || !messageId) return;
     try {
       const fragment = await fetchFragment(
         "/app/chat/" + conversationId + "/messages/" + messageId + "/"
       );
+      const steps = article.querySelector(".chat-steps");
+      const stored = fragment.querySelector("article");
+      if (steps && stored) stored.insertBefore(steps, stored.firstChild);
       article.replaceWith(fragment);
     } catch (error) {
       // the streamed plain text stays on the page
@@ -135,9 +173,21 @@
         adopt(frame.conversation_id);
         setStatus(text.strStreaming);
         break;
+      case "reasoning_step": {
+        const label = frame.step + (frame.section ? " " + frame.section : "");
+        if (current) addStep(current, frame.step, label, frame.content);
+        setStatus(text.strStep + " " + frame.index + " (" + label + ")…");
+        break;
+      }
+      case "tool_call":
+        if (current) addStep(current, "tool_call", text.strTool + ": " + frame.name, frame.arguments);
+        break;
+      case "tool_result":
+        if (current) addStep(current, "tool_result", text.strTool + ": " + frame.name, frame.content);
+        break;
       case "delta":
         if (current) {
-          current.firstChild.textContent += frame.content || "";
+          current.querySelector(".chat-message__body").textContent += frame.content || "";
           current.dataset.updates = String(Number(current.dataset.updates || 0) + 1);
         }
         break;
@@ -159,7 +209,9 @@
       case "error":
         setStreaming(false);
         reply = null;
-        if (current && !current.firstChild.textContent) current.remove();
+        if (current && !current.querySelector(".chat-message__body").textContent) {
+          current.remove();
+        }
         if (frame.code === "quota_exceeded") {
           quotaAlert.hidden = false;
           setStatus("");
@@ -169,7 +221,7 @@
         }
         break;
       default:
-        break; // reasoning, tool calls and usage are not shown live
+        break; // a reasoning model's thoughts and usage are not shown live
     }
   }
 
@@ -226,11 +278,14 @@
     if (conversationId) frame.conversation_id = conversationId;
     if (modelPicker && modelPicker.value) frame.model = modelPicker.value;
     if (agentPicker && agentPicker.value) frame.agent = agentPicker.value;
+    if (reasoningPicker && Number(reasoningPicker.value) > 0) {
+      frame.reasoning = { depth: Number(reasoningPicker.value) };
+    }
     try {
       transmit(frame);
     } catch (error) {
       setStreaming(false);
-      if (reply && !reply.firstChild.textContent) reply.remove();
+      if (reply && !reply.querySelector(".chat-message__body").textContent) reply.remove();
       reply = null;
       setStatus(text.strError + " " + error.message);
     }
