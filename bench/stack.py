@@ -17,7 +17,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,32 +25,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from flowmatik.testing.process_control import (
+    free_port,
+    process_signal,
+    process_start,
+    process_wait,
+    wait_log,
+    wait_port,
+)
+
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 WEBHOOK_SECRET = "whsec_bench_" + secrets.token_hex(8)
 # Flags of the Dockerfile's CMD (a test keeps the two the same); the host is
 # loopback here.
 PRODUCTION_FLAGS = ("--lifespan", "on", "--proxy-headers", "--no-access-log")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_port(port: int, process: subprocess.Popen, what: str, timeout=120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{what} exited with {process.returncode}")
-        with (
-            contextlib.suppress(OSError),
-            socket.create_connection(("127.0.0.1", port), timeout=1),
-        ):
-            return
-        time.sleep(0.2)
-    raise RuntimeError(f"{what} did not listen on {port} within {timeout:.0f} s")
+_READY = re.compile(r"\bready\b")  # the Celery worker's start-up line
 
 
 def rss_kb(pid: int) -> int:
@@ -175,14 +164,12 @@ class Stack:
 
     # --- processes ---
     def spawn(self, name: str, command: list[str], env=None) -> subprocess.Popen:
-        log = (self.workdir / f"{name}.log").open("wb")
-        process = subprocess.Popen(  # noqa: S603 - our own interpreter, fixed args
+        process = process_start(
             command,
+            log=self.workdir / f"{name}.log",
             cwd=ROOT,
             env=env or self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            new_session=True,
         )
         self._procs.append((name, process))
         return process
@@ -192,18 +179,14 @@ class Stack:
         return path.read_text(errors="replace")[-chars:] if path.exists() else ""
 
     def stop_all(self) -> None:
+        # SIGTERM to all first, so that they stop side by side within one deadline
         for _, process in reversed(self._procs):
             if process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGTERM)
+                process_signal(process, signal.SIGTERM, group=True)
         deadline = time.monotonic() + 15
         for _, process in reversed(self._procs):
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=5)
+            timeout = max(0.1, deadline - time.monotonic())
+            process_wait(process, timeout=timeout, group=True)
 
     def server_pids(self) -> list[int]:
         """The uvicorn supervisor and its worker processes."""
@@ -406,15 +389,14 @@ class Stack:
         wait_port(port, self.web, "the platform (web.log)")
         self.base = f"http://127.0.0.1:{port}"
         # Every worker has started (they share the socket; the port answers early).
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            log = self.log_tail("web", 200_000)
-            if log.count("Application startup complete") >= self.options.workers:
-                return
-            if self.web.poll() is not None:
-                break
-            time.sleep(0.2)
-        raise RuntimeError(f"the platform did not start:\n{self.log_tail('web')}")
+        workers = self.options.workers
+        if not wait_log(
+            self.web,
+            self.workdir / "web.log",
+            lambda log: log.count("Application startup complete") >= workers,
+            timeout=120,
+        ):
+            raise RuntimeError(f"the platform did not start:\n{self.log_tail('web')}")
 
     def start_celery_worker(self) -> subprocess.Popen:
         process = self.spawn(
@@ -434,13 +416,8 @@ class Stack:
                 f"bench-{self.run_id}@%h",
             ],
         )
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if re.search(r"\bready\b", self.log_tail("celery", 200_000)):
-                return process
-            if process.poll() is not None:
-                break
-            time.sleep(0.2)
+        if wait_log(process, self.workdir / "celery.log", _READY.search, timeout=90):
+            return process
         raise RuntimeError(
             f"the Celery worker did not start:\n{self.log_tail('celery')}"
         )

@@ -10,7 +10,6 @@ get; `wait_for` polls a condition with a deadline.
 import contextlib
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from typing import Any
 
 from django.conf import settings
 
+from flowmatik.testing.process_control import process_start, process_stop
 from flowmatik.testing.processes import RunningProcess, database_url_of_tests
 from flowmatik.testing.secret_scan import scan_process_output
 
@@ -59,14 +59,7 @@ def wait_for(condition: Callable[[], Any], *, timeout: float, what: str) -> Any:
 
 def process_group_stop(process: subprocess.Popen, *, timeout: float = 20) -> None:
     """SIGTERM the process's group (it and its children), then SIGKILL."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=5)
+    process_stop(process, timeout=timeout, group=True)
 
 
 @contextlib.contextmanager
@@ -101,27 +94,25 @@ def celery_worker_process(
         "-n",
         f"test-{uuid.uuid4().hex[:8]}@%h",
     ]
-    with log.open("wb") as out:
-        process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            command,
-            cwd=settings.BASE_DIR,
-            env={**os.environ, **env},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+    process = process_start(
+        command,
+        log=log,
+        cwd=settings.BASE_DIR,
+        env={**os.environ, **env},
+        new_session=True,
+    )
+    try:
+        wait_for(
+            lambda: (
+                re.search(r"\bready\b", log.read_text("latin-1"))
+                or process.poll() is not None
+            ),
+            timeout=60,
+            what="the Celery worker",
         )
-        try:
-            wait_for(
-                lambda: (
-                    re.search(r"\bready\b", log.read_text("latin-1"))
-                    or process.poll() is not None
-                ),
-                timeout=60,
-                what="the Celery worker",
-            )
-            if process.poll() is not None:
-                raise RuntimeError(f"celery exited:\n{log.read_text()}")
-            yield RunningProcess(port=0, log=log, process=process)
-        finally:
-            process_group_stop(process)
-            scan_process_output(log, "celery worker output")
+        if process.poll() is not None:
+            raise RuntimeError(f"celery exited:\n{log.read_text()}")
+        yield RunningProcess(port=0, log=log, process=process)
+    finally:
+        process_group_stop(process)
+        scan_process_output(log, "celery worker output")

@@ -10,7 +10,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,11 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection
 
+from flowmatik.testing.process_control import process_start, process_stop, wait_log
 from flowmatik.testing.secret_scan import scan_process_output
+
+# uvicorn's start-up line, with the port it bound (asked for port 0)
+_LISTENING = re.compile(r"running on http://127\.0\.0\.1:(\d+)")
 
 
 def database_url_of_tests() -> str:
@@ -79,33 +82,12 @@ def uvicorn_process(
         "--no-access-log",
         *args,
     ]
-    with log.open("wb") as out:
-        process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            command,
-            cwd=settings.BASE_DIR,
-            env=full_env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            port = None
-            deadline = time.monotonic() + 60
-            while port is None:
-                found = re.search(
-                    r"running on http://127\.0\.0\.1:(\d+)", log.read_text("latin-1")
-                )
-                if found:
-                    port = int(found.group(1))
-                elif process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"uvicorn did not start:\n{log.read_text()}")
-                else:
-                    time.sleep(0.1)
-            yield RunningProcess(port=port, log=log, process=process)
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
-            scan_process_output(log, f"{name} output ({log.name})")
+    process = process_start(command, log=log, cwd=settings.BASE_DIR, env=full_env)
+    try:
+        found = wait_log(process, log, _LISTENING.search, timeout=60, interval=0.1)
+        if found is None:
+            raise RuntimeError(f"uvicorn did not start:\n{log.read_text()}")
+        yield RunningProcess(port=int(found.group(1)), log=log, process=process)
+    finally:
+        process_stop(process, timeout=15)
+        scan_process_output(log, f"{name} output ({log.name})")
