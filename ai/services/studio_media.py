@@ -7,7 +7,10 @@ unit from the catalogue, settled once, nothing charged on failure).
 """
 
 import base64
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from decimal import Decimal
+from typing import TypeVar
 
 from django.conf import settings
 
@@ -23,6 +26,8 @@ from flowmatik.errors import ApplicationError
 
 IMAGES_ENDPOINT = "openai.images"
 SPEECH_ENDPOINT = "openai.speech"
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,27 @@ async def media_model_resolve(
         modality=modality,
     )
     return info, catalogue.providers[info.provider]
+
+
+async def _caller_metered(
+    *,
+    caller: Caller,
+    model: ModelInfo,
+    endpoint: str,
+    call: Callable[[], Awaitable[T]],
+    units_of: Callable[[T], Decimal | int],
+) -> MeteredResult:
+    """`call()` metered for `caller` on `endpoint` (`media_call_metered`)."""
+    return await media_call_metered(
+        user_id=caller.user_id,
+        model=model,
+        endpoint=endpoint,
+        request_id=caller.request_id,
+        call=call,
+        units_of=units_of,
+        api_key_id=caller.api_key_id,
+        ip=caller.ip,
+    )
 
 
 async def images_generate_metered(
@@ -111,15 +137,8 @@ async def images_generate_metered(
             images.append({"b64_json": data})
         return images
 
-    return await media_call_metered(
-        user_id=caller.user_id,
-        model=info,
-        endpoint=IMAGES_ENDPOINT,
-        request_id=caller.request_id,
-        call=call,
-        units_of=len,
-        api_key_id=caller.api_key_id,
-        ip=caller.ip,
+    return await _caller_metered(
+        caller=caller, model=info, endpoint=IMAGES_ENDPOINT, call=call, units_of=len
     )
 
 
@@ -163,13 +182,10 @@ async def speech_create_metered(
     def units_of(speech: media_provider.GeneratedSpeech) -> int:
         return len(text.encode()) if info.price_unit == "1M_utf8_bytes" else 1
 
-    return await media_call_metered(
-        user_id=caller.user_id,
+    return await _caller_metered(
+        caller=caller,
         model=info,
         endpoint=SPEECH_ENDPOINT,
-        request_id=caller.request_id,
         call=call,
         units_of=units_of,
-        api_key_id=caller.api_key_id,
-        ip=caller.ip,
     )
