@@ -209,15 +209,35 @@ class Stack:
         return {str(pid): rss_kb(pid) for pid in self.server_pids()}
 
     def counters(self) -> dict[str, int]:
-        """Database queries and Redis round trips of the web workers, summed."""
+        """Database queries (request path and background threads) and Redis round
+        trips of the web workers, summed."""
         time.sleep(0.3)  # the writers flush every 100 ms
-        total = {"queries": 0, "redis_round_trips": 0}
+        total = {"queries": 0, "background_queries": 0, "redis_round_trips": 0}
         for pid in self.worker_pids():
             path = self.counters_dir / f"{pid}.json"
             if path.exists():
                 for key, value in json.loads(path.read_text()).items():
-                    total[key] += value
+                    total[key] = total.get(key, 0) + value
         return total
+
+    def trace(self, on: bool) -> None:
+        """Start or stop the workers' trace of each query and Redis round trip
+        (`bench/instrument/sitecustomize.py`); stopping waits for the last lines."""
+        switch = self.counters_dir / "trace-on"
+        if on:
+            for old in self.counters_dir.glob("*.trace.jsonl"):
+                old.unlink()
+            switch.touch()
+        else:
+            switch.unlink(missing_ok=True)
+        time.sleep(0.3)  # the writers look every 100 ms
+
+    def trace_lines(self) -> list[dict]:
+        """What the workers traced (see `trace`)."""
+        lines: list[dict] = []
+        for path in self.counters_dir.glob("*.trace.jsonl"):
+            lines += [json.loads(line) for line in path.read_text().splitlines()]
+        return lines
 
     # --- setup ---
     def _start_upstream(self) -> None:
