@@ -19,6 +19,7 @@ from ai.mcp_server.asgi import (  # noqa: E402
 )
 from flowmatik.http_body import ChunkedBodyMiddleware  # noqa: E402
 from flowmatik.lean_handler import LeanASGIHandler, is_lean_path  # noqa: E402
+from flowmatik.metrics import metrics_flush  # noqa: E402
 from flowmatik.overload import AiConcurrencyLimit  # noqa: E402
 from flowmatik.websocket_routing import websocket_urlpatterns  # noqa: E402
 from flowmatik.ws_auth import TokenAuthMiddleware  # noqa: E402
@@ -45,7 +46,8 @@ django_http_app = AiConcurrencyLimit(ChunkedBodyMiddleware(_django_app))
 
 async def lifespan_app(scope, receive, send):
     """Answer the ASGI lifespan protocol (uvicorn with lifespan on): start and stop
-    the MCP session manager with the process; store queued usage records at exit."""
+    the MCP session manager with the process; store queued usage records and
+    buffered metrics at exit."""
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
@@ -53,8 +55,10 @@ async def lifespan_app(scope, receive, send):
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await mcp_mount.shutdown()
-            # Usage records still queued for the background writer: store them now.
+            # Usage records still queued for the background writer: store them now;
+            # metrics still buffered too.
             await sync_to_async(records_flush, thread_sensitive=False)()
+            await sync_to_async(metrics_flush, thread_sensitive=False)()
             await send({"type": "lifespan.shutdown.complete"})
             return
 

@@ -2,8 +2,11 @@
 
 Recorders (`metrics_record_*`) turn an event into counter increments and write them
 in one call to the store (one Redis pipeline, or one SQLite transaction on the
-embedded default); readers (`flowmatik.metrics.windows`) aggregate time buckets for
-the staff API, and `flowmatik.metrics.prometheus` exposes the cumulative counters.
+embedded default); the event loop's recorders (`ametrics_record_*`: every request
+and AI call) add them to the process's buffer instead, written every
+`METRICS_FLUSH_MS` (`flowmatik.metrics.buffer`); readers
+(`flowmatik.metrics.windows`) aggregate time buckets for the staff API, and
+`flowmatik.metrics.prometheus` exposes the cumulative counters.
 
 Families and fields (`|` separates label values):
   req   n|<method>|<route>|<status>  d|<route> (ms sum)  b|<route>|<bucket index>
@@ -24,6 +27,7 @@ from functools import lru_cache
 
 from django.conf import settings
 
+from flowmatik.metrics.buffer import MetricsBuffer, buffers_flush
 from flowmatik.metrics.store import (
     Increment,
     RedisMetricsStore,
@@ -57,22 +61,49 @@ UNMATCHED_ROUTE = "<unmatched>"
 
 
 @lru_cache(maxsize=1)
-def _store_for(redis_url: str, prefix: str, path: str):
+def _store_for(
+    redis_url: str, prefix: str, path: str
+) -> tuple[RedisMetricsStore | SqliteMetricsStore, MetricsBuffer]:
+    store: RedisMetricsStore | SqliteMetricsStore
     if redis_url:
-        return RedisMetricsStore(
+        store = RedisMetricsStore(
             url=redis_url,
             prefix=prefix,
             timeout=settings.METRICS_REDIS_TIMEOUT_SECONDS,
             retry_seconds=settings.METRICS_RETRY_SECONDS,
         )
-    return SqliteMetricsStore(path=path, retry_seconds=settings.METRICS_RETRY_SECONDS)
+    else:
+        store = SqliteMetricsStore(
+            path=path, retry_seconds=settings.METRICS_RETRY_SECONDS
+        )
+    return store, MetricsBuffer(lambda increments: store.apply(increments))
+
+
+def _current() -> tuple[RedisMetricsStore | SqliteMetricsStore, MetricsBuffer]:
+    return _store_for(
+        settings.REDIS_URL, settings.METRICS_REDIS_PREFIX, settings.METRICS_STORE_PATH
+    )
 
 
 def metrics_store() -> RedisMetricsStore | SqliteMetricsStore:
     """The store of this configuration (Redis when REDIS_URL is set)."""
-    return _store_for(
-        settings.REDIS_URL, settings.METRICS_REDIS_PREFIX, settings.METRICS_STORE_PATH
-    )
+    return _current()[0]
+
+
+def metrics_flush() -> None:
+    """Write this process's buffered increments now (readers call it first, so a
+    process sees its own figures at once; the ASGI lifespan shutdown too)."""
+    buffers_flush()
+
+
+async def _arecord(increments: list[Increment]) -> None:
+    """An event loop's write: buffered (no I/O here), or through at once with
+    `METRICS_FLUSH_MS=0`."""
+    store, buffer = _current()
+    if settings.METRICS_FLUSH_MS > 0:
+        buffer.add(increments)
+    else:
+        await store.aapply(increments)
 
 
 def metrics_reset() -> None:
@@ -153,7 +184,7 @@ async def ametrics_record_request(
     *, method: str, route: str, status: int, duration_ms: float
 ) -> None:
     if _enabled():
-        await metrics_store().aapply(
+        await _arecord(
             request_increments(
                 method=method,
                 route=route,
@@ -196,7 +227,7 @@ def ai_call_increments(
 async def ametrics_record_ai_call(**fields) -> None:
     """One settled AI call (usage settlement calls this): tokens and cost."""
     if _enabled():
-        await metrics_store().aapply(ai_call_increments(**fields, now=time.time()))
+        await _arecord(ai_call_increments(**fields, now=time.time()))
 
 
 def metrics_record_ai_call(**fields) -> None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from flowmatik.errors import ServiceUnavailable
-from flowmatik.metrics import REQUEST_BUCKETS_MS, metrics_store
+from flowmatik.metrics import REQUEST_BUCKETS_MS, metrics_flush, metrics_store
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ def _keys(family: str, window: Window, now: float) -> list[str]:
 
 
 def _read(store, keys: list[str]) -> list[dict[str, float]]:
+    metrics_flush()  # this process's buffered figures first
     try:
         return store.read(keys)
     except Exception as exc:  # Redis down, metrics file unreadable

@@ -855,6 +855,10 @@ METRICS_ENABLED = env.bool("METRICS_ENABLED", default=True)
 # Redis key prefix of the metric hashes (used when REDIS_URL is set)
 METRICS_REDIS_PREFIX = env.str("METRICS_REDIS_PREFIX", default="fmk:metrics")
 METRICS_REDIS_TIMEOUT_SECONDS = env.float("METRICS_REDIS_TIMEOUT_SECONDS", default=0.25)
+# Request and AI-call metrics recorded on the event loop are summed per process
+# and written every METRICS_FLUSH_MS ms (one write, not one per request; another
+# process sees them within that); 0 = written within each request
+METRICS_FLUSH_MS = env.int("METRICS_FLUSH_MS", default=1000)
 # After a store failure, metrics are dropped for this long before retrying
 METRICS_RETRY_SECONDS = env.float("METRICS_RETRY_SECONDS", default=5.0)
 # Embedded default: the SQLite file every local process shares (not the app database)

@@ -325,3 +325,54 @@ def test_a_finished_content_job_records_its_status_and_duration(
     # 12 s lands in the (5, 15] bucket
     assert samples[(f"{duration}_bucket", (("le", "5.0"), ("type", "blog_post")))] == 0
     assert samples[(f"{duration}_bucket", (("le", "15.0"), ("type", "blog_post")))] == 1
+
+
+# --- the event loop's buffer -------------------------------------------------------
+
+
+def test_the_event_loops_metrics_are_summed_and_written_in_one_store_write(
+    isolated_metrics, settings, monkeypatch
+):
+    import asyncio
+
+    from flowmatik.metrics import ametrics_record_request
+
+    settings.METRICS_FLUSH_MS = 60_000  # the reader's flush, not the thread's
+    writes: list[int] = []
+    real_apply = type(isolated_metrics).apply
+
+    def counting_apply(self, increments):
+        writes.append(len(increments))
+        return real_apply(self, increments)
+
+    monkeypatch.setattr(type(isolated_metrics), "apply", counting_apply)
+
+    async def requests() -> None:
+        for _ in range(20):
+            await ametrics_record_request(
+                method="GET", route="api/a", status=200, duration_ms=10
+            )
+
+    asyncio.run(requests())
+    assert writes == []  # nothing written by the requests themselves
+
+    window = metrics_window(window="5m")
+
+    assert window["requests"]["count"] == 20
+    assert window["requests"]["avg_ms"] == 10
+    assert len(writes) == 1  # twenty requests, one write of their sums
+
+
+def test_metrics_flush_ms_zero_writes_each_request_through(isolated_metrics, settings):
+    import asyncio
+
+    from flowmatik.metrics import ametrics_record_request
+    from flowmatik.metrics.windows import metrics_totals
+
+    settings.METRICS_FLUSH_MS = 0
+    asyncio.run(
+        ametrics_record_request(method="GET", route="api/a", status=200, duration_ms=5)
+    )
+
+    assert isolated_metrics.read(["req:total"])[0]["n|GET|api/a|200"] == 1
+    assert metrics_totals("req")["n|GET|api/a|200"] == 1
