@@ -197,12 +197,29 @@ def _api_key_load(hashed: str, lookup: Lookup) -> _KeyEntry | bool:
     return entry
 
 
+# Per process: the owner of each API key (by hash) seen live here. A key never
+# changes owner; this only foresees whose plan a call reads (the key's own entry
+# still decides), so the owner's keys join the key's read (`acache_read_ahead_user`).
+_key_owners: dict[str, int] = {}
+_KEY_OWNERS_MAX = 10_000
+
+
+def _read_ahead_owner(user_id: int) -> None:
+    """What the call reads of its owner, the plan with the rest, joins the next read."""
+    acache_read_ahead_user(
+        user_id, also=billing_selectors.plan_info_cache_keys(user_id=user_id)
+    )
+
+
 def _api_key_check(raw_key: str) -> _Check:
     """A live (not revoked, not expired) key of an active user whose plan still
     includes API access (a downgraded owner's keys stop working)."""
     if not raw_key.startswith(API_KEY_PREFIX):
         return INVALID_API_KEY
     hashed = api_key_hash(raw_key)
+    foreseen = _key_owners.get(hashed)
+    if foreseen is not None:
+        _read_ahead_owner(foreseen)
     lookup, _ = yield from _cached(api_key_cache_key(hashed))
     if lookup.hit:
         entry = lookup.value
@@ -213,7 +230,11 @@ def _api_key_check(raw_key: str) -> _Check:
     key_id, user_id, email, is_staff, expires_at = entry
     if expires_at is not None and expires_at <= timezone.now():
         return INVALID_API_KEY
-    acache_read_ahead_user(user_id)  # what the call reads of its owner: with the plan
+    if foreseen != user_id:
+        if len(_key_owners) >= _KEY_OWNERS_MAX:
+            _key_owners.clear()
+        _key_owners[hashed] = user_id
+    _read_ahead_owner(user_id)  # nothing new when foreseen
     found = yield CacheRead(
         tuple(billing_selectors.plan_info_cache_keys(user_id=user_id))
     )

@@ -16,8 +16,10 @@ A request that knows which keys it will read later declares them up front with
 MGET, and each later read of such a key is served from what that MGET found (once:
 a second read of the key goes to Redis again). `user_keys(user_id)` names the keys
 that depend on the caller, joined to the first read after `acache_read_ahead_user`
-(authentication knows the caller). The /v1 hot path reads identity, plan, quota
-override, catalogue version and circuit state in two round trips this way.
+(authentication knows the caller, or foresees it: an API key this process has seen
+before names its owner, so the owner's keys ride with the key's own read). The /v1
+hot path reads identity, plan, quota override, catalogue version and circuit state
+in one round trip this way (two the first time a process sees a key).
 """
 
 import asyncio
@@ -64,6 +66,7 @@ class _ReadAhead:
     pending: set[str]  # declared, not read yet
     user_keys: Callable[[int], Collection[str]] | None
     found: dict[str, Any] = field(default_factory=dict)  # read, not served yet
+    users: set[int] = field(default_factory=set)  # whose keys were declared
 
 
 _ahead: ContextVar[_ReadAhead | None] = ContextVar("acache_read_ahead", default=None)
@@ -84,12 +87,17 @@ def acache_read_ahead(
         _ahead.reset(token)
 
 
-def acache_read_ahead_user(user_id: int) -> None:
-    """The caller is known: its keys (see `acache_read_ahead`) join the next read."""
+def acache_read_ahead_user(user_id: int, *, also: Collection[str] = ()) -> None:
+    """The caller is known (or foreseen): its keys (see `acache_read_ahead`) and
+    `also` join the next read. Once per user: declaring the same caller again adds
+    nothing (a foreseen caller's keys may already have been read)."""
     ahead = _ahead.get()
-    if ahead is not None and ahead.user_keys is not None:
+    if ahead is None or user_id in ahead.users:
+        return
+    ahead.users.add(user_id)
+    if ahead.user_keys is not None:
         ahead.pending.update(ahead.user_keys(user_id))
-        ahead.user_keys = None
+    ahead.pending.update(also)
 
 
 async def _mget(backend: RedisCache, keys: list[str]) -> dict[str, Any] | None:

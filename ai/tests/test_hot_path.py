@@ -2,6 +2,7 @@
 no cache write per successful provider call."""
 
 import asyncio
+import re
 import secrets
 import threading
 
@@ -15,8 +16,10 @@ from accounts.models import ApiKey
 from accounts.tests.factories import UserFactory
 from ai.providers.circuit import CircuitTicket, circuit_record_success, circuit_status
 from billing.tests.factories import subscription_row
+from flowmatik.metrics.buffer import THREAD_NAME as METRICS_FLUSHER_THREAD
 from flowmatik.testing.platform import wait_for
 from usage.models import UsageRecord
+from usage.record_writer import THREAD_NAME as RECORD_WRITER_THREAD
 
 _CACHE_CALLS = ("get", "get_many", "set", "set_many", "add", "delete", "delete_many")
 
@@ -139,11 +142,18 @@ def test_successful_calls_write_the_provider_figures_once_per_interval(
     assert status["circuit"] == "closed"
 
 
+# Threads of their own that write on an interval, never for one request: the
+# usage-record writer (records in batches), the metrics flusher (summed counters)
+BACKGROUND_THREADS = (RECORD_WRITER_THREAD, METRICS_FLUSHER_THREAD)
+
+
 @pytest.fixture
 def redis_round_trips(monkeypatch) -> list[str]:
-    """Every round trip this process makes to Redis, from any client (the sync
-    django-redis one and `redis.asyncio`'s): one `send_packed_command` each (a
-    pipeline or MGET sends all its commands at once). The first command of each."""
+    """Every round trip this process makes to Redis for requests, from any client
+    (the sync django-redis one and `redis.asyncio`'s) in any thread but the
+    background writers': one `send_packed_command` each (a pipeline, MGET or script
+    call sends all its commands at once), as the bench's counter
+    (`bench/instrument/sitecustomize.py`) counts them. The commands of each."""
     import redis.asyncio.connection as async_connection
     import redis.connection as sync_connection
 
@@ -152,31 +162,57 @@ def redis_round_trips(monkeypatch) -> list[str]:
         real = module.AbstractConnection.send_packed_command
 
         def spy(self, command, *args, _real=real, **kwargs):
-            first = command[0] if isinstance(command, list) else command
-            trips.append(bytes(first[:60]).decode("utf-8", "replace"))
+            if not threading.current_thread().name.startswith(BACKGROUND_THREADS):
+                parts = command if isinstance(command, list) else [command]
+                packed = b"".join(bytes(part[:200]) for part in parts)
+                names = re.findall(rb"\*\d+\r\n\$\d+\r\n([A-Za-z]+)\r\n", packed)
+                trips.append(" ".join(name.decode().upper() for name in names))
             return _real(self, command, *args, **kwargs)
 
         monkeypatch.setattr(module.AbstractConnection, "send_packed_command", spy)
     return trips
 
 
-def test_a_warm_chat_completion_reads_its_cached_state_in_two_redis_round_trips(
-    redis_url, live_asgi, starter_key, settings, redis_round_trips
+def test_a_warm_chat_completion_costs_one_cache_read_an_admission_and_a_settlement(
+    redis_url, live_asgi, starter_key, settings, redis_round_trips, queries
 ):
-    # Identity, plan, quota override, catalogue version and circuit state: the API
-    # key's entry is read with the catalogue's keys; the owner's plan and override
-    # (which need the owner's id) in a second read. Then the quota admission and
-    # its settlement (one script each) and what else the call writes.
+    # Identity, plan, quota override, catalogue version and circuit state: one
+    # MGET (the key's owner is known from the earlier calls, so the owner's keys
+    # ride with the key's); the quota admission and its settlement: one script
+    # each. The call's metrics are summed in the process and written by the
+    # flusher; its record by the record writer (both off the request).
     settings.AI_CIRCUIT_STATS_FLUSH_SECONDS = 3600
+    settings.REDIS_URL = redis_url
+    settings.USAGE_RECORD_FLUSH_MS = 50
     for n in range(2):
         assert _completion(live_asgi.http_url, starter_key, n).status_code == 200
     redis_round_trips.clear()
+    queries.clear()
 
     response = _completion(live_asgi.http_url, starter_key, 2)
 
     assert response.status_code == 200, response.text
-    reads = [trip for trip in redis_round_trips if "\r\nMGET\r\n" in trip]
-    assert len(reads) == 2, redis_round_trips  # five before they were batched
+    assert redis_round_trips == ["MGET", "EVALSHA", "EVALSHA"]  # six before
+    assert queries == []
+
+
+def test_the_metrics_of_a_call_are_recorded_once_flushed(
+    redis_url, live_asgi, starter_key, settings, isolated_metrics
+):
+    settings.REDIS_URL = redis_url
+    settings.METRICS_FLUSH_MS = 60_000  # only the reader's flush writes them
+    from flowmatik.metrics import metrics_reset
+    from flowmatik.metrics.windows import metrics_window
+
+    metrics_reset()
+    for n in range(3):
+        assert _completion(live_asgi.http_url, starter_key, n).status_code == 200
+
+    window = metrics_window(window="5m")  # writes this process's buffer first
+
+    routes = {row["route"]: row for row in window["requests"]["endpoints"]}
+    assert routes["v1/chat/completions"]["requests"] == 3
+    assert window["ai"]["calls"] == 3
 
 
 def test_a_completion_is_compact_utf8_json(live_asgi, starter_key):
