@@ -6,7 +6,11 @@ from datetime import timedelta
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.contrib.auth.forms import UserChangeForm, UserCreationForm
+from django.contrib.auth.forms import (
+    AdminPasswordChangeForm,
+    UserChangeForm,
+    UserCreationForm,
+)
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -76,10 +80,22 @@ class QuotaBoostForm(forms.Form):
         return data
 
 
+class StaffPasswordForm(AdminPasswordChangeForm):
+    """The admin's "change password" page: the password is set, then the account
+    is signed out as after a reset (tokens, sockets), like every other path."""
+
+    def save(self, commit: bool = True) -> User:
+        user = super().save(commit=commit)
+        if commit:
+            services.password_set_by_staff(user=user)
+        return user
+
+
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     form = UserEditForm
     add_form = UserAddForm
+    change_password_form = StaffPasswordForm
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     ordering = ("-date_joined",)
     list_display = ("email", "name", "role", "is_active", "is_staff", "date_joined")
@@ -205,10 +221,9 @@ class UserAdmin(DjangoUserAdmin):
         )
 
     def save_model(self, request, obj: User, form, change) -> None:
-        deactivating = change and "is_active" in form.changed_data and not obj.is_active
         super().save_model(request, obj, form, change)
-        if deactivating:
-            services.user_deactivate(user=obj)
+        if change and form.changed_data:
+            services.user_admin_saved(user=obj, changed=set(form.changed_data))
 
 
 @admin.register(ApiKey)

@@ -30,6 +30,18 @@ class FlowmatikAdminSite(AdminSite):
 
         return audited
 
+    def logout(self, request, extra_context=None):
+        """Log out, and close the sockets opened with this session's tickets, as
+        the portal's log-out does."""
+        from accounts.services import user_session_logged_out, ws_session_tag
+
+        user_id = request.user.pk if request.user.is_authenticated else None
+        tag = ws_session_tag(request.session) if user_id else ""
+        response = super().logout(request, extra_context)
+        if user_id and request.method == "POST":
+            user_session_logged_out(user_id=user_id, session_tag=tag)
+        return response
+
     def index(self, request, extra_context=None):
         from dashboard.selectors.kpis import admin_index_summary
 

@@ -206,3 +206,22 @@ def password_reset_confirm(*, uidb64: str, token: str, new_password: str) -> Use
         "Password reset", extra={"userId": str(locked.pk), "revokedTokens": revoked}
     )
     return locked
+
+
+def password_set_by_staff(*, user: User) -> None:
+    """Staff set `user`'s password in the Django admin (its form saved it): the
+    same consequences as a reset — refresh tokens revoked, cached identities
+    dropped, open sockets closed (4401 ``password changed``) except those opened
+    with an API key, and a lock-out lifted."""
+    with transaction.atomic():
+        refresh_tokens_revoke_all(user=user)
+        invalidate_identity(user)
+        realtime.sockets_close_for_user(
+            user_id=user.pk,
+            reason=realtime.REASON_PASSWORD_CHANGED,
+            keep_api_keys=True,
+        )
+    from axes.utils import reset as axes_reset
+
+    axes_reset(username=user.email)
+    logger.info("Password set by staff", extra={"userId": str(user.pk)})

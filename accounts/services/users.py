@@ -172,6 +172,24 @@ def user_reactivate(*, user: User) -> None:
         logger.info("User reactivated", extra={"userId": str(user.pk)})
 
 
+def user_admin_saved(*, user: User, changed: set[str]) -> None:
+    """A staff member saved `user` in the Django admin (its form already wrote
+    `changed`): what the services that change those fields do after the write —
+    deactivation signs out everywhere, a role change drops cached identities (and
+    losing staff closes the sockets), a profile change reaches the AI prompts."""
+    if "is_active" in changed and not user.is_active:
+        user_deactivate(user=user)
+        return
+    if changed & {"is_active", "is_staff", "is_superuser", "email"}:
+        invalidate_identity(user)
+    if "is_staff" in changed and not user.is_staff:
+        realtime.sockets_close_for_user(
+            user_id=user.pk, reason=realtime.REASON_ROLE_CHANGED
+        )
+    if changed & set(PROFILE_FIELDS):
+        now_and_after_commit(partial(_profile_caches_invalidate, user_id=user.pk))
+
+
 def user_staff_set(*, user: User, is_staff: bool) -> None:
     """Grant or remove the `admin` role (staff); cached identities drop at once,
     and removing it closes the user's open sockets (their identity carried it)."""

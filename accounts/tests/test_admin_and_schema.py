@@ -135,6 +135,38 @@ def test_admin_change_form_deactivation_revokes_access(admin_client, paid_users)
     assert identity_from_api_key(raw) is None
 
 
+def admin_change_data(admin_client, target, **changes) -> dict:
+    """The admin change form of `target` as the page fills it, with `changes`
+    (a value of None unticks a checkbox)."""
+    page = admin_client.get(f"/admin/accounts/user/{target.pk}/change/")
+    form = page.context["adminform"].form
+    data = {
+        name: value
+        for name, value in form.initial.items()
+        if value is not None
+        and name not in ("password", "groups", "last_login", "date_joined")
+    }
+    data["date_joined_0"] = target.date_joined.strftime("%Y-%m-%d")
+    data["date_joined_1"] = target.date_joined.strftime("%H:%M:%S")
+    for name, value in changes.items():
+        if value is None:
+            data.pop(name, None)
+        else:
+            data[name] = value
+    return data
+
+
+def test_a_brand_voice_edited_in_the_admin_reaches_the_next_prompt(admin_client):
+    from ai.context import profile_context
+
+    target = UserFactory(brand_voice="Formal.")
+    assert "Formal." in profile_context(target.pk)  # cached from now on
+    data = admin_change_data(admin_client, target, brand_voice="Playful and warm.")
+    response = admin_client.post(f"/admin/accounts/user/{target.pk}/change/", data)
+    assert response.status_code == 302, response.content[:3000]
+    assert "Playful and warm." in profile_context(target.pk)
+
+
 def test_api_key_list_response_matches_its_documented_paginated_schema(
     auth_client, user, paid_users
 ):

@@ -114,6 +114,74 @@ async def test_the_django_admin_deactivate_action_closes_the_users_sockets(
         assert await closed_with(ws) == (CLOSE_UNAUTHENTICATED, "account deactivated")
 
 
+def _admin_form(superuser, target, **changes) -> dict:
+    from django.test import Client
+
+    from accounts.tests.test_admin_and_schema import admin_change_data
+
+    client = Client()
+    client.force_login(superuser)
+    return admin_change_data(client, target, **changes)
+
+
+async def test_unticking_staff_in_the_django_admin_closes_that_users_sockets(
+    live_asgi,
+):
+    superuser = await sync_to_async(UserFactory)(is_staff=True, is_superuser=True)
+    demoted = await sync_to_async(UserFactory)(is_staff=True)
+    data = await sync_to_async(_admin_form)(superuser, demoted, is_staff=None)
+    async with (
+        portal_session(live_asgi, superuser) as admin,
+        open_socket(live_asgi, "/ws/notifications/", jwt_for(demoted)) as ws,
+    ):
+        response = await admin.post(
+            f"/admin/accounts/user/{demoted.pk}/change/",
+            data={
+                **data,
+                "csrfmiddlewaretoken": admin.cookies[settings.CSRF_COOKIE_NAME],
+            },
+        )
+        assert response.status_code == 302, response.text[:3000]
+        assert await closed_with(ws) == (CLOSE_UNAUTHENTICATED, "role changed")
+
+
+async def test_a_password_set_in_the_django_admin_closes_the_users_sockets(
+    live_asgi, user
+):
+    superuser = await sync_to_async(UserFactory)(is_staff=True, is_superuser=True)
+    key = await sync_to_async(api_key_for)(user)
+    async with (
+        portal_session(live_asgi, superuser) as admin,
+        open_socket(live_asgi, "/ws/notifications/", jwt_for(user)) as by_jwt,
+        open_socket(live_asgi, "/ws/notifications/", key) as by_key,
+    ):
+        response = await admin.post(
+            f"/admin/accounts/user/{user.pk}/password/",
+            data={
+                "password1": NEW_PASSWORD,
+                "password2": NEW_PASSWORD,
+                "usable_password": "true",
+                "csrfmiddlewaretoken": admin.cookies[settings.CSRF_COOKIE_NAME],
+            },
+        )
+        assert response.status_code == 302, response.text[:3000]
+        assert await closed_with(by_jwt) == (CLOSE_UNAUTHENTICATED, "password changed")
+        await still_open(by_key)  # the key itself still works
+
+
+async def test_logging_out_of_the_django_admin_closes_that_sessions_sockets(
+    live_asgi,
+):
+    superuser = await sync_to_async(UserFactory)(is_staff=True, is_superuser=True)
+    async with (
+        portal_session(live_asgi, superuser) as admin,
+        open_with_ticket(live_asgi, "/ws/notifications/", await mint(admin)) as ws,
+    ):
+        response = await admin.post("/admin/logout/")
+        assert response.status_code == 200, response.text[:3000]
+        assert await closed_with(ws) == (CLOSE_UNAUTHENTICATED, "logged out")
+
+
 async def test_removing_the_admin_role_closes_that_users_sockets(live_asgi, staff_user):
     demoted = await sync_to_async(UserFactory)(is_staff=True)
     async with open_socket(live_asgi, "/ws/notifications/", jwt_for(demoted)) as ws:
