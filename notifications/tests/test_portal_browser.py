@@ -52,6 +52,24 @@ def test_the_bell_counts_a_new_notification_live(browser_page, portal_server):
     assert page.locator("[data-bell]").get_attribute("aria-label").endswith("2")
     screenshot(page, "notifications-live")
 
+    # The socket drops; a notification sent meanwhile is missed live, and the
+    # bell asks for the count again when the socket is back.
+    page.evaluate("window.Flowmatik.notificationsSocket.socket.close()")
+    page.wait_for_function(
+        "() => window.Flowmatik.notificationsSocket.socket.readyState === 3"
+    )
+    run_in_server(
+        portal_server,
+        notification_send,
+        user=user,
+        kind="job.completed",
+        title="While the socket was down",
+    )
+    page.wait_for_function(
+        "() => document.querySelector('[data-bell-count]').textContent === '3'"
+    )
+    assert sum(url.endswith("/ws/notifications/") for url in opened) >= 2
+
     page.get_by_role("button", name="Mark all as read").click()
     page.wait_for_url("**/app/notifications/")
     assert count.is_hidden()

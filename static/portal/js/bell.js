@@ -25,7 +25,33 @@
       count = event.detail && event.detail.all ? 0 : Math.max(0, count - read);
       render();
     });
+    // After a dropped socket comes back, notifications sent meanwhile were missed:
+    // the count is asked for again (the API's unread list, one item per page).
+    var opened = 0;
+    function refetch() {
+      fetch("/api/notifications?unread=true&page_size=1", {
+        credentials: "same-origin",
+        headers: { Accept: "application/json" },
+      })
+        .then(function (response) {
+          if (!response.ok) throw new Error(String(response.status));
+          return response.json();
+        })
+        .then(function (page) {
+          if (typeof page.count === "number") {
+            count = page.count;
+            render();
+          }
+        })
+        .catch(function () {
+          // the old count stays; the next notification moves it
+        });
+    }
     window.Flowmatik.notificationsSocket = window.Flowmatik.openSocket("/ws/notifications/", {
+      onOpen: function () {
+        opened += 1;
+        if (opened > 1) refetch();
+      },
       onMessage: function (message) {
         if (!message || message.type !== "notification") return;
         count += 1;
