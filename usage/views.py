@@ -7,7 +7,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 
-from usage import charts, selectors
+from flowmatik import svg_charts
+from usage import selectors
 from usage.daily_limits import utc_today
 
 CHART_DAYS = 30
@@ -25,7 +26,7 @@ def _meter(used: int, limit: int | None) -> dict[str, object]:
 def usage_page(request: HttpRequest) -> HttpResponse:
     user_id = int(request.user.pk or 0)  # behind login_required
     today = utc_today()
-    days = charts.chart_days(today=today, days=CHART_DAYS)
+    days = svg_charts.chart_days(today=today, days=CHART_DAYS)
     quota = selectors.quota_state_for_user(user_id=user_id)
     rows = selectors.usage_daily_by_model(
         user_id=user_id, date_from=days[0], date_to=today
@@ -34,7 +35,7 @@ def usage_page(request: HttpRequest) -> HttpResponse:
     cost_charts = [
         (
             _("Cost (%(currency)s)") % {"currency": currency},
-            charts.stacked_bar_chart(
+            svg_charts.stacked_bar_chart(
                 key=f"cost-{currency.lower()}",
                 days=days,
                 rows=[r for r in rows if r["currency"] == currency],
@@ -57,13 +58,13 @@ def usage_page(request: HttpRequest) -> HttpResponse:
         "charts": [
             (
                 _("Requests"),
-                charts.stacked_bar_chart(
+                svg_charts.stacked_bar_chart(
                     key="requests", days=days, rows=rows, value="requests"
                 ),
             ),
             (
                 _("Tokens"),
-                charts.stacked_bar_chart(
+                svg_charts.stacked_bar_chart(
                     key="tokens", days=days, rows=rows, value="total_tokens"
                 ),
             ),

@@ -1,11 +1,148 @@
-"""Server-drawn SVG charts of the usage page: stacked bars per day, one colour per
-model. Pure geometry (no I/O); `templates/usage/_bar_chart.html` draws it."""
+"""Charts drawn on the server as SVG geometry (no chart script), for the portal.
 
+Pure functions from numbers to shapes in a fixed viewBox (the SVG scales to its
+container's width); a template draws them, with the numbers as a table too:
+- `column_chart` (a series over time) and `bar_chart` (values per category) give a
+  `Chart` of `Mark`s (`templates/dashboard/_chart.html`, the staff dashboard);
+- `stacked_bar_chart` gives a `BarChart`: bars per day stacked by series, one
+  colour each, with axes and a legend (`templates/usage/_bar_chart.html`, the
+  usage page).
+"""
+
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.utils.functional import Promise
+
+Number = int | float | Decimal
+
+# viewBox sizes; the SVG scales to its container's width
+COLUMN_WIDTH, COLUMN_HEIGHT = 600, 160
+BAR_WIDTH, BAR_ROW = 600, 28
+LABEL_SPACE = 150  # horizontal bars: room for the category names on the left
+
+
+@dataclass(frozen=True)
+class Mark:
+    """One rectangle of a chart, with what it stands for."""
+
+    label: str
+    value: float
+    display: str
+    x: float
+    y: float
+    width: float
+    height: float
+    text_x: float = 0
+    text_y: float = 0
+
+
+@dataclass(frozen=True)
+class Chart:
+    kind: str  # "column" | "bar"
+    title: str | Promise  # a lazy translation, most often
+    width: int
+    height: int
+    marks: tuple[Mark, ...]
+    max_display: str
+
+    @property
+    def empty(self) -> bool:
+        return not any(mark.value for mark in self.marks)
+
+    @property
+    def first_label(self) -> str:
+        return self.marks[0].label if self.marks else ""
+
+    @property
+    def last_label(self) -> str:
+        return self.marks[-1].label if self.marks else ""
+
+
+def _plain(value: Number) -> str:
+    return f"{value:,}" if isinstance(value, int) else f"{float(value):,.2f}"
+
+
+def _values_and_top(points: Sequence[tuple[str, Number]]) -> tuple[list[float], float]:
+    """The points' values as floats, and the one the longest mark stands for."""
+    values = [float(value) for _, value in points]
+    return values, max(values, default=0.0) or 1.0
+
+
+def column_chart(
+    *,
+    title: str | Promise,
+    points: Sequence[tuple[str, Number]],
+    display: Callable[[Number], str] = _plain,
+) -> Chart:
+    """Vertical columns, one per point, left to right (e.g. one per day)."""
+    values, top = _values_and_top(points)
+    slot = COLUMN_WIDTH / max(len(points), 1)
+    gap = min(2.0, slot * 0.2)
+    marks = []
+    for index, ((label, raw), value) in enumerate(zip(points, values, strict=True)):
+        height = round(value / top * (COLUMN_HEIGHT - 4), 2)
+        marks.append(
+            Mark(
+                label=label,
+                value=value,
+                display=display(raw),
+                x=round(index * slot + gap / 2, 2),
+                y=round(COLUMN_HEIGHT - height, 2),
+                width=round(slot - gap, 2),
+                height=height,
+            )
+        )
+    return Chart(
+        kind="column",
+        title=title,
+        width=COLUMN_WIDTH,
+        height=COLUMN_HEIGHT,
+        marks=tuple(marks),
+        max_display=display(max((raw for _, raw in points), default=0)),
+    )
+
+
+def bar_chart(
+    *,
+    title: str | Promise,
+    points: Sequence[tuple[str, Number]],
+    display: Callable[[Number], str] = _plain,
+) -> Chart:
+    """Horizontal bars, one row per category, labelled on the left."""
+    values, top = _values_and_top(points)
+    room = BAR_WIDTH - LABEL_SPACE - 60  # and the value's text on the right
+    marks = []
+    for index, ((label, raw), value) in enumerate(zip(points, values, strict=True)):
+        width = round(value / top * room, 2)
+        y = index * BAR_ROW + 4
+        marks.append(
+            Mark(
+                label=label,
+                value=value,
+                display=display(raw),
+                x=LABEL_SPACE,
+                y=y,
+                width=width,
+                height=BAR_ROW - 8,
+                text_x=LABEL_SPACE + width + 6,
+                text_y=y + BAR_ROW / 2,
+            )
+        )
+    return Chart(
+        kind="bar",
+        title=title,
+        width=BAR_WIDTH,
+        height=max(len(marks), 1) * BAR_ROW,
+        marks=tuple(marks),
+        max_display=display(max((raw for _, raw in points), default=0)),
+    )
+
+
+# stacked bars: the viewBox and the plot area inside it
 WIDTH = 560
 HEIGHT = 240
 PLOT_LEFT = 70
@@ -64,7 +201,7 @@ class BarChart:
     series: list[Series]
     x_ticks: list[Tick]
     y_ticks: list[Tick]
-    rows: list[dict[str, Any]]  # the same data as a table: day + one value per model
+    rows: list[dict[str, Any]]  # the same data as a table: day + one value per series
     empty: bool
 
 
@@ -103,13 +240,15 @@ def stacked_bar_chart(
     rows: list[dict[str, Any]],
     value: str,
     decimals: int = 0,
+    stack_by: str = "model",
 ) -> BarChart:
-    """Bars per day stacked by model from `rows` (`day`, `model`, `value`...)."""
+    """Bars per day stacked by `row[stack_by]` from `rows` (`day`, `stack_by`,
+    `value`...), the largest series at the bottom."""
     per_model: dict[str, dict[date, Decimal]] = {}
     for row in rows:
         amount = Decimal(row[value] or 0)
         if amount:
-            cells = per_model.setdefault(row["model"] or "—", {})
+            cells = per_model.setdefault(row[stack_by] or "—", {})
             cells[row["day"]] = cells.get(row["day"], Decimal(0)) + amount
     models = sorted(per_model, key=lambda m: (-sum(per_model[m].values()), m))
     colors = {m: PALETTE[i % len(PALETTE)] for i, m in enumerate(models)}
