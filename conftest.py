@@ -142,6 +142,9 @@ def isolated_metrics(settings, tmp_path):
 
     settings.METRICS_STORE_PATH = str(tmp_path / "metrics.sqlite3")
     settings.METRICS_REDIS_PREFIX = f"fmk:test-metrics:{uuid.uuid4().hex}"
+    # Metrics give up on a slow Redis (0.25 s) and pause writing for a while; on a
+    # loaded CI machine one slow write would drop the rest of a test's figures.
+    settings.METRICS_REDIS_TIMEOUT_SECONDS = 5.0
     metrics_reset()
     store = metrics_store()
     yield store
