@@ -66,10 +66,35 @@ def _plain(value: Number) -> str:
     return f"{value:,}" if isinstance(value, int) else f"{float(value):,.2f}"
 
 
-def _values_and_top(points: Sequence[tuple[str, Number]]) -> tuple[list[float], float]:
-    """The points' values as floats, and the one the longest mark stands for."""
+# Where a mark stands, from its index and its share of the longest (0 to 1):
+# x, y, width, height (and text_x, text_y where its value is written beside it)
+Placement = Callable[[int, float], tuple[float, ...]]
+
+
+def _chart(
+    *,
+    kind: str,
+    title: str | Promise,
+    points: Sequence[tuple[str, Number]],
+    display: Callable[[Number], str],
+    width: int,
+    height: int,
+    place: Placement,
+) -> Chart:
     values = [float(value) for _, value in points]
-    return values, max(values, default=0.0) or 1.0
+    top = max(values, default=0.0) or 1.0
+    marks = tuple(
+        Mark(label, value, display(raw), *place(index, value / top))
+        for index, ((label, raw), value) in enumerate(zip(points, values, strict=True))
+    )
+    return Chart(
+        kind=kind,
+        title=title,
+        width=width,
+        height=height,
+        marks=marks,
+        max_display=display(max((raw for _, raw in points), default=0)),
+    )
 
 
 def column_chart(
@@ -79,30 +104,22 @@ def column_chart(
     display: Callable[[Number], str] = _plain,
 ) -> Chart:
     """Vertical columns, one per point, left to right (e.g. one per day)."""
-    values, top = _values_and_top(points)
     slot = COLUMN_WIDTH / max(len(points), 1)
     gap = min(2.0, slot * 0.2)
-    marks = []
-    for index, ((label, raw), value) in enumerate(zip(points, values, strict=True)):
-        height = round(value / top * (COLUMN_HEIGHT - 4), 2)
-        marks.append(
-            Mark(
-                label=label,
-                value=value,
-                display=display(raw),
-                x=round(index * slot + gap / 2, 2),
-                y=round(COLUMN_HEIGHT - height, 2),
-                width=round(slot - gap, 2),
-                height=height,
-            )
-        )
-    return Chart(
+
+    def place(index: int, share: float) -> tuple[float, ...]:
+        height = round(share * (COLUMN_HEIGHT - 4), 2)
+        x = round(index * slot + gap / 2, 2)
+        return x, round(COLUMN_HEIGHT - height, 2), round(slot - gap, 2), height
+
+    return _chart(
         kind="column",
         title=title,
+        points=points,
+        display=display,
         width=COLUMN_WIDTH,
         height=COLUMN_HEIGHT,
-        marks=tuple(marks),
-        max_display=display(max((raw for _, raw in points), default=0)),
+        place=place,
     )
 
 
@@ -113,32 +130,22 @@ def bar_chart(
     display: Callable[[Number], str] = _plain,
 ) -> Chart:
     """Horizontal bars, one row per category, labelled on the left."""
-    values, top = _values_and_top(points)
     room = BAR_WIDTH - LABEL_SPACE - 60  # and the value's text on the right
-    marks = []
-    for index, ((label, raw), value) in enumerate(zip(points, values, strict=True)):
-        width = round(value / top * room, 2)
+
+    def place(index: int, share: float) -> tuple[float, ...]:
+        width = round(share * room, 2)
         y = index * BAR_ROW + 4
-        marks.append(
-            Mark(
-                label=label,
-                value=value,
-                display=display(raw),
-                x=LABEL_SPACE,
-                y=y,
-                width=width,
-                height=BAR_ROW - 8,
-                text_x=LABEL_SPACE + width + 6,
-                text_y=y + BAR_ROW / 2,
-            )
-        )
-    return Chart(
+        text_x = LABEL_SPACE + width + 6
+        return LABEL_SPACE, y, width, BAR_ROW - 8, text_x, y + BAR_ROW / 2
+
+    return _chart(
         kind="bar",
         title=title,
+        points=points,
+        display=display,
         width=BAR_WIDTH,
-        height=max(len(marks), 1) * BAR_ROW,
-        marks=tuple(marks),
-        max_display=display(max((raw for _, raw in points), default=0)),
+        height=max(len(points), 1) * BAR_ROW,
+        place=place,
     )
 
 
