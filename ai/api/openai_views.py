@@ -24,6 +24,7 @@ from rest_framework.views import APIView
 
 from accounts.authentication import aauthenticate
 from ai import selectors, services
+from ai.api.openai_input import openai_chat_input_fast
 from ai.api.schema import documented
 from ai.api.serializers import (
     OpenAIChatInputSerializer,
@@ -113,7 +114,9 @@ async def chat_completions_view(request: HttpRequest):
     try:
         with read_ahead:  # identity, plan, override, catalogue, circuit: 2 reads
             identity = await aauthenticate(request)
-            data = parse_body(request, OpenAIChatInputSerializer)
+            data = parse_body(
+                request, OpenAIChatInputSerializer, fast=openai_chat_input_fast
+            )
             reply = await services.chat_run(
                 ChatRequest(
                     user_id=identity.user_id,
