@@ -28,6 +28,8 @@ _QUERY_SECRET_RE = re.compile(
 )
 _JWT_RE = re.compile(r"eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*")
 REDACTED = "[REDACTED]"
+# The record attribute holding its formatted line (private: not an extra field)
+_LINE_ATTR = "_flowmatik_json_line"
 
 
 def redact_text(text: str) -> str:
@@ -77,9 +79,18 @@ class RequestContextFilter(logging.Filter):
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line, with the design document's field names."""
+    """One JSON object per line, with the design document's field names.
+
+    The line is kept on the record: the stdout handler and the queryable store
+    both format every record, and the second gets the first's line."""
 
     def format(self, record: logging.LogRecord) -> str:
+        line = record.__dict__.get(_LINE_ATTR)
+        if line is None:
+            line = record.__dict__[_LINE_ATTR] = self._format(record)
+        return line
+
+    def _format(self, record: logging.LogRecord) -> str:
         payload: dict[str, object] = {
             "timestamp": datetime.fromtimestamp(record.created, tz=UTC)
             .isoformat(timespec="milliseconds")

@@ -1,9 +1,10 @@
 """A logging handler that keeps recent records queryable (`/api/admin/logs`).
 
-`emit` only appends the record's JSON fields to a bounded in-memory buffer (never
-blocks, never raises; when the buffer is full the record is dropped and counted).
-A daemon thread per process moves the buffer into the `LogRecord` table every
-`LOG_STORE_FLUSH_SECONDS` in one bulk insert, and prunes rows older than
+`emit` only appends the record's JSON line (the stdout handler's, formatted once)
+to a bounded in-memory buffer (never blocks, never raises; when the buffer is full
+the record is dropped and counted). A daemon thread per process parses the buffer
+and moves it into the `LogRecord` table every `LOG_STORE_FLUSH_SECONDS` in one bulk
+insert, and prunes rows older than
 `LOG_STORE_RETENTION_HOURS` or beyond `LOG_STORE_MAX_ROWS` every
 `LOG_STORE_PRUNE_SECONDS`. Records logged by that thread itself are not stored.
 """
@@ -14,6 +15,8 @@ import logging
 import os
 import threading
 import time
+
+import orjson
 
 from flowmatik.jsonlog import JsonFormatter
 
@@ -27,7 +30,7 @@ class QueryableLogHandler(logging.Handler):
     def __init__(self, level: int | str = logging.INFO) -> None:
         super().__init__(level)
         self.formatter_json = JsonFormatter()
-        self.buffer: collections.deque[dict] = collections.deque()
+        self.buffer: collections.deque[str] = collections.deque()  # JSON lines
         self.dropped = 0
         self._pid: int | None = None
         self._lock_start = threading.Lock()
@@ -52,7 +55,7 @@ class QueryableLogHandler(logging.Handler):
             if len(self.buffer) >= settings.LOG_STORE_BUFFER_SIZE:
                 self.dropped += 1
                 return
-            self.buffer.append(json.loads(self.formatter_json.format(record)))
+            self.buffer.append(self.formatter_json.format(record))
             self._ensure_flusher(settings)
         except Exception:  # a log line must never fail the code that logs it
             self.dropped += 1
@@ -86,13 +89,13 @@ class QueryableLogHandler(logging.Handler):
 
         if not apps.ready or not self.buffer:
             return 0
-        batch: list[dict] = []
+        batch: list[str] = []
         while self.buffer and len(batch) < 5000:
             batch.append(self.buffer.popleft())
         try:
             from dashboard.services.logs import log_records_prune, log_records_store
 
-            written = log_records_store(entries=batch)
+            written = log_records_store(entries=[_parse(line) for line in batch])
             self._stored_once = True
             if time.monotonic() - self._last_prune > _prune_seconds():
                 self._last_prune = time.monotonic()
@@ -115,6 +118,15 @@ class QueryableLogHandler(logging.Handler):
                 self.flush_now()
         finally:
             super().close()
+
+
+def _parse(line: str) -> dict:
+    """A JSON line back as its fields (orjson; `json` for what only it writes: NaN,
+    a lone surrogate)."""
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return json.loads(line)
 
 
 def _prune_seconds() -> float:

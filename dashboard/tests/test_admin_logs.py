@@ -1,6 +1,8 @@
 """`/api/admin/logs`: the JSON log lines kept queryable, filters and pagination;
 the handler buffers, never blocks or fails the code that logs."""
 
+import io
+import json
 import logging
 import time
 from datetime import UTC, datetime, timedelta
@@ -191,3 +193,35 @@ def test_the_flusher_thread_writes_without_anyone_asking(settings):
         logger.level, logger.disabled = saved
         logger.removeHandler(handler)
         handler._pid = None  # stops its thread
+
+
+@pytest.mark.django_db
+def test_a_record_is_formatted_once_for_stdout_and_the_store(store, monkeypatch):
+    from flowmatik import jsonlog
+
+    dumps_calls = []
+    real_dumps = jsonlog.json.dumps
+
+    def counting_dumps(value, *args, **kwargs):
+        if isinstance(value, dict) and value.get("message") == "Quota low":
+            dumps_calls.append(value)  # a line of this record formatted
+        return real_dumps(value, *args, **kwargs)
+
+    monkeypatch.setattr(jsonlog.json, "dumps", counting_dumps)
+    stdout = io.StringIO()
+    printer = logging.StreamHandler(stdout)
+    printer.setFormatter(jsonlog.JsonFormatter())
+    printer.addFilter(RequestContextFilter())
+    logger.addHandler(printer)
+    try:
+        logger.warning("Quota low", extra={"service": "usage", "remaining": 3})
+    finally:
+        logger.removeHandler(printer)
+
+    assert len(dumps_calls) == 1
+    assert store.flush_now() == 1
+    line = json.loads(stdout.getvalue())
+    row = LogRecord.objects.get(message="Quota low")
+    assert (row.level, row.service, row.data) == ("warning", "usage", {"remaining": 3})
+    assert line["message"] == row.message
+    assert line["remaining"] == 3
