@@ -2,6 +2,7 @@
 
 import io
 import logging
+import secrets
 import time
 import wave
 
@@ -14,6 +15,7 @@ from ai.providers.circuit import circuit_status
 from ai.providers.media import image_generate, speech_create
 from ai.providers.registry import client_for, providers_from_settings
 from ai.types import ProviderConfig
+from flowmatik.testing.fake_http import FakeServer
 
 SECRET = "sk-demo-secret-never-logged-123"
 
@@ -262,3 +264,98 @@ def test_demo_serves_only_when_no_provider_key_is_set(settings):
     assert sorted(providers_from_settings()) == ["ollama", "siliconflow"]
     settings.SILICONFLOW_API_KEY = "your-api-key"  # the .env.example placeholder
     assert "siliconflow" not in providers_from_settings()
+
+
+class _Upstream(FakeServer):
+    """An OpenAI-compatible chat endpoint answering what the test sets."""
+
+    def __init__(self, answer):
+        super().__init__()
+        self.answer = answer
+        self.route("POST", r"/v1/chat/completions", lambda record: self.answer)
+
+
+@pytest.fixture
+def upstream():
+    server = _Upstream(None).start()
+    yield server
+    server.stop()
+
+
+def _config(server, name: str = "fake") -> ProviderConfig:
+    return ProviderConfig(name, "fake", f"{server.url}/v1", SECRET)
+
+
+async def test_a_completion_sends_the_sdks_body_and_reads_every_field(upstream):
+    upstream.answer = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "choices": [
+            {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "content": "Olá ✓",
+                    "reasoning_content": "thought",
+                    "tool_calls": [
+                        {
+                            "id": "call_1",
+                            "type": "function",
+                            "function": {"name": "lookup", "arguments": '{"q":1}'},
+                        }
+                    ],
+                },
+                "finish_reason": "tool_calls",
+            }
+        ],
+        "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10},
+    }
+    completion = await chat_complete_upstream(
+        provider=_config(upstream),
+        model="m",
+        messages=_messages("héllo"),
+        max_tokens=9,
+        temperature=0.5,
+        request_id="req_abc",
+    )
+
+    assert (completion.content, completion.reasoning) == ("Olá ✓", "thought")
+    assert completion.finish_reason == "tool_calls"
+    assert (completion.prompt_tokens, completion.completion_tokens) == (7, 3)
+    assert completion.tool_calls == [
+        {
+            "id": "call_1",
+            "type": "function",
+            "function": {"name": "lookup", "arguments": '{"q":1}'},
+        }
+    ]
+    sent = upstream.last("POST", "/v1/chat/completions")
+    assert sent.body == {
+        "model": "m",
+        "messages": [{"role": "user", "content": "héllo"}],
+        "max_tokens": 9,
+        "temperature": 0.5,
+    }
+    assert sent.headers["authorization"] == f"Bearer {SECRET}"
+    assert sent.headers["x-request-id"] == "req_abc"
+    assert sent.headers["content-type"] == "application/json"
+
+
+@pytest.mark.parametrize(
+    "answer", ["not a completion", ["a list"], {"choices": "x"}, {"choices": [1]}]
+)
+async def test_a_200_answer_that_is_not_a_completion_is_a_provider_error(
+    upstream, answer
+):
+    upstream.answer = answer
+    name = f"fake-{secrets.token_hex(4)}"
+    with pytest.raises(ProviderError) as err:
+        await chat_complete_upstream(
+            provider=_config(upstream, name),
+            model="m",
+            messages=_messages("x"),
+            max_tokens=4,
+        )
+    assert err.value.status_code == 502
+    assert err.value.code == "provider_error"
+    assert circuit_status(name)["consecutive_failures"] == 1
