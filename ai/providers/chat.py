@@ -20,7 +20,6 @@ import httpx2
 import openai
 import orjson
 from django.conf import settings
-from openai.types.chat import ChatCompletionChunk
 
 from ai.errors import ProviderError, ProviderTimeout, ProviderUnavailable
 from ai.providers.circuit import (
@@ -154,29 +153,33 @@ def _request_kwargs(
     return kwargs
 
 
-def _chunk_from_sdk(chunk: Any) -> ProviderChunk:
-    usage = getattr(chunk, "usage", None)
+def _chunk_from_json(chunk: Any) -> ProviderChunk:
+    """A `chat.completion.chunk` object's fields we use, read as the SDK's model
+    would (missing fields are empty); a chunk of another shape raises."""
+    usage = chunk.get("usage")
     content, reasoning, finish, calls = "", "", None, []
-    if chunk.choices:
-        choice = chunk.choices[0]
-        delta = choice.delta
-        content = (delta.content or "") if delta else ""
-        reasoning = (getattr(delta, "reasoning_content", None) or "") if delta else ""
-        finish = choice.finish_reason
-        for call in (delta.tool_calls or []) if delta else []:
+    choices = chunk.get("choices")
+    if choices:
+        choice = choices[0]
+        delta = choice.get("delta")
+        content = (delta.get("content") or "") if delta else ""
+        reasoning = (delta.get("reasoning_content") or "") if delta else ""
+        finish = choice.get("finish_reason")
+        for call in (delta.get("tool_calls") or []) if delta else []:
+            function = call.get("function")
             calls.append(
                 {
-                    "index": call.index,
-                    "id": call.id,
-                    "name": call.function.name if call.function else None,
-                    "arguments": call.function.arguments if call.function else None,
+                    "index": call.get("index"),
+                    "id": call.get("id"),
+                    "name": function.get("name") if function else None,
+                    "arguments": function.get("arguments") if function else None,
                 }
             )
     return ProviderChunk(
         content=content,
         finish_reason=finish,
-        prompt_tokens=usage.prompt_tokens if usage else None,
-        completion_tokens=usage.completion_tokens if usage else None,
+        prompt_tokens=usage.get("prompt_tokens") if usage else None,
+        completion_tokens=usage.get("completion_tokens") if usage else None,
         tool_calls=calls,
         reasoning=reasoning,
     )
@@ -237,13 +240,23 @@ async def chat_stream_upstream(
         request_id=request_id,
     )
 
+    headers = kwargs.pop("extra_headers")
+    body = _json_bytes(
+        {**kwargs, "stream": True, "stream_options": {"include_usage": True}}
+    )
+
     async def open_stream() -> tuple[
-        openai.AsyncStream[ChatCompletionChunk],
-        AsyncIterator[ChatCompletionChunk],
-        ChatCompletionChunk,
+        openai.AsyncStream[object], AsyncIterator[object], object
     ]:
-        stream = await client.chat.completions.create(
-            **kwargs, stream=True, stream_options={"include_usage": True}
+        # The SDK's SSE stream (connection, auth, status and in-stream errors) with
+        # each chunk left as its JSON object: no parameter transform, no model.
+        stream = await client.post(
+            "/chat/completions",
+            body=body,
+            cast_to=object,
+            options={"headers": headers},
+            stream=True,
+            stream_cls=openai.AsyncStream[object],
         )
         iterator = stream.__aiter__()
         try:
@@ -261,11 +274,11 @@ async def chat_stream_upstream(
     )
     finished = False
     try:
-        chunk = _chunk_from_sdk(first)
+        chunk = _chunk_from_json(first)
         saw_finish = chunk.finish_reason is not None
         yield chunk
         async for raw in iterator:
-            chunk = _chunk_from_sdk(raw)
+            chunk = _chunk_from_json(raw)
             saw_finish = saw_finish or chunk.finish_reason is not None
             yield chunk
         if not saw_finish:
