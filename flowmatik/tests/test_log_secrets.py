@@ -12,6 +12,7 @@ import pytest
 from websockets.sync.client import connect
 
 from accounts.tests.factories import UserFactory
+from flowmatik.jsonlog import redact_text
 from flowmatik.testing import processes
 from flowmatik.testing.auth import api_key_for, jwt_for
 
@@ -61,3 +62,23 @@ def test_query_string_tokens_never_reach_uvicorns_output(uvicorn_process):
     # Not even the distinctive parts of a key or a JWT's signature.
     assert key.split("_", 2)[-1] not in output
     assert access.rsplit(".", 1)[-1] not in output
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("GET /x?token=abc123&page=2", "GET /x?token=[REDACTED]&page=2"),
+        ("GET /x?API_KEY=abc123", "GET /x?API_KEY=[REDACTED]"),
+        ("jwt eyJhbGciOi.eyJ4IjoxfQ.c2ln here", "jwt [REDACTED] here"),
+        ("Authorization: Bearer abc.def", "Authorization: Bearer [REDACTED]"),
+        ("key fmk_abc_123 used", "key fmk_[REDACTED] used"),
+        (
+            "stripe sk_live_abc and sk_test_def",
+            "stripe sk_live_[REDACTED] and sk_test_[REDACTED]",
+        ),
+        ("hook whsec_abc", "hook whsec_[REDACTED]"),
+        ("POST /v1/chat/completions 200", "POST /v1/chat/completions 200"),
+    ],
+)
+def test_every_kind_of_credential_in_a_log_text_is_redacted(text, expected):
+    assert redact_text(text) == expected
