@@ -54,6 +54,7 @@ from ai.types import (
     ChatUsageReport,
     PreparedChat,
 )
+from flowmatik.cancellation import cancel_checkpoint
 from flowmatik.errors import ApplicationError
 
 logger = logging.getLogger("flowmatik.ai")
@@ -297,6 +298,7 @@ async def _steps(
                     id=call["id"], name=name, arguments=arguments, step=number
                 )
                 if index < settings.AI_AGENT_MAX_TOOL_CALLS:
+                    cancel_checkpoint()
                     output = await tool_run(
                         toolset=loop.toolset,
                         user_id=request.user_id,
@@ -316,6 +318,7 @@ async def _steps(
                     step=number,
                 )
             last = number + 1 >= max_steps
+            cancel_checkpoint()
             try:
                 prepared = await chat_prepare(
                     ChatRequest(

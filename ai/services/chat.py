@@ -79,6 +79,7 @@ from ai.types import (
     PreparedChat,
     ProviderChunk,
 )
+from flowmatik.cancellation import cancel_checkpoint
 from flowmatik.db_threads import in_worker_thread
 from flowmatik.errors import ApplicationError, InvalidInput
 
@@ -509,6 +510,7 @@ async def _relay(
     `outcome.error`, never escapes."""
     upstream = None
     try:
+        cancel_checkpoint()  # stopped while being admitted: no provider call
         candidates = _candidates(prepared)
         first = None
         for index, candidate in enumerate(candidates):

@@ -26,6 +26,7 @@ from ai.types import (
     ChatStart,
     ChatStream,
 )
+from flowmatik.cancellation import cancel_checkpoint
 from flowmatik.errors import ApplicationError, InvalidInput
 
 if TYPE_CHECKING:
@@ -187,6 +188,7 @@ async def reasoning_run(
                 steps.append(replace(stored, index=len(steps) + 1))
                 return stored.content
             earlier = ()  # an earlier run that went another way: redo from here
+        cancel_checkpoint()  # stopped while the last step settled: none more
         result = await call(messages, step)
         done = ReasoningStep(
             step=step,
