@@ -4,15 +4,17 @@
 to a bounded in-memory buffer (never blocks, never raises; when the buffer is full
 the record is dropped and counted). A daemon thread per process parses the buffer
 and moves it into the `LogRecord` table every `LOG_STORE_FLUSH_SECONDS` in one bulk
-insert, and prunes rows older than
-`LOG_STORE_RETENTION_HOURS` or beyond `LOG_STORE_MAX_ROWS` every
-`LOG_STORE_PRUNE_SECONDS`. Records logged by that thread itself are not stored.
+insert, and prunes rows older than `LOG_STORE_RETENTION_HOURS` or beyond
+`LOG_STORE_MAX_ROWS` every `LOG_STORE_PRUNE_SECONDS`. Records logged by that thread
+itself are not stored, and of successful requests' access lines only a
+`LOG_STORE_ACCESS_SAMPLE_RATE` share (stdout gets every line).
 """
 
 import collections
 import json
 import logging
 import os
+import random
 import threading
 import time
 
@@ -21,6 +23,7 @@ import orjson
 from flowmatik.jsonlog import JsonFormatter
 
 FLUSHER_THREAD_NAME = "logstore-flusher"
+ACCESS_LOGGER = "flowmatik.access"
 _IGNORED_LOGGERS = ("django.db.backends", "flowmatik.logstore")
 
 
@@ -51,6 +54,8 @@ class QueryableLogHandler(logging.Handler):
             from django.conf import settings
 
             if not settings.LOG_STORE_ENABLED:
+                return
+            if record.name == ACCESS_LOGGER and not _access_kept(record, settings):
                 return
             if len(self.buffer) >= settings.LOG_STORE_BUFFER_SIZE:
                 self.dropped += 1
@@ -118,6 +123,16 @@ class QueryableLogHandler(logging.Handler):
                 self.flush_now()
         finally:
             super().close()
+
+
+def _access_kept(record: logging.LogRecord, settings) -> bool:
+    """Whether an access line goes to the store: always when its request failed,
+    else for a LOG_STORE_ACCESS_SAMPLE_RATE share of them."""
+    rate = settings.LOG_STORE_ACCESS_SAMPLE_RATE
+    status = getattr(record, "status", None)
+    if rate >= 1 or not isinstance(status, int) or status >= 400:
+        return True
+    return random.random() < rate  # noqa: S311 - sampling, not crypto
 
 
 def _parse(line: str) -> dict:

@@ -225,3 +225,21 @@ def test_a_record_is_formatted_once_for_stdout_and_the_store(store, monkeypatch)
     assert (row.level, row.service, row.data) == ("warning", "usage", {"remaining": 3})
     assert line["message"] == row.message
     assert line["remaining"] == 3
+
+
+@pytest.mark.django_db
+def test_successful_requests_access_lines_can_be_left_out_of_the_store(
+    store, staff_client, settings, caplog
+):
+    settings.LOG_STORE_ACCESS_SAMPLE_RATE = 0
+    caplog.set_level(logging.INFO, logger="flowmatik.access")
+    staff_client.get("/api/payments/plans", HTTP_X_REQUEST_ID="req-sampled-ok")
+    staff_client.get("/api/no-such-thing", HTTP_X_REQUEST_ID="req-sampled-404")
+    store.flush_now()
+
+    stored = set(
+        LogRecord.objects.filter(service="access").values_list("request_id", flat=True)
+    )
+    assert stored == {"req-sampled-404"}
+    printed = {r.requestId for r in caplog.records if r.name == "flowmatik.access"}
+    assert {"req-sampled-ok", "req-sampled-404"} <= printed  # stdout keeps both

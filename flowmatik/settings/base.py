@@ -770,6 +770,9 @@ LOG_STORE_RETENTION_HOURS = env.int("LOG_STORE_RETENTION_HOURS", default=72)
 LOG_STORE_MAX_ROWS = env.int("LOG_STORE_MAX_ROWS", default=200_000)
 LOG_STORE_PRUNE_SECONDS = env.int("LOG_STORE_PRUNE_SECONDS", default=300)
 LOG_STORE_MAX_MESSAGE_CHARS = env.int("LOG_STORE_MAX_MESSAGE_CHARS", default=4000)
+# Share (0 to 1) of successful access lines (status < 400) also kept in the store;
+# failed requests' lines are always kept, and stdout always gets every line
+LOG_STORE_ACCESS_SAMPLE_RATE = env.float("LOG_STORE_ACCESS_SAMPLE_RATE", default=1.0)
 
 # --- Logging: JSON lines on stdout ---
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
