@@ -19,7 +19,9 @@ that depend on the caller, joined to the first read after `acache_read_ahead_use
 (authentication knows the caller, or foresees it: an API key this process has seen
 before names its owner, so the owner's keys ride with the key's own read). The /v1
 hot path reads identity, plan, quota override, catalogue version and circuit state
-in one round trip this way (two the first time a process sees a key).
+in one round trip this way (two the first time a process sees a key), and with
+this process's copies of those entries (`flowmatik.cache_local`, kept exact by
+Redis's invalidation pushes) in none.
 """
 
 import asyncio
@@ -34,6 +36,8 @@ import redis.asyncio as aredis
 from django.core.cache import caches
 from django_redis.cache import RedisCache
 from redis.exceptions import RedisError
+
+from flowmatik.cache_local import copies_get, copies_put, copies_reset
 
 _PerLoop = dict[str, aredis.Redis]  # LOCATION -> client
 _clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _PerLoop]" = (
@@ -104,18 +108,24 @@ async def _mget(backend: RedisCache, keys: list[str]) -> dict[str, Any] | None:
     """The values found (absent: a miss); None when Redis failed and
     IGNORE_EXCEPTIONS makes that a miss."""
     codec = backend.client  # django-redis' key format, serializer and compressor
-    made = {codec.make_key(key): key for key in keys}
-    try:
-        values = await _client(backend).mget(list(made))
-    except (TimeoutError, RedisError, OSError):
-        if backend._ignore_exceptions:  # IGNORE_EXCEPTIONS: a miss, as get_many
-            if backend._log_ignored_exceptions and backend.logger is not None:
-                backend.logger.exception("Exception ignored")
-            return None
-        raise  # as django-redis: the Redis error itself
+    made = {str(codec.make_key(key)): key for key in keys}
+    raw, generation = copies_get(backend, made)  # this process's exact copies
+    wanted = [key for key in made if key not in raw]
+    if wanted:
+        try:
+            values = await _client(backend).mget(wanted)
+        except (TimeoutError, RedisError, OSError):
+            if backend._ignore_exceptions:  # IGNORE_EXCEPTIONS: a miss, as get_many
+                if backend._log_ignored_exceptions and backend.logger is not None:
+                    backend.logger.exception("Exception ignored")
+                return None
+            raise  # as django-redis: the Redis error itself
+        fetched = dict(zip(wanted, values, strict=True))
+        copies_put(backend, generation, fetched)
+        raw.update(fetched)
     return {
         made[key]: codec.decode(value)
-        for key, value in zip(made, values, strict=True)
+        for key, value in raw.items()
         if value is not None
     }
 
@@ -153,5 +163,6 @@ async def acache_get_many(keys: Collection[str]) -> dict[str, Any]:
 
 
 def acache_reset() -> None:
-    """Forget the clients (tests that switch Redis)."""
+    """Forget the clients and the copies (tests that switch Redis)."""
     _clients.clear()
+    copies_reset()

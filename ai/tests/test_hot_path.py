@@ -5,19 +5,23 @@ import asyncio
 import re
 import secrets
 import threading
+import time
 
 import httpx
 import pytest
 from django.core.cache import cache
 from django.db.backends.utils import CursorWrapper
+from django.utils import timezone
 
-from accounts.credentials import API_KEY_PREFIX, api_key_hash
+from accounts.credentials import API_KEY_PREFIX, api_key_cache_key, api_key_hash
 from accounts.models import ApiKey
 from accounts.tests.factories import UserFactory
 from ai.providers.circuit import CircuitTicket, circuit_record_success, circuit_status
 from billing.tests.factories import subscription_row
+from flowmatik import cache_local
 from flowmatik.metrics.buffer import THREAD_NAME as METRICS_FLUSHER_THREAD
 from flowmatik.testing.platform import wait_for
+from flowmatik.versioned_cache import token_key as token_key_of
 from usage.models import UsageRecord
 from usage.record_writer import THREAD_NAME as RECORD_WRITER_THREAD
 
@@ -142,9 +146,14 @@ def test_successful_calls_write_the_provider_figures_once_per_interval(
     assert status["circuit"] == "closed"
 
 
-# Threads of their own that write on an interval, never for one request: the
-# usage-record writer (records in batches), the metrics flusher (summed counters)
-BACKGROUND_THREADS = (RECORD_WRITER_THREAD, METRICS_FLUSHER_THREAD)
+# Threads of their own, never working for one request: the usage-record writer
+# (records in batches), the metrics flusher (summed counters), the cache copies'
+# listener
+BACKGROUND_THREADS = (
+    RECORD_WRITER_THREAD,
+    METRICS_FLUSHER_THREAD,
+    cache_local.THREAD_NAME,  # its PINGs, when idle
+)
 
 
 @pytest.fixture
@@ -173,27 +182,102 @@ def redis_round_trips(monkeypatch) -> list[str]:
     return trips
 
 
-def test_a_warm_chat_completion_costs_one_cache_read_an_admission_and_a_settlement(
+def _warm(base: str, key: str, trips: list[str] | None = None) -> None:
+    """Calls until the cache entries a call reads are this process's copies:
+    identity, plan, override, catalogue and clients loaded, the listener of the
+    cache's changes subscribed (`flowmatik.cache_local`), and the announcements of
+    the entries written on the way heard. With `trips` (the round-trip spy): until
+    a call reads none from Redis."""
+    for n in range(2):
+        assert _completion(base, key, n).status_code == 200
+    wait_for(cache_local.copies_listening, timeout=5, what="the cache's changes")
+    for n in range(10):
+        if trips is not None:
+            trips.clear()
+        assert _completion(base, key, 10 + n).status_code == 200
+        if trips is None and n == 2:
+            return
+        if trips is not None and "MGET" not in trips:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"every warm call read from Redis: {trips}")
+
+
+def test_a_warm_chat_completion_is_an_admission_and_a_settlement(
     redis_url, live_asgi, starter_key, settings, redis_round_trips, queries
 ):
-    # Identity, plan, quota override, catalogue version and circuit state: one
-    # MGET (the key's owner is known from the earlier calls, so the owner's keys
-    # ride with the key's); the quota admission and its settlement: one script
-    # each. The call's metrics are summed in the process and written by the
-    # flusher; its record by the record writer (both off the request).
+    # Identity, plan, quota override, catalogue version and circuit state: this
+    # process's copies, kept exact by Redis's announcements (no round trip); the
+    # quota admission and its settlement: one script each. The call's metrics are
+    # summed in the process and written by the flusher; its record by the record
+    # writer (both off the request).
     settings.AI_CIRCUIT_STATS_FLUSH_SECONDS = 3600
     settings.REDIS_URL = redis_url
     settings.USAGE_RECORD_FLUSH_MS = 50
-    for n in range(2):
-        assert _completion(live_asgi.http_url, starter_key, n).status_code == 200
+    _warm(live_asgi.http_url, starter_key, redis_round_trips)
     redis_round_trips.clear()
     queries.clear()
 
     response = _completion(live_asgi.http_url, starter_key, 2)
 
     assert response.status_code == 200, response.text
-    assert redis_round_trips == ["MGET", "EVALSHA", "EVALSHA"]  # six before
+    assert redis_round_trips == ["EVALSHA", "EVALSHA"]  # six before
     assert queries == []
+
+
+def test_without_copies_the_cached_state_is_one_read(
+    redis_url, live_asgi, starter_key, settings, redis_round_trips
+):
+    # The key's owner is known from the earlier calls, so the owner's plan and
+    # override ride with the key's own read: one MGET.
+    settings.AI_CIRCUIT_STATS_FLUSH_SECONDS = 3600
+    settings.CACHE_LOCAL_COPY_SECONDS = 0
+    for n in range(2):
+        assert _completion(live_asgi.http_url, starter_key, n).status_code == 200
+    redis_round_trips.clear()
+
+    response = _completion(live_asgi.http_url, starter_key, 2)
+
+    assert response.status_code == 200, response.text
+    assert redis_round_trips == ["MGET", "EVALSHA", "EVALSHA"]
+
+
+def test_a_key_revoked_here_is_refused_at_once(
+    redis_url, live_asgi, starter_key, settings
+):
+    from accounts.services.api_keys import api_key_revoke
+
+    settings.AI_CIRCUIT_STATS_FLUSH_SECONDS = 3600
+    _warm(live_asgi.http_url, starter_key)
+
+    api_key_revoke(api_key=ApiKey.objects.get(hashed_key=api_key_hash(starter_key)))
+
+    assert _completion(live_asgi.http_url, starter_key, 3).status_code == 401
+
+
+def test_a_key_revoked_by_another_process_is_refused_within_moments(
+    redis_url, live_asgi, starter_key, settings
+):
+    # Another process revokes: the row, then a new version token for the key's
+    # cache entry, written by a Redis client of its own (not this process's cache).
+    import redis
+
+    settings.AI_CIRCUIT_STATS_FLUSH_SECONDS = 3600
+    _warm(live_asgi.http_url, starter_key)
+    hashed = api_key_hash(starter_key)
+    ApiKey.objects.filter(hashed_key=hashed).update(revoked_at=timezone.now())
+    token_key = cache.client.make_key(token_key_of(api_key_cache_key(hashed)))
+    other = redis.Redis.from_url(redis_url)
+    other.set(token_key, cache.client.encode("revoked-elsewhere"))
+    revoked_at = time.monotonic()
+
+    wait_for(
+        lambda: _completion(live_asgi.http_url, starter_key, 4).status_code == 401,
+        timeout=3,
+        what="the revocation heard",
+    )
+
+    assert time.monotonic() - revoked_at < 1.0
 
 
 def test_the_metrics_of_a_call_are_recorded_once_flushed(

@@ -152,7 +152,8 @@ REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
+            # django-redis; this process's writes drop its own copies at once
+            "BACKEND": "flowmatik.cache_local.LocallyCopiedRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="fmk"),
             "OPTIONS": {
@@ -318,6 +319,14 @@ SIMPLE_JWT = {
 }
 # Seconds an authenticated identity (JWT user / API key) is cached on the hot path
 IDENTITY_CACHE_SECONDS = env.int("IDENTITY_CACHE_SECONDS", default=30)
+# With Redis: each process keeps copies of the cache entries the event loop reads
+# (identity, plan, override, catalogue version, circuit state), dropped as Redis
+# announces each change (client tracking; flowmatik/cache_local.py); a copy is
+# served at most this many seconds after it was read (0 = no copies)
+CACHE_LOCAL_COPY_SECONDS = env.float("CACHE_LOCAL_COPY_SECONDS", default=10.0)
+# The listener of those announcements PINGs Redis when idle this often; silent for
+# three times as long, it is presumed dead and the copies are dropped
+CACHE_LOCAL_PING_SECONDS = env.float("CACHE_LOCAL_PING_SECONDS", default=1.0)
 # An API key's last_used_at is written at most once per this many seconds
 API_KEY_LAST_USED_INTERVAL_SECONDS = env.int(
     "API_KEY_LAST_USED_INTERVAL_SECONDS", default=60
