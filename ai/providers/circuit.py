@@ -6,11 +6,14 @@ a lock: under heavy contention a failure may be counted once instead of twice, w
 only delays opening the circuit by a call; it never blocks a healthy provider.
 
 A success on a closed circuit writes nothing to the circuit state; its health figure
-(latency, time) is kept in the process and written with the others at most once per
-`AI_CIRCUIT_STATS_FLUSH_SECONDS` (on the next call or status read after that), so a
-busy provider costs no cache write per call. Failures are written at once.
+(latency, time) is kept in the process and written with the others every
+`AI_CIRCUIT_STATS_FLUSH_SECONDS` by a background thread of the process (or by a
+status read, or the next failure, before that), so a call costs no cache round trip
+and the event loop none at all. Failures are written at once.
 """
 
+import logging
+import os
 import threading
 import time
 from collections.abc import Iterable
@@ -23,6 +26,8 @@ from django.core.cache import cache
 
 from ai.errors import ProviderUnavailable
 from flowmatik.acache import acache_get_many
+
+logger = logging.getLogger("flowmatik.ai")
 
 RECENT_CALLS_KEPT = 100
 RECENT_WINDOW_SECONDS = 900
@@ -109,28 +114,55 @@ def circuit_record_failure(
     )
 
 
-# Successes not yet written, per provider; when each provider's figures were last
-# written (monotonic seconds).
+# Successes not yet written, per provider
 _pending: dict[str, list[tuple[float, int, bool]]] = {}
-_flushed_at: dict[str, float] = {}
 _pending_lock = threading.Lock()
+FLUSHER_THREAD_NAME = "circuit-stats"
+_flusher_pid: int | None = None
 
 
 def _stats_record(provider: str, *, ok: bool, latency_ms: int, error_code: str) -> None:
     now = time.time()
     with _pending_lock:
         _pending.setdefault(provider, []).append((now, latency_ms, ok))
-        due = time.monotonic() - _flushed_at.get(provider, float("-inf"))
-        if ok and due < settings.AI_CIRCUIT_STATS_FLUSH_SECONDS:
+    if ok:
+        _flusher_ensure()
+        return
+    _stats_flush(provider, error_code=error_code)
+
+
+def _flusher_ensure() -> None:
+    global _flusher_pid
+    if _flusher_pid == os.getpid():
+        return
+    with _pending_lock:
+        if _flusher_pid == os.getpid():
             return
-    _stats_flush(provider, error_code=None if ok else error_code)
+        _flusher_pid = os.getpid()
+    threading.Thread(target=_flusher, name=FLUSHER_THREAD_NAME, daemon=True).start()
+
+
+def _flusher() -> None:
+    """Write every provider's pending figures once per interval (this process)."""
+    pid = os.getpid()
+    flushed = time.monotonic()
+    while _flusher_pid == pid:
+        interval = max(0.05, settings.AI_CIRCUIT_STATS_FLUSH_SECONDS)
+        time.sleep(min(0.25, interval))  # a changed interval applies soon
+        if time.monotonic() - flushed < interval:
+            continue
+        flushed = time.monotonic()
+        for provider in list(_pending):
+            try:
+                _stats_flush(provider)
+            except Exception:  # the thread outlives a cache that fails
+                logger.exception("Provider figures not written")
 
 
 def _stats_flush(provider: str, *, error_code: str | None = None) -> None:
     """Write this process's pending figures of `provider` (read-modify-write)."""
     with _pending_lock:
         calls = _pending.pop(provider, [])
-        _flushed_at[provider] = time.monotonic()
     if not calls:
         return
     key = _stats_key(provider)
@@ -151,7 +183,6 @@ def circuit_stats_reset() -> None:
     """Forget this process's unwritten figures (tests start from a clean cache)."""
     with _pending_lock:
         _pending.clear()
-        _flushed_at.clear()
 
 
 def circuit_status(provider: str) -> dict[str, Any]:
