@@ -209,10 +209,15 @@ class Stack:
         return {str(pid): rss_kb(pid) for pid in self.server_pids()}
 
     def counters(self) -> dict[str, int]:
-        """Database queries (request path and background threads) and Redis round
-        trips of the web workers, summed."""
+        """Database queries and Redis round trips of the web workers (request path
+        and background threads apart), summed."""
         time.sleep(0.3)  # the writers flush every 100 ms
-        total = {"queries": 0, "background_queries": 0, "redis_round_trips": 0}
+        total = {
+            "queries": 0,
+            "background_queries": 0,
+            "redis_round_trips": 0,
+            "background_redis_round_trips": 0,
+        }
         for pid in self.worker_pids():
             path = self.counters_dir / f"{pid}.json"
             if path.exists():

@@ -6,10 +6,12 @@ execute wrapper on each new connection) and its Redis round trips (each
 `send_packed_command` of redis-py, sync or asyncio: a pipeline or a script call is
 one), and writes them to `<dir>/<pid>.json` every 100 ms when they changed.
 
-Queries are counted apart by where they run: `queries` on the request path (the
-event loop and the worker threads it hands database work to), `background_queries`
-in the process's own background threads (the usage-record writer, the log store's
-flusher, the metrics sampler: named threads, off every request).
+Queries and round trips are counted apart by where they run: `queries` and
+`redis_round_trips` on the request path (the event loop and the worker threads it
+hands work to), `background_queries` and `background_redis_round_trips` in the
+process's own background threads (named threads that work on an interval, never
+for one request: the usage-record writer, the log store's flusher, the metrics
+flusher and sampler, the providers' health figures, the cache copies' listener).
 
 Tracing: while the file `<dir>/trace-on` exists, each process also appends one JSON
 line per query and per Redis round trip to `<dir>/<pid>.trace.jsonl`: the thread,
@@ -29,9 +31,20 @@ import threading
 import time
 
 _DIR = os.environ.get("BENCH_COUNTERS_DIR")
-COUNTS = {"queries": 0, "background_queries": 0, "redis_round_trips": 0}
+COUNTS = {
+    "queries": 0,
+    "background_queries": 0,
+    "redis_round_trips": 0,
+    "background_redis_round_trips": 0,
+}
 # Threads that run on their own, never for a request (named by the platform)
-BACKGROUND_THREADS = ("usage-record-writer", "logstore-flusher", "metrics-")
+BACKGROUND_THREADS = (
+    "usage-record-writer",
+    "logstore-flusher",
+    "metrics-",
+    "circuit-stats",
+    "cache-tracking",
+)
 _ROOT = os.getcwd() + os.sep  # the bench starts the platform in the project root
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _TRACE = {"on": False}
@@ -85,6 +98,10 @@ def _on_connection(sender, connection, **kwargs):
         connection.execute_wrappers.append(_query_counter)
 
 
+def _trips() -> str:
+    return "background_redis_round_trips" if _background() else "redis_round_trips"
+
+
 def _redis_commands(command) -> str:
     """The command names of one packed round trip ("MGET", "MULTI SET EXEC")."""
     parts = command if isinstance(command, list | tuple) else [command]
@@ -99,7 +116,7 @@ def _wrap_redis() -> None:
     sync_send = sync_connection.AbstractConnection.send_packed_command
 
     def send_packed_command(self, command, check_health=True):
-        COUNTS["redis_round_trips"] += 1
+        COUNTS[_trips()] += 1
         if _TRACE["on"]:
             _trace("redis", _redis_commands(command))
         return sync_send(self, command, check_health)
@@ -108,7 +125,7 @@ def _wrap_redis() -> None:
     async_send = async_connection.AbstractConnection.send_packed_command
 
     async def asend_packed_command(self, command, check_health=True):
-        COUNTS["redis_round_trips"] += 1
+        COUNTS[_trips()] += 1
         if _TRACE["on"]:
             _trace("redis", _redis_commands(command))
         return await async_send(self, command, check_health)
