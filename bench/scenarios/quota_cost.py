@@ -14,12 +14,14 @@ once per interval or batch). The measured requests are traced
 request, with the thread and the line of the project's code that made it.
 """
 
+import re
 from collections import Counter
 
 from bench.scenarios import Context, Row
 
 PATH = "/v1/chat/completions"
 REDIS_ROUND_TRIPS, DB_QUERIES = 2, 0
+_SAVEPOINT = re.compile(r'"s\d+_x\d+"')  # Django's names differ per thread
 
 
 def run(ctx: Context) -> dict:
@@ -99,7 +101,12 @@ def _per_request(lines: list[dict], n: int) -> list[dict]:
     """Traced queries and round trips per request, most frequent first: kind,
     thread, statement or Redis commands, and the project's line that made it."""
     counted = Counter(
-        (line["kind"], _thread(line["thread"]), line["what"], line["where"])
+        (
+            line["kind"],
+            _thread(line["thread"]),
+            _SAVEPOINT.sub('"<savepoint>"', line["what"]),
+            line["where"],
+        )
         for line in lines
     )
     return [
