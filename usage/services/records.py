@@ -3,12 +3,12 @@
 import logging
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol, cast
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connection, models, transaction
+from django.db.models import F, Value
 
 from usage.daily_limits import utc_now
 from usage.models import (
@@ -163,23 +163,33 @@ def usage_records_store_batch(*, payloads: list[dict[str, Any]]) -> int:
             )
         )
         fresh = [p for key, p in unique.items() if key not in stored]
-        users = set(
-            User.objects.filter(pk__in={p["user_id"] for p in fresh}).values_list(
-                "pk", flat=True
-            )
+        if not fresh:
+            return 0
+        # Which users and API keys still exist, in one query (a key of a deleted
+        # user is gone with it, so asking before dropping those users is the same).
+        existing = (
+            User.objects.filter(pk__in={p["user_id"] for p in fresh})
+            .order_by()
+            .values_list(Value(_USER), "pk")
         )
+        key_ids = {p["api_key_id"] for p in fresh if p["api_key_id"]}
+        if key_ids:
+            existing = existing.union(
+                ApiKey.objects.filter(pk__in=key_ids)
+                .order_by()
+                .values_list(Value(_KEY), "pk"),
+                all=True,
+            )
+        users: set[int] = set()
+        keys: set[int] = set()
+        for kind, pk in existing:
+            (users if kind == _USER else keys).add(pk)
         gone = [p for p in fresh if p["user_id"] not in users]
         if gone:
             logger.warning(
                 "Usage events of deleted users dropped", extra={"count": len(gone)}
             )
         fresh = [p for p in fresh if p["user_id"] in users]
-        key_ids = {p["api_key_id"] for p in fresh if p["api_key_id"]}
-        keys = (
-            set(ApiKey.objects.filter(pk__in=key_ids).values_list("pk", flat=True))
-            if key_ids
-            else set()
-        )
         if not fresh:
             return 0
         UsageRecord.objects.bulk_create(
@@ -199,21 +209,95 @@ def usage_records_store_batch(*, payloads: list[dict[str, Any]]) -> int:
                 (p["user_id"], day.replace(day=1), model, p["currency"]),
                 counts,
             )
-        for (user_id, day, endpoint, model, currency), counts in daily.items():
-            _bump(
-                UsageDaily,
-                {"user_id": user_id, "day": day, "endpoint": endpoint, "model": model},
-                currency=currency,
-                counts=counts,
-            )
-        for (user_id, month, model, currency), counts in monthly.items():
-            _bump(
-                UsageMonthly,
-                {"user_id": user_id, "month": month, "model": model},
-                currency=currency,
-                counts=counts,
-            )
+        _rollups_add(
+            UsageDaily, ("user", "day", "endpoint", "model", "currency"), daily
+        )
+        _rollups_add(UsageMonthly, ("user", "month", "model", "currency"), monthly)
     return len(fresh)
+
+
+_USER, _KEY = 0, 1  # which table a row of the existence query comes from
+
+_COUNTERS = (
+    "requests",
+    "failed_requests",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "cost",
+)
+
+
+def _rollups_add(
+    model: type[UsageDaily] | type[UsageMonthly],
+    key_fields: tuple[str, ...],
+    totals: dict[tuple[Any, ...], dict[str, int | Decimal]],
+) -> None:
+    """Add `totals` (per unique key of the rollup, in `key_fields` order) to the
+    rollup rows, creating the missing ones: one upsert statement for all keys.
+
+    The database adds to what is stored (`col = col + new`) under the row lock,
+    so concurrent writers never lose a count. Keys go in sorted order, so two
+    writers lock rows in the same order. MySQL/MariaDB: `ON DUPLICATE KEY
+    UPDATE`; SQLite and PostgreSQL: `ON CONFLICT (the unique key) DO UPDATE`.
+    """
+    if not totals:
+        return
+    fields = [_concrete(model, name) for name in key_fields]
+    counters = [_concrete(model, name) for name in _COUNTERS]
+    stamp = _concrete(model, "updated_at")
+    columns = [*fields, *counters, stamp]
+    now = utc_now()
+    rows = [
+        [
+            field.get_db_prep_save(value, connection)
+            for field, value in zip(
+                columns, [*key, *(counts[name] for name in _COUNTERS), now], strict=True
+            )
+        ]
+        for key, counts in sorted(totals.items())
+    ]
+    qn = connection.ops.quote_name
+    table = qn(model._meta.db_table)
+    names = ", ".join(qn(f.column) for f in columns)
+    one = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    added = [qn(f.column) for f in counters]
+    stamped = qn(stamp.column)
+    if connection.vendor == "mysql":
+        on_key = "ON DUPLICATE KEY UPDATE " + ", ".join(
+            [f"{c} = {c} + VALUES({c})" for c in added]
+            + [f"{stamped} = VALUES({stamped})"]
+        )
+    else:
+        on_key = (
+            f"ON CONFLICT ({', '.join(qn(f.column) for f in fields)}) DO UPDATE SET "
+            + ", ".join(
+                [f"{c} = {table}.{c} + excluded.{c}" for c in added]
+                + [f"{stamped} = excluded.{stamped}"]
+            )
+        )
+    size = max(1, connection.ops.bulk_batch_size(columns, rows))
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), size):
+            chunk = rows[start : start + size]
+            cursor.execute(
+                f"INSERT INTO {table} ({names}) "  # noqa: S608 - our own names
+                f"VALUES {', '.join([one] * len(chunk))} {on_key}",
+                [param for row in chunk for param in row],
+            )
+
+
+class _Column(Protocol):
+    column: str
+
+    def get_db_prep_save(self, value: Any, connection: Any) -> Any: ...
+
+
+def _concrete(model: type[models.Model], name: str) -> _Column:
+    field = model._meta.get_field(name)
+    if not isinstance(field, models.Field) or not field.column:
+        raise TypeError(f"{model.__name__}.{name} is not a column")
+    return cast(_Column, field)
 
 
 def _record_of(payload: dict[str, Any], *, api_key_ids: set[int]) -> UsageRecord:

@@ -232,3 +232,78 @@ def test_a_celery_task_that_settled_calls_leaves_their_records_stored(writer, re
 
     assert UsageRecord.objects.filter(user=user).count() == 1
     assert record_writer.records_pending() == 0
+
+
+def _payload(user, n: int, **fields) -> dict:
+    payload = {
+        "kind": "usage",
+        "event_key": f"batch-{user.pk}-{n}",
+        "user_id": user.pk,
+        "api_key_id": None,
+        "endpoint": "chat",
+        "model": "m-a",
+        "provider": "demo",
+        "status": str(CallStatus.SUCCESS),
+        "prompt_tokens": 3,
+        "completion_tokens": 4,
+        "cost": "0.000125",
+        "currency": "USD",
+        "latency_ms": 5,
+        "request_id": f"req-{n}",
+        "error_code": "",
+        "estimated": False,
+        "created_at": "2026-03-31T23:59:00+00:00",
+    }
+    return {**payload, **fields}
+
+
+def test_a_batch_costs_the_same_few_statements_however_many_rollup_rows_it_adds_to(
+    db,
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from accounts.models import ApiKey
+
+    owner, other = UserFactory(), UserFactory()
+    api_key_for(owner)
+    key = ApiKey.objects.get(user=owner)
+    first = [_payload(owner, 0, model="m-b"), _payload(owner, 1, endpoint="embed")]
+    assert services.usage_records_store_batch(payloads=first) == 2
+    second = [
+        _payload(owner, 1, endpoint="embed"),  # stored before: skipped
+        _payload(owner, 2, model="m-b", api_key_id=key.pk),  # adds to a stored row
+        _payload(owner, 3, created_at="2026-04-01T00:00:00+00:00"),  # next month
+        _payload(owner, 4, status=str(CallStatus.ERROR), endpoint="embed"),
+        _payload(owner, 5, api_key_id=key.pk + 1000),  # a deleted key: usage counts
+        _payload(other, 6, model="m-c", cost="1.5"),
+        _payload(other, 7, model="m-c", cost="2.25", prompt_tokens=10),
+        {**_payload(other, 8), "user_id": other.pk + 1000},  # a deleted user
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        assert services.usage_records_store_batch(payloads=second) == 6
+    statements = [
+        q["sql"]
+        for q in queries.captured_queries
+        if not q["sql"].upper().startswith(("BEGIN", "SAVEPOINT", "RELEASE", "SET "))
+    ]
+    # stored keys, users + keys, the records, the daily rows, the monthly rows
+    assert len(statements) == 5, statements
+    assert UsageRecord.objects.get(event_key=f"batch-{owner.pk}-2").api_key_id == key.pk
+    assert UsageRecord.objects.get(event_key=f"batch-{owner.pk}-5").api_key_id is None
+    assert UsageDaily.objects.filter(user=owner).count() == 4
+    assert UsageMonthly.objects.filter(user=owner).count() == 3
+    m_b = UsageDaily.objects.get(user=owner, model="m-b", endpoint="chat")
+    assert (m_b.requests, m_b.prompt_tokens, m_b.total_tokens) == (2, 6, 14)
+    assert m_b.cost == Decimal("0.000250")
+    march = UsageMonthly.objects.get(user=owner, model="m-a", month="2026-03-01")
+    assert (march.requests, march.failed_requests, march.total_tokens) == (2, 1, 14)
+    theirs = UsageMonthly.objects.get(user=other)
+    assert (theirs.requests, theirs.prompt_tokens, theirs.completion_tokens) == (
+        2,
+        13,
+        8,
+    )
+    assert theirs.cost == Decimal("3.75")
+    _rollups_equal_records(owner)
+    _rollups_equal_records(other)
