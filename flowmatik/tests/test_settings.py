@@ -83,7 +83,8 @@ def test_database_url_and_redis_url_switch_to_the_production_stack(tmp_path):
     )
     assert values["db_engine"] == "django.db.backends.mysql"
     assert values["db_host"] == "db.internal"
-    assert values["cache"] == "django_redis.cache.RedisCache"
+    # django-redis, with per-process copies kept exact by Redis (flowmatik.cache_local)
+    assert values["cache"] == "flowmatik.cache_local.LocallyCopiedRedisCache"
     assert values["channels"].endswith("RedisChannelLayer")
     assert values["broker"] == "redis://cache.internal:6379/2"
 
