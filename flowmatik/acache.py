@@ -38,6 +38,7 @@ from django_redis.cache import RedisCache
 from redis.exceptions import RedisError
 
 from flowmatik.cache_local import copies_get, copies_put, copies_reset
+from flowmatik.redis_async import async_client
 
 _PerLoop = dict[str, aredis.Redis]  # LOCATION -> client
 _clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _PerLoop]" = (
@@ -52,8 +53,9 @@ def _client(backend: RedisCache) -> aredis.Redis:
     client = per_loop.get(location)
     if client is None:
         options = backend._params.get("OPTIONS", {})
-        client = aredis.Redis.from_url(
+        client = async_client(
             location,
+            wait_seconds=options.get("SOCKET_TIMEOUT") or 1.0,
             socket_connect_timeout=options.get("SOCKET_CONNECT_TIMEOUT"),
             socket_timeout=options.get("SOCKET_TIMEOUT"),
             health_check_interval=30,

@@ -49,6 +49,8 @@ import redis.asyncio as aredis
 from django.conf import settings
 from redis.commands.core import AsyncScript
 
+from flowmatik.redis_async import async_client, pool_exhausted
+
 logger = logging.getLogger("flowmatik.usage")
 
 REDIS_ERRORS = (redis.RedisError, OSError, asyncio.TimeoutError)
@@ -58,8 +60,10 @@ REDIS_TIMEOUTS = (redis.TimeoutError, asyncio.TimeoutError)
 
 
 def is_timeout(exc: BaseException) -> bool:
-    """A timeout, not a refused or broken connection (see `mark_down`)."""
-    return isinstance(exc, REDIS_TIMEOUTS)
+    """A timeout, not a refused or broken connection (see `mark_down`): Redis (or
+    this process) too slow, or every connection of this process's pool in use for
+    longer than the wait — a busy process, not an outage."""
+    return isinstance(exc, REDIS_TIMEOUTS) or pool_exhausted(exc)
 
 
 ADMIT_LUA = """
@@ -365,7 +369,9 @@ def async_handle() -> _AsyncHandle:
     per_loop = _async_clients.setdefault(loop, {})
     handle = per_loop.get(url)
     if handle is None:
-        client = aredis.Redis.from_url(url, **_client_kwargs())
+        client = async_client(
+            url, wait_seconds=settings.QUOTA_REDIS_TIMEOUT_SECONDS, **_client_kwargs()
+        )
         handle = _AsyncHandle(
             client=client,
             admit=client.register_script(ADMIT_LUA),

@@ -705,6 +705,11 @@ QUOTA_REDIS_PREFIX = env.str("QUOTA_REDIS_PREFIX", default="fmk:q")
 QUOTA_REDIS_TIMEOUT_SECONDS = env.float("QUOTA_REDIS_TIMEOUT_SECONDS", default=1.0)
 # After a Redis failure, use the database fallback for this long before retrying
 QUOTA_REDIS_RETRY_SECONDS = env.float("QUOTA_REDIS_RETRY_SECONDS", default=5.0)
+# Connections each web process's event loop may open to Redis for the AI path (quota
+# scripts, cache reads); past it a call waits up to QUOTA_REDIS_TIMEOUT_SECONDS for a
+# free one, then is refused (503, a busy Redis, not an outage). Keep it at least
+# AI_MAX_CONCURRENT_REQUESTS so every admitted call gets one at once
+REDIS_ASYNC_MAX_CONNECTIONS = env.int("REDIS_ASYNC_MAX_CONNECTIONS", default=256)
 # After Redis fails or comes back empty, AI admissions answer 503 quota_unavailable
 # this long (the longest an AI call runs), so no call Redis admitted is still unknown
 # to the database when the fallback (or a re-seeded Redis) counts: never over-admits

@@ -582,3 +582,48 @@ def test_a_redis_timeout_refuses_that_call_only_and_starts_no_failover_hold(
     assert refused.value.code == "quota_unavailable"
     assert quota_redis.hold_remaining() == 0
     assert call().backend == "redis"
+
+
+def test_a_burst_past_the_redis_pool_is_busy_not_an_outage(user, settings, redis_url):
+    """Every connection of the process's Redis pool in use (a burst of concurrent AI
+    calls): a call waits up to QUOTA_REDIS_TIMEOUT_SECONDS for one, then gets 503
+    quota_unavailable — and no failover hold starts, so the next call is admitted on
+    Redis as soon as a connection is free. redis-py's default pool failed at once
+    with MaxConnectionsError past 100 connections, which read as Redis being down:
+    120 s of 503s for every call of the process (seen in `make bench`'s fan-out)."""
+    import time
+
+    from asgiref.sync import async_to_sync
+
+    from flowmatik.errors import ServiceUnavailable
+
+    settings.REDIS_URL = redis_url
+    settings.QUOTA_FAILOVER_HOLD_SECONDS = 120.0
+    settings.QUOTA_REDIS_TIMEOUT_SECONDS = 0.3
+    settings.REDIS_ASYNC_MAX_CONNECTIONS = 4
+    quota_override_set(user_id=user.pk, requests_per_day=5)
+    preload(user.pk)
+
+    async def admit():
+        return await services.usage_admit(
+            user_id=user.pk, ip=None, prompt_tokens=1, max_tokens=1, endpoint="t"
+        )
+
+    async def scenario():
+        pool = quota_redis.async_handle().client.connection_pool
+        taken = [await pool.get_connection() for _ in range(pool.max_connections)]
+        started = time.monotonic()
+        try:
+            with pytest.raises(ServiceUnavailable) as refused:
+                await admit()
+            waited = time.monotonic() - started
+        finally:
+            for connection in taken:
+                await pool.release(connection)
+        return refused.value.code, waited, (await admit()).backend
+
+    code, waited, backend = async_to_sync(scenario)()
+    assert code == "quota_unavailable"
+    assert 0.25 <= waited < 2
+    assert quota_redis.hold_remaining() == 0
+    assert backend == "redis"
