@@ -218,7 +218,8 @@ class ChatConsumer(CloseOnExpiryMixin, AsyncJsonWebsocketConsumer):
                 await self._send_error("internal_error", "An unexpected error.")
 
     async def _relay(self, events, request_id: str) -> None:
-        """Send the stream's events, coalescing deltas into one frame per window.
+        """Send the stream's events: the first delta at once (time to first token),
+        later deltas coalesced into one frame per window.
 
         A reader task drains the stream into a queue so that a pending partial
         frame is flushed on time even while the provider is silent.
@@ -256,7 +257,7 @@ class ChatConsumer(CloseOnExpiryMixin, AsyncJsonWebsocketConsumer):
                     if not buffer:
                         deadline = loop.time() + window
                     buffer.append(event.get("content") or "")
-                    if loop.time() >= deadline:
+                    if seq == 0 or loop.time() >= deadline:
                         await flush()
                     continue
                 await flush()

@@ -93,6 +93,36 @@ async def test_reply_streams_as_coalesced_deltas_then_usage_and_done(
     await comm.disconnect()
 
 
+async def test_the_first_delta_is_sent_at_once_and_later_ones_coalesced(
+    chatter, demo_server, settings
+):
+    """Coalescing must not delay the first token: with a 400 ms window the first
+    delta still arrives within a few token gaps of `start` (it waited the whole
+    window before), and the rest arrive in few frames."""
+    settings.WS_CHAT_COALESCE_MS = 400
+    comm = await chat_socket(chatter)
+    await comm.send_json_to(
+        {
+            "type": "chat",
+            "message": "[[words:40]] [[delay:0.02]] hi",
+            "request_id": "r2",
+        }
+    )
+    loop = asyncio.get_running_loop()
+    assert (await comm.receive_json_from(timeout=10))["type"] == "start"
+    started = loop.time()
+    first = await comm.receive_json_from(timeout=10)
+    assert first["type"] == "delta"
+    assert first["seq"] == 1
+    assert loop.time() - started < 0.2  # not the 400 ms window
+    frames = [first, *await collect_reply(comm)]
+    deltas = [f for f in frames if f["type"] == "delta"]
+    assert len(deltas) <= 5  # 40 tokens over ~0.8 s: a few windows
+    stored = (await sync_to_async(assistant_messages)(chatter))[-1]
+    assert stored.content == "".join(d["content"] for d in deltas)
+    await comm.disconnect()
+
+
 async def test_cancel_stops_at_once_saving_the_partial_and_settling_usage(
     chatter, demo_server
 ):
