@@ -37,6 +37,7 @@ from ai.services import (
     conversation_rename,
     jobs,
 )
+from ai.services.reasoning import reasoning_depth_allowed
 from ai.types import ChatRequest
 from billing.selectors import PlanInfo, plan_info_for_user_id
 from flowmatik.errors import ApplicationError, InvalidInput
@@ -328,7 +329,7 @@ def studio_page(request: HttpRequest) -> HttpResponse:
 def _reasoning_choices(user_id: int, posted: QueryDict | None) -> dict[str, Any]:
     """The reasoning depths the picker offers: up to the plan's, the rest shown as
     needing an upgrade (the engine checks again)."""
-    allowed = int(settings.AI_REASONING_MAX_DEPTH.get(_plan(user_id).slug, 0))
+    allowed = reasoning_depth_allowed(_plan(user_id))
     return {
         "allowed": allowed,
         "depths": [(depth, depth <= allowed) for depth in (1, 2, 3)],

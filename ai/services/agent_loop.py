@@ -100,7 +100,9 @@ class _Loop:
 
 def agent_reasoning_depth(*, plan: Any, declared: int) -> int:
     """The depth an agent's declared reasoning runs at: capped by the plan."""
-    allowed = int(settings.AI_REASONING_MAX_DEPTH.get(plan.slug, 0))
+    from ai.services.reasoning import reasoning_depth_allowed
+
+    allowed = reasoning_depth_allowed(plan)
     return min(declared, allowed)
 
 

@@ -203,7 +203,9 @@ def job_create(
         persona = agent_get(user_id=user_id, agent=agent)
         plan = _plan(user_id)
         if persona and persona.reasoning_depth and not reasoning_depth:
-            allowed = int(settings.AI_REASONING_MAX_DEPTH.get(plan.slug, 0))
+            from ai.services.reasoning import reasoning_depth_allowed
+
+            allowed = reasoning_depth_allowed(plan)
             reasoning_depth = min(persona.reasoning_depth, allowed)
         info = model_resolve(
             catalogue_get(),

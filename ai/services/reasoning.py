@@ -117,6 +117,11 @@ def reasoning_step_count(*, depth: int, sections: int) -> int:
     return 1 + sections + 2 * depth
 
 
+def reasoning_depth_allowed(plan: "PlanInfo") -> int:
+    """The deepest reasoning `plan` includes (`AI_REASONING_MAX_DEPTH`; 0: none)."""
+    return int(settings.AI_REASONING_MAX_DEPTH.get(plan.slug, 0))
+
+
 def reasoning_depth_check(*, plan: "PlanInfo", depth: int) -> int:
     """`depth` if the plan reaches it: 400 outside 1..3, 403 above the plan's max."""
     from accounts.errors import PlanFeatureRequired
@@ -126,7 +131,7 @@ def reasoning_depth_check(*, plan: "PlanInfo", depth: int) -> int:
             "Reasoning depth is 1, 2 or 3.",
             details={"fields": {"reasoning": {"depth": ["Choose 1, 2 or 3."]}}},
         )
-    allowed = int(settings.AI_REASONING_MAX_DEPTH.get(plan.slug, 0))
+    allowed = reasoning_depth_allowed(plan)
     if depth > allowed:
         raise PlanFeatureRequired(
             "Your plan does not include this reasoning depth.",
