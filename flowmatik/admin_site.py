@@ -32,13 +32,14 @@ class FlowmatikAdminSite(AdminSite):
 
     def logout(self, request, extra_context=None):
         """Log out, and close the sockets opened with this session's tickets, as
-        the portal's log-out does."""
-        from accounts.services import user_session_logged_out, ws_session_tag
+        the portal's log-out does (a session that minted no ticket has none)."""
+        from accounts.services import user_session_logged_out
+        from accounts.services.ws_tickets import SESSION_TAG_KEY
 
         user_id = request.user.pk if request.user.is_authenticated else None
-        tag = ws_session_tag(request.session) if user_id else ""
+        tag = request.session.get(SESSION_TAG_KEY)
         response = super().logout(request, extra_context)
-        if user_id and request.method == "POST":
+        if user_id and tag and request.method == "POST":
             user_session_logged_out(user_id=user_id, session_tag=tag)
         return response
 

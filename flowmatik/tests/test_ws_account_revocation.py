@@ -286,3 +286,18 @@ async def test_a_portal_log_out_closes_that_sessions_sockets_only(live_asgi, use
             assert await closed_with(ws) == (CLOSE_UNAUTHENTICATED, "logged out")
         await still_open(other)
         await still_open(by_jwt)
+
+
+@pytest.mark.django_db
+def test_a_django_admin_log_out_without_tickets_closes_nothing(client, monkeypatch):
+    """A session that never minted a socket ticket has no sockets to close: no tag
+    is made up for it and no close message goes out."""
+    calls: list[dict] = []
+    monkeypatch.setattr(
+        "accounts.services.user_session_logged_out", lambda **kw: calls.append(kw)
+    )
+    superuser = UserFactory(is_staff=True, is_superuser=True)
+    client.force_login(superuser)
+    response = client.post("/admin/logout/")
+    assert response.status_code == 200
+    assert calls == []
