@@ -22,6 +22,7 @@ import orjson
 from django.conf import settings
 
 from ai.errors import ProviderError, ProviderTimeout, ProviderUnavailable
+from ai.providers.chunk_stream import ChunkStream
 from ai.providers.circuit import (
     CircuitTicket,
     acircuit_before_call,
@@ -153,38 +154,6 @@ def _request_kwargs(
     return kwargs
 
 
-def _chunk_from_json(chunk: Any) -> ProviderChunk:
-    """A `chat.completion.chunk` object's fields we use, read as the SDK's model
-    would (missing fields are empty); a chunk of another shape raises."""
-    usage = chunk.get("usage")
-    content, reasoning, finish, calls = "", "", None, []
-    choices = chunk.get("choices")
-    if choices:
-        choice = choices[0]
-        delta = choice.get("delta")
-        content = (delta.get("content") or "") if delta else ""
-        reasoning = (delta.get("reasoning_content") or "") if delta else ""
-        finish = choice.get("finish_reason")
-        for call in (delta.get("tool_calls") or []) if delta else []:
-            function = call.get("function")
-            calls.append(
-                {
-                    "index": call.get("index"),
-                    "id": call.get("id"),
-                    "name": function.get("name") if function else None,
-                    "arguments": function.get("arguments") if function else None,
-                }
-            )
-    return ProviderChunk(
-        content=content,
-        finish_reason=finish,
-        prompt_tokens=usage.get("prompt_tokens") if usage else None,
-        completion_tokens=usage.get("completion_tokens") if usage else None,
-        tool_calls=calls,
-        reasoning=reasoning,
-    )
-
-
 async def _with_retries(
     provider: ProviderConfig, request_id: str, attempt_call: Callable[[], Awaitable[_T]]
 ) -> tuple[_T, CircuitTicket, float]:
@@ -246,17 +215,17 @@ async def chat_stream_upstream(
     )
 
     async def open_stream() -> tuple[
-        openai.AsyncStream[object], AsyncIterator[object], object
+        ChunkStream, AsyncIterator[ProviderChunk], ProviderChunk
     ]:
-        # The SDK's SSE stream (connection, auth, status and in-stream errors) with
-        # each chunk left as its JSON object: no parameter transform, no model.
+        # The SDK's request (connection, auth, status errors) around our reader of
+        # the events (`ChunkStream`): no parameter transform, no model per chunk.
         stream = await client.post(
             "/chat/completions",
             body=body,
-            cast_to=object,
+            cast_to=ProviderChunk,
             options={"headers": headers},
             stream=True,
-            stream_cls=openai.AsyncStream[object],
+            stream_cls=ChunkStream,
         )
         iterator = stream.__aiter__()
         try:
@@ -274,11 +243,9 @@ async def chat_stream_upstream(
     )
     finished = False
     try:
-        chunk = _chunk_from_json(first)
-        saw_finish = chunk.finish_reason is not None
-        yield chunk
-        async for raw in iterator:
-            chunk = _chunk_from_json(raw)
+        saw_finish = first.finish_reason is not None
+        yield first
+        async for chunk in iterator:
             saw_finish = saw_finish or chunk.finish_reason is not None
             yield chunk
         if not saw_finish:
