@@ -82,6 +82,7 @@ from ai.types import (
 from flowmatik.cancellation import cancel_checkpoint
 from flowmatik.db_threads import in_worker_thread
 from flowmatik.errors import ApplicationError, InvalidInput
+from flowmatik.overload import Overloaded, ai_call_admitted, ai_call_check
 
 logger = logging.getLogger("flowmatik.ai")
 
@@ -224,6 +225,7 @@ async def chat_prepare(request: ChatRequest) -> PreparedChat:
         )
         new_message = text
 
+    ai_call_check()  # a process at its limit of admitted calls: 503 before the quota
     reservation = await _usage().usage_admit(
         user_id=request.user_id,
         ip=request.ip,
@@ -234,7 +236,7 @@ async def chat_prepare(request: ChatRequest) -> PreparedChat:
         plan=plan,
     )
     providers = catalogue.providers
-    return PreparedChat(
+    prepared = PreparedChat(
         user_id=request.user_id,
         api_key_id=request.api_key_id,
         request_id=request.request_id,
@@ -259,6 +261,14 @@ async def chat_prepare(request: ChatRequest) -> PreparedChat:
             if m is not None and m.provider in providers
         },
     )
+    try:
+        ai_call_admitted()
+    except Overloaded as exc:
+        # No slot among the process's admitted calls: give the reservation back
+        # (settled as an error, nothing counts) and refuse.
+        await _finalize(prepared, _Outcome(error=exc), cancelled=False)
+        raise _with_quota(exc, prepared.reservation.quota) from None
+    return prepared
 
 
 # --- one model call, relayed and settled ---------------------------------------------

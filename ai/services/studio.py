@@ -22,6 +22,7 @@ from ai.errors import ProviderError, ProviderTimeout, ProviderUnavailable
 from ai.services.chat import chat_complete_sync
 from ai.types import ChatRequest, ChatResult, ModelInfo
 from flowmatik.errors import ApplicationError
+from flowmatik.overload import ai_call_admitted, ai_call_check
 
 if TYPE_CHECKING:
     from usage.types import Reservation
@@ -158,12 +159,14 @@ async def media_call_metered(
     With `still_wanted`, a result that arrives after the job was canceled is
     settled as an error (not charged) and `JobCanceled` is raised.
     """
+    ai_call_check()  # a process at its limit of admitted calls: 503 before the quota
     reservation = await media_admit(
         user_id=user_id, endpoint=endpoint, api_key_id=api_key_id, ip=ip
     )
     started = time.perf_counter()
     ok, error_code, result = False, "", None
     try:
+        ai_call_admitted()  # no slot: settled as an error below (nothing counts)
         result = await call()
         if still_wanted is not None and not await still_wanted():
             raise JobCanceled()

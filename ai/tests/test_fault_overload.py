@@ -1,10 +1,13 @@
 """Overload: a flood of AI calls beyond a web process's capacity, on a real uvicorn.
 
-The process serves `AI_MAX_CONCURRENT_REQUESTS` AI calls at once (each held ~1 s
-by the demo model); a flood of 8x that many arrives together. Every client gets
-its answer quickly — served (200) or refused at once (503 `overloaded` with
-Retry-After, or 429) — none waits in a queue until it times out, and the process
-stays within a memory bound.
+The process runs `AI_MAX_CONCURRENT_REQUESTS` admitted AI calls at once (each held
+~1 s by the demo model); a flood of 8x that many arrives together. Every client
+gets its answer quickly — served (200) or refused at once (503 `overloaded` with
+Retry-After, its reservation given back) — none waits in a queue until it times
+out, and the process stays within a memory bound. A flood from a customer over
+quota holds no slot: every refusal is its 429 `quota_exceeded`. The cheap cap on
+requests held from the first byte (`AI_MAX_PENDING_REQUESTS`) refuses before any
+work.
 """
 
 import asyncio
@@ -18,12 +21,16 @@ from accounts.tests.factories import UserFactory
 from flowmatik.testing.auth import jwt_for
 from flowmatik.testing.platform import platform_env
 from flowmatik.testing.processes import uvicorn_process
+from usage.selectors import quota_state_for_user
 from usage.services import quota_override_set
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120, func_only=True)]
 
 LIMIT = 8
 FLOOD = LIMIT * 8
+# At most this many requests between first byte and admission at once: about the
+# production ratio to LIMIT (32 to 200)
+ADMITTING = 2
 CALL_SECONDS = 1.0
 RSS_LIMIT_MB = 600
 
@@ -35,9 +42,18 @@ def _rss_mb(pid: int) -> float:
     raise AssertionError("no VmRSS")
 
 
-async def _flood(url: str, token: str) -> list[tuple[int, float, httpx.Response]]:
-    limits = httpx.Limits(max_connections=FLOOD)
+async def _flood(
+    url: str, token: str, flood: int = FLOOD
+) -> list[tuple[int, float, httpx.Response]]:
+    limits = httpx.Limits(max_connections=flood)
     async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+        # One call first: the flood meets a warm process (caches, connections).
+        warm = await client.post(
+            "/api/ai/chat",
+            json={"message": "warm-up"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert warm.status_code in (200, 429), warm.text
 
         async def one(n: int):
             started = time.monotonic()
@@ -48,22 +64,28 @@ async def _flood(url: str, token: str) -> list[tuple[int, float, httpx.Response]
             )
             return response.status_code, time.monotonic() - started, response
 
-        return await asyncio.gather(*(one(n) for n in range(FLOOD)))
+        return await asyncio.gather(*(one(n) for n in range(flood)))
+
+
+def _env(tmp_path, demo_server, **extra: str) -> dict[str, str]:
+    return platform_env(
+        workdir=tmp_path,
+        REDIS_URL="",
+        AI_DEMO_BASE_URL=demo_server.base_url,
+        AI_MAX_CONCURRENT_REQUESTS=str(LIMIT),
+        AI_ADMISSION_CONCURRENCY=str(ADMITTING),
+        RATELIMIT_AI_PER_USER="",
+        RATELIMIT_AI_PER_IP="",
+        **extra,
+    )
 
 
 def test_a_flood_beyond_capacity_is_answered_quickly_and_memory_stays_bounded(
     tmp_path, catalogue_tx, demo_server
 ):
     user = UserFactory()
-    quota_override_set(user_id=user.pk, unlimited=True)
-    env = platform_env(
-        workdir=tmp_path,
-        REDIS_URL="",
-        AI_DEMO_BASE_URL=demo_server.base_url,
-        AI_MAX_CONCURRENT_REQUESTS=str(LIMIT),
-        RATELIMIT_AI_PER_USER="",
-        RATELIMIT_AI_PER_IP="",
-    )
+    quota_override_set(user_id=user.pk, requests_per_day=FLOOD * 10)
+    env = _env(tmp_path, demo_server)
     with uvicorn_process(workdir=tmp_path, env=env) as web:
         results = asyncio.run(_flood(web.http_url, jwt_for(user)))
         rss = _rss_mb(web.process.pid)
@@ -83,8 +105,57 @@ def test_a_flood_beyond_capacity_is_answered_quickly_and_memory_stays_bounded(
     assert refused
     assert {r.json()["error"]["code"] for r in refused} == {"overloaded"}
     assert all(int(r.headers["Retry-After"]) >= 1 for r in refused)
-    # Refusals come at once; nothing waited for a slot.
-    assert max(t for s, t, _ in results if s == 503) < CALL_SECONDS * 2
+    # Nothing waited for a slot (it would have been served): every refusal came
+    # after its admission round trip at most (on the database quota store here:
+    # serialized, seconds on a loaded machine), not after a queue.
     assert max(t for _, t, _ in results) < CALL_SECONDS * 8
     assert rss < RSS_LIMIT_MB, f"{rss:.0f} MB"
     assert after.status_code == 200, after.text
+    # A call refused for want of a slot gave its reservation back: the day counts
+    # the served calls only.
+    # (+ the warm-up call and the call after)
+    assert quota_state_for_user(user_id=user.pk).requests_used == served + 2
+
+
+def test_a_flood_from_a_customer_over_quota_gets_429s_not_overloaded(
+    tmp_path, catalogue_tx, demo_server
+):
+    """Refusals by the quota are cheap: they hold no slot among the admitted calls,
+    so a flood far past `AI_MAX_CONCURRENT_REQUESTS` from a customer whose quota
+    admits fewer is answered exactly: the quota's calls served, every other 429.
+    (Each one is a quota admission, serialized on the database store here: a
+    smaller flood than above keeps the test quick on a loaded machine.)"""
+    quota, flood = LIMIT // 2, LIMIT * 3  # the warm-up call takes one of the quota
+    user = UserFactory()
+    quota_override_set(user_id=user.pk, requests_per_day=quota)
+    with uvicorn_process(workdir=tmp_path, env=_env(tmp_path, demo_server)) as web:
+        results = asyncio.run(_flood(web.http_url, jwt_for(user), flood))
+
+    statuses = [status for status, _, _ in results]
+    assert statuses.count(200) == quota - 1, statuses
+    assert statuses.count(429) == flood - quota + 1, statuses
+    codes = {r.json()["error"]["code"] for s, _, r in results if s == 429}
+    assert codes == {"quota_exceeded"}
+    assert max(t for _, t, _ in results) < CALL_SECONDS * 8
+
+
+def test_requests_past_the_pending_cap_are_refused_before_any_work(
+    tmp_path, catalogue_tx, demo_server
+):
+    """`AI_MAX_PENDING_REQUESTS` counts from the first byte: below the admitted-call
+    limit it is what bounds the flood, and its refusals touch no quota."""
+    pending = LIMIT // 2
+    user = UserFactory()
+    quota_override_set(user_id=user.pk, requests_per_day=FLOOD * 10)
+    env = _env(tmp_path, demo_server, AI_MAX_PENDING_REQUESTS=str(pending))
+    with uvicorn_process(workdir=tmp_path, env=env) as web:
+        results = asyncio.run(_flood(web.http_url, jwt_for(user)))
+
+    statuses = [status for status, _, _ in results]
+    served = statuses.count(200)
+    assert 1 <= served <= pending, statuses
+    refused = [r for s, _, r in results if s == 503]
+    assert len(refused) == FLOOD - served
+    assert {r.json()["error"]["code"] for r in refused} == {"overloaded"}
+    assert max(t for s, t, _ in results if s == 503) < CALL_SECONDS * 2
+    assert quota_state_for_user(user_id=user.pk).requests_used == served + 1

@@ -586,10 +586,22 @@ AI_DEMO_BASE_URL = env.str(
     "AI_DEMO_BASE_URL", default=f"http://{AI_DEMO_HOST}:{AI_DEMO_PORT}/v1"
 )
 AI_REQUEST_TIMEOUT_SECONDS = env.float("AI_REQUEST_TIMEOUT_SECONDS", default=60.0)
-# AI requests (POST /api/ai/*, /v1/*) one web process serves at once; more are
-# refused at once with 503 `overloaded` and this Retry-After (0 = no limit)
+# AI calls (POST /api/ai/*, /v1/*) admitted by the quota that one web process runs at
+# once (provider calls, streams); another admitted call is refused with 503
+# `overloaded` and this Retry-After, its reservation released (0 = no limit). A call
+# the quota refuses holds no slot: it gets its 429 (flowmatik/overload.py)
 AI_MAX_CONCURRENT_REQUESTS = env.int("AI_MAX_CONCURRENT_REQUESTS", default=200)
 AI_OVERLOAD_RETRY_AFTER_SECONDS = env.int("AI_OVERLOAD_RETRY_AFTER_SECONDS", default=2)
+# AI requests one web process holds at once from the first byte (waiting, being
+# admitted or running); past it refused at once with 503 `overloaded` before any
+# work: the cheap cap that bounds memory and sockets under a flood (0 = no limit)
+AI_MAX_PENDING_REQUESTS = env.int("AI_MAX_PENDING_REQUESTS", default=2000)
+# Of those, how many may be between their first byte and their quota admission at
+# once (auth, validation, the quota round trip); the others wait their turn, at most
+# AI_ADMISSION_WAIT_SECONDS (then 503 `overloaded`). Bounds how long a burst keeps
+# each request's Redis reply waiting on the event loop (0 = no bound)
+AI_ADMISSION_CONCURRENCY = env.int("AI_ADMISSION_CONCURRENCY", default=32)
+AI_ADMISSION_WAIT_SECONDS = env.float("AI_ADMISSION_WAIT_SECONDS", default=10.0)
 AI_CONNECT_TIMEOUT_SECONDS = env.float("AI_CONNECT_TIMEOUT_SECONDS", default=5.0)
 AI_MAX_RETRIES = env.int("AI_MAX_RETRIES", default=2)
 # Longest wait before a retry; a 429 asking for longer is not retried (503 + its hint)
@@ -708,7 +720,8 @@ QUOTA_REDIS_RETRY_SECONDS = env.float("QUOTA_REDIS_RETRY_SECONDS", default=5.0)
 # Connections each web process's event loop may open to Redis for the AI path (quota
 # scripts, cache reads); past it a call waits up to QUOTA_REDIS_TIMEOUT_SECONDS for a
 # free one, then is refused (503, a busy Redis, not an outage). Keep it at least
-# AI_MAX_CONCURRENT_REQUESTS so every admitted call gets one at once
+# AI_MAX_CONCURRENT_REQUESTS + AI_ADMISSION_CONCURRENCY (the calls that may be
+# talking to Redis at once) so every one gets a connection at once
 REDIS_ASYNC_MAX_CONNECTIONS = env.int("REDIS_ASYNC_MAX_CONNECTIONS", default=256)
 # After Redis fails or comes back empty, AI admissions answer 503 quota_unavailable
 # this long (the longest an AI call runs), so no call Redis admitted is still unknown
