@@ -13,7 +13,7 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import AsyncToSync, sync_to_async
 from django.db import connections
 
 P = ParamSpec("P")
@@ -53,3 +53,26 @@ def in_worker_thread(fn: Callable[P, R]) -> Callable[P, Awaitable[R]]:
             drop_broken_connections()
 
     return sync_to_async(run, thread_sensitive=False)
+
+
+def in_caller_or_worker_thread(fn: Callable[P, R]) -> Callable[P, Awaitable[R]]:
+    """Run sync `fn` from async code where a sync view's code would run.
+
+    Under a sync caller (a WSGI server, Django's test client: async code entered
+    through `async_to_sync`), in that caller's thread, with its connection and inside
+    its transaction, as asgiref's thread-sensitive mode does. Under an ASGI server,
+    on the shared worker threads as `in_worker_thread`: their database connections
+    stay open across requests, where a request's own thread-sensitive thread would
+    start a thread and open (and close) a connection for every request.
+    """
+    in_caller = sync_to_async(fn)
+    in_worker = in_worker_thread(fn)
+
+    @functools.wraps(fn)
+    async def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        # asgiref's own test for "a parent sync thread above somewhere"
+        if getattr(AsyncToSync.executors, "current", None) is not None:
+            return await in_caller(*args, **kwargs)
+        return await in_worker(*args, **kwargs)
+
+    return run

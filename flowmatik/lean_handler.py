@@ -1,5 +1,5 @@
-"""The ASGI handler of the OpenAI-compatible API (`/v1/...`): Django with an
-async-only middleware chain.
+"""The ASGI handler of the OpenAI-compatible API (`/v1/...`) and of the payment
+providers' webhook receivers: Django with an async-only middleware chain.
 
 Every `/v1` call is authenticated by an API key in a header and answered by an async
 view: it needs no session, CSRF check, session user or flash messages, and Django's
@@ -7,7 +7,8 @@ sync-only middleware for those costs a thread hop per hook on every call. This
 handler keeps what those calls do need, all run on the event loop: request ids and
 the JSON access log, security headers, CORS, the reader's language (cookie or
 Accept-Language; a session user's saved language needs a session, which /v1 has
-not), the JSON error envelope. Body limits are
+not), the JSON error envelope. The webhook receivers (`LEAN_PATHS`) are the same
+case: a signed raw body, no session, cookie, CSRF token or user. Body limits are
 Django's own (`DATA_UPLOAD_MAX_MEMORY_SIZE`) and `ChunkedBodyMiddleware`'s, in front
 of both handlers. Every other path keeps `settings.MIDDLEWARE`.
 
@@ -32,6 +33,9 @@ from django.http import HttpResponseBase
 from django.urls import set_script_prefix
 
 LEAN_PATH_PREFIX = "/v1/"
+# Exact paths (webhooks_app/api/urls.py): a variant (a trailing slash...) keeps the
+# whole chain and its answers.
+LEAN_PATHS = frozenset({"/api/webhooks/stripe", "/api/webhooks/lemonsqueezy"})
 
 LEAN_MIDDLEWARE = [
     "flowmatik.middleware.RequestContextMiddleware",
@@ -46,7 +50,7 @@ LEAN_MIDDLEWARE = [
 
 
 def is_lean_path(path: str) -> bool:
-    return path.startswith(LEAN_PATH_PREFIX)
+    return path.startswith(LEAN_PATH_PREFIX) or path in LEAN_PATHS
 
 
 class LeanASGIHandler(ASGIHandler):

@@ -24,6 +24,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from flowmatik.audit import audit_record
+from flowmatik.db_threads import in_caller_or_worker_thread
 from flowmatik.errors import InvalidInput
 from flowmatik.metrics import metrics_record_webhook
 from webhooks_app import handlers
@@ -197,27 +198,29 @@ _IDENTIFY = {
 }
 
 
-def webhook_receive(*, delivery: Delivery) -> ReceiveResult:
-    """Verify and store one delivery; enqueue its processing after commit.
+@dataclass(frozen=True)
+class _Verified:
+    """A delivery that passed every check: what is stored for it."""
 
-    Raises `PaymentsNotConfigured` (503) without a secret, and a `WebhookRejected`
-    (413/415/400) for refused deliveries, which are counted and not stored.
-    """
+    provider: str
+    event_id: str
+    event_type: str
+    body: bytes
+    headers: dict[str, str]
+
+
+def _verify(delivery: Delivery) -> _Verified:
+    """Every check of a delivery, without I/O (CPU only: safe on an event loop).
+
+    Raises `PaymentsNotConfigured` without a secret and the `WebhookRejected` of a
+    refused delivery (not yet counted: see `_rejected`)."""
     provider = delivery.provider
     if not _secret_for(provider):
         raise PaymentsNotConfigured(
             f"{Provider(provider).label} webhooks are not configured on this server."
         )
-    try:
-        body = _check_envelope(delivery)
-        event_id, event_type = _IDENTIFY[Provider(provider)](body, delivery.headers)
-    except WebhookRejected as exc:
-        webhook_rejection_record(provider=provider, reason=exc.reason)
-        logger.info(
-            "Webhook delivery rejected",
-            extra={"provider": provider, "reason": exc.reason, "code": exc.code},
-        )
-        raise
+    body = _check_envelope(delivery)
+    event_id, event_type = _IDENTIFY[Provider(provider)](body, delivery.headers)
     headers = {
         name: delivery.headers[name]
         for name in AUDIT_HEADERS
@@ -225,14 +228,29 @@ def webhook_receive(*, delivery: Delivery) -> ReceiveResult:
     }
     if delivery.remote_addr:
         headers["remote-addr"] = delivery.remote_addr
+    return _Verified(provider, event_id, event_type, body, headers)
+
+
+def _rejected(provider: str, exc: WebhookRejected) -> None:
+    webhook_rejection_record(provider=provider, reason=exc.reason)
+    logger.info(
+        "Webhook delivery rejected",
+        extra={"provider": provider, "reason": exc.reason, "code": exc.code},
+    )
+
+
+def _store(verified: _Verified) -> ReceiveResult:
+    """One INSERT (a duplicate: the unique constraint, then one SELECT) and, after
+    commit, the processing task's publish."""
+    provider, event_id = verified.provider, verified.event_id
     try:
         event = _insert(
             provider=provider,
             event_id=event_id,
-            event_type=event_type,
-            payload=body.decode("utf-8"),
-            headers=headers,
-            body_sha256=hashlib.sha256(body).hexdigest(),
+            event_type=verified.event_type,
+            payload=verified.body.decode("utf-8"),
+            headers=verified.headers,
+            body_sha256=hashlib.sha256(verified.body).hexdigest(),
             received_at=timezone.now(),
         )
     except IntegrityError:
@@ -247,6 +265,41 @@ def webhook_receive(*, delivery: Delivery) -> ReceiveResult:
         return ReceiveResult(event_pk=None, event_id=event_id, duplicate=True)
     _enqueue(event.pk)  # after commit (at once in autocommit mode)
     return ReceiveResult(event_pk=event.pk, event_id=event_id, duplicate=False)
+
+
+def webhook_receive(*, delivery: Delivery) -> ReceiveResult:
+    """Verify and store one delivery; enqueue its processing after commit.
+
+    Raises `PaymentsNotConfigured` (503) without a secret, and a `WebhookRejected`
+    (413/415/400) for refused deliveries, which are counted and not stored.
+    """
+    try:
+        verified = _verify(delivery)
+    except WebhookRejected as exc:
+        _rejected(delivery.provider, exc)
+        raise
+    return _store(verified)
+
+
+_store_off_loop = in_caller_or_worker_thread(_store)
+_rejected_off_loop = in_caller_or_worker_thread(_rejected)
+
+
+async def webhook_receive_async(*, delivery: Delivery) -> ReceiveResult:
+    """`webhook_receive` for an async view, same contract.
+
+    The checks (signature, JSON) run on the event loop: they are CPU only. The
+    INSERT and the publish (and a rejection's counter) run where a sync view's code
+    would under a sync caller, else on the shared worker threads, whose database
+    connection stays open across deliveries (`in_caller_or_worker_thread`); the
+    row is committed before this returns, so the acknowledgement stays durable.
+    """
+    try:
+        verified = _verify(delivery)
+    except WebhookRejected as exc:
+        await _rejected_off_loop(delivery.provider, exc)
+        raise
+    return await _store_off_loop(verified)
 
 
 def _insert(**fields: Any) -> WebhookEvent:

@@ -22,7 +22,7 @@ from webhooks_app.services import (
     AUDIT_HEADERS,
     Delivery,
     webhook_events_requeue,
-    webhook_receive,
+    webhook_receive_async,
 )
 
 _ERRORS = {
@@ -55,24 +55,25 @@ def _body_reader(request: HttpRequest):
 
 
 class _RawWebhookView(APIView):
-    """Runs as a plain Django view: `dispatch` skips DRF's parsing, auth and
+    """Runs as a plain async Django view: `dispatch` skips DRF's parsing, auth and
     negotiation, because the signature covers the raw bytes. It is an APIView
-    only so that drf-spectacular documents it."""
+    only so that drf-spectacular documents it. Served by the lean ASGI handler
+    (flowmatik/lean_handler.py: no session, CSRF or user middleware)."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
     provider: str = ""
 
-    def dispatch(self, request: HttpRequest, *args, **kwargs):
+    async def dispatch(self, request: HttpRequest, *args, **kwargs):
         if request.method != "POST":
             return error_response(
                 ApplicationError(
                     "Only POST is allowed.", code="method_not_allowed", status_code=405
                 )
             )
-        return self.post(request)
+        return await self.post(request)
 
-    def receive(self, request: HttpRequest) -> JsonResponse:
+    async def receive(self, request: HttpRequest) -> JsonResponse:
         headers = request.headers
         delivery = Delivery(
             provider=self.provider,
@@ -83,7 +84,7 @@ class _RawWebhookView(APIView):
             remote_addr=request.META.get("REMOTE_ADDR", ""),
         )
         try:
-            result = webhook_receive(delivery=delivery)
+            result = await webhook_receive_async(delivery=delivery)
         except ApplicationError as exc:
             return error_response(exc)
         return JsonResponse(
@@ -117,8 +118,8 @@ class StripeWebhookView(_RawWebhookView):
         auth=[],
         tags=["webhooks"],
     )
-    def post(self, request):
-        return self.receive(request)
+    async def post(self, request):
+        return await self.receive(request)
 
 
 class LemonSqueezyWebhookView(_RawWebhookView):
@@ -140,8 +141,8 @@ class LemonSqueezyWebhookView(_RawWebhookView):
         auth=[],
         tags=["webhooks"],
     )
-    def post(self, request):
-        return self.receive(request)
+    async def post(self, request):
+        return await self.receive(request)
 
 
 class WebhookStatsView(APIView):
