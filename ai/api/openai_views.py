@@ -196,41 +196,51 @@ def _chunk_stream(stream: ChatStream, *, include_usage: bool) -> StreamingHttpRe
     def delta(fields: dict, finish_reason: str | None = None) -> bytes:
         return chunk([{"index": 0, "delta": fields, "finish_reason": finish_reason}])
 
+    def frame(event, out: list[bytes]) -> None:
+        nonlocal usage_frame
+        if isinstance(event, ChatDelta):
+            out.append(delta({"content": event.content}))
+        elif isinstance(event, ChatStart):
+            out.append(delta({"role": "assistant"}))
+        elif isinstance(event, ChatReasoning):
+            out.append(delta({"reasoning_content": event.content}))
+        elif isinstance(event, ChatUsageReport) and include_usage:
+            usage = event.usage
+            usage_frame = chunk(
+                [],
+                {
+                    "prompt_tokens": usage.prompt_tokens,
+                    "completion_tokens": usage.completion_tokens,
+                    "total_tokens": usage.total_tokens,
+                },
+            )
+        elif isinstance(event, ChatDone):
+            if event.tool_calls:
+                calls = [
+                    {"index": i, **call} for i, call in enumerate(event.tool_calls)
+                ]
+                out.append(delta({"tool_calls": calls}))
+            out.append(delta({}, event.finish_reason))
+            if usage_frame:
+                out.append(usage_frame)
+        elif isinstance(event, ChatFailure):
+            body = json.dumps(_error_body(event.error))
+            out.append(f"data: {body}\n\n".encode())
+
+    usage_frame = None
+
     async def frames():
-        usage_frame = None
         try:
-            async for event in with_keepalive(stream.events):
-                if event is None:
+            # The events that arrived together leave as one body (one send).
+            async for batch in with_keepalive(stream.events):
+                if not batch:
                     yield SSE_PING
-                elif isinstance(event, ChatStart):
-                    yield delta({"role": "assistant"})
-                elif isinstance(event, ChatDelta):
-                    yield delta({"content": event.content})
-                elif isinstance(event, ChatReasoning):
-                    yield delta({"reasoning_content": event.content})
-                elif isinstance(event, ChatUsageReport) and include_usage:
-                    usage = event.usage
-                    usage_frame = chunk(
-                        [],
-                        {
-                            "prompt_tokens": usage.prompt_tokens,
-                            "completion_tokens": usage.completion_tokens,
-                            "total_tokens": usage.total_tokens,
-                        },
-                    )
-                elif isinstance(event, ChatDone):
-                    if event.tool_calls:
-                        calls = [
-                            {"index": i, **call}
-                            for i, call in enumerate(event.tool_calls)
-                        ]
-                        yield delta({"tool_calls": calls})
-                    yield delta({}, event.finish_reason)
-                    if usage_frame:
-                        yield usage_frame
-                elif isinstance(event, ChatFailure):
-                    body = json.dumps(_error_body(event.error))
-                    yield f"data: {body}\n\n".encode()
+                    continue
+                out: list[bytes] = []
+                for event in batch:
+                    frame(event, out)
+                if out:
+                    yield b"".join(out)
             yield b"data: [DONE]\n\n"
         finally:
             await stream.aclose()

@@ -102,11 +102,12 @@ def _event_stream(stream: ChatStream) -> StreamingHttpResponse:
 
     async def frames():
         try:
-            async for event in with_keepalive(stream.events):
-                if event is None:
+            # The events that arrived together leave as one body (one send).
+            async for batch in with_keepalive(stream.events):
+                if not batch:
                     yield SSE_PING
                 else:
-                    yield sse_frame(event.type, event.as_dict())
+                    yield b"".join(sse_frame(e.type, e.as_dict()) for e in batch)
         finally:
             await stream.aclose()
 

@@ -246,6 +246,9 @@ WS_CONNECTION_HEARTBEAT_SECONDS = env.float(
 )
 # Chat deltas are coalesced into one frame per this many milliseconds
 WS_CHAT_COALESCE_MS = env.int("WS_CHAT_COALESCE_MS", default=50)
+# A streamed response's reader of the chat may run this many events ahead of what the
+# client has taken (flowmatik/sse.py, ai/consumers.py), then waits for it
+STREAM_READ_AHEAD_EVENTS = env.int("STREAM_READ_AHEAD_EVENTS", default=64)
 # The portal's sockets: a one-use ticket minted for the session (POST /app/ws-ticket/)
 # is valid this many seconds (flowmatik/ws_auth.py)
 WS_TICKET_TTL_SECONDS = env.int("WS_TICKET_TTL_SECONDS", default=30)
