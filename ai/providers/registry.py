@@ -13,6 +13,7 @@ import httpx2
 import openai
 from django.conf import settings
 
+from ai.providers.http_transport import LeanHTTPTransport
 from ai.types import ProviderConfig
 
 DEMO_PROVIDER = "demo"
@@ -77,7 +78,7 @@ def provider_timeout() -> httpx2.Timeout:
 # per event loop: (provider name, base URL, key fingerprint, timeout) -> its client
 _clients: (
     "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, "
-    "dict[tuple[str, str, str, str], openai.AsyncOpenAI]]"
+    "dict[tuple[str, str, str, str, bool], openai.AsyncOpenAI]]"
 ) = weakref.WeakKeyDictionary()
 
 
@@ -89,10 +90,12 @@ def client_for(provider: ProviderConfig) -> openai.AsyncOpenAI:
     loop = asyncio.get_running_loop()
     per_loop = _clients.setdefault(loop, {})
     timeout = provider_timeout()
+    lean = settings.AI_LEAN_HTTP_TRANSPORT
     fingerprint = hashlib.sha256(provider.api_key.encode()).hexdigest()[:16]
-    key = (provider.name, provider.base_url, fingerprint, repr(timeout))
+    key = (provider.name, provider.base_url, fingerprint, repr(timeout), lean)
     client = per_loop.get(key)
     if client is None:
+        limits = httpx2.Limits(max_connections=200, max_keepalive_connections=50)
         client = openai.AsyncOpenAI(
             api_key=provider.api_key or "not-needed",
             base_url=provider.base_url,
@@ -100,7 +103,8 @@ def client_for(provider: ProviderConfig) -> openai.AsyncOpenAI:
             timeout=timeout,
             http_client=openai.DefaultAsyncHttpx2Client(
                 timeout=timeout,
-                limits=httpx2.Limits(max_connections=200, max_keepalive_connections=50),
+                limits=limits,
+                transport=LeanHTTPTransport(limits=limits) if lean else None,
             ),
         )
         per_loop[key] = client

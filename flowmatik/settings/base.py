@@ -607,6 +607,10 @@ AI_ADMISSION_CONCURRENCY = env.int("AI_ADMISSION_CONCURRENCY", default=32)
 AI_ADMISSION_WAIT_SECONDS = env.float("AI_ADMISSION_WAIT_SECONDS", default=10.0)
 AI_CONNECT_TIMEOUT_SECONDS = env.float("AI_CONNECT_TIMEOUT_SECONDS", default=5.0)
 AI_MAX_RETRIES = env.int("AI_MAX_RETRIES", default=2)
+# The providers' HTTP client: our lean HTTP/1.1 keep-alive transport (one socket
+# write per request, httptools parser: ai/providers/http_transport.py), or false for
+# httpx's default transport (httpcore on anyio)
+AI_LEAN_HTTP_TRANSPORT = env.bool("AI_LEAN_HTTP_TRANSPORT", default=True)
 # Longest wait before a retry; a 429 asking for longer is not retried (503 + its hint)
 AI_RETRY_MAX_WAIT_SECONDS = env.float("AI_RETRY_MAX_WAIT_SECONDS", default=4.0)
 AI_CIRCUIT_FAILURE_THRESHOLD = env.int("AI_CIRCUIT_FAILURE_THRESHOLD", default=5)
