@@ -17,6 +17,7 @@ from ai.mcp_server.asgi import (  # noqa: E402
     is_mcp_metadata_path,
     is_mcp_path,
 )
+from flowmatik.heap import heap_freeze  # noqa: E402
 from flowmatik.http_body import ChunkedBodyMiddleware  # noqa: E402
 from flowmatik.lean_handler import LeanASGIHandler, is_lean_path  # noqa: E402
 from flowmatik.metrics import metrics_flush  # noqa: E402
@@ -46,12 +47,13 @@ django_http_app = AiConcurrencyLimit(ChunkedBodyMiddleware(_django_app))
 
 async def lifespan_app(scope, receive, send):
     """Answer the ASGI lifespan protocol (uvicorn with lifespan on): start and stop
-    the MCP session manager with the process; store queued usage records and
-    buffered metrics at exit."""
+    the MCP session manager with the process, then freeze the start-up heap
+    (`flowmatik.heap`); store queued usage records and buffered metrics at exit."""
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
             await mcp_mount.ensure_started()
+            heap_freeze()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await mcp_mount.shutdown()

@@ -246,6 +246,9 @@ WS_CONNECTION_HEARTBEAT_SECONDS = env.float(
 )
 # Chat deltas are coalesced into one frame per this many milliseconds
 WS_CHAT_COALESCE_MS = env.int("WS_CHAT_COALESCE_MS", default=50)
+# A web worker freezes its start-up heap (gc.freeze) once started: full garbage
+# collections then skip those objects (flowmatik/heap.py)
+GC_FREEZE_AT_STARTUP = env.bool("GC_FREEZE_AT_STARTUP", default=True)
 # A streamed response's reader of the chat may run this many events ahead of what the
 # client has taken (flowmatik/sse.py, ai/consumers.py), then waits for it
 STREAM_READ_AHEAD_EVENTS = env.int("STREAM_READ_AHEAD_EVENTS", default=64)
