@@ -607,7 +607,7 @@ AI_MAX_PENDING_REQUESTS = env.int("AI_MAX_PENDING_REQUESTS", default=2000)
 # AI_ADMISSION_WAIT_SECONDS (then 503 `overloaded`). Bounds how long a burst keeps
 # each request's Redis reply waiting on the event loop (0 = no bound)
 AI_ADMISSION_CONCURRENCY = env.int("AI_ADMISSION_CONCURRENCY", default=32)
-AI_ADMISSION_WAIT_SECONDS = env.float("AI_ADMISSION_WAIT_SECONDS", default=10.0)
+AI_ADMISSION_WAIT_SECONDS = env.float("AI_ADMISSION_WAIT_SECONDS", default=30.0)
 AI_CONNECT_TIMEOUT_SECONDS = env.float("AI_CONNECT_TIMEOUT_SECONDS", default=5.0)
 AI_MAX_RETRIES = env.int("AI_MAX_RETRIES", default=2)
 # The providers' HTTP client: our lean HTTP/1.1 keep-alive transport (one socket
