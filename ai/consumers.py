@@ -37,22 +37,22 @@ import json
 import logging
 from typing import Any
 
+import orjson
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 
 from ai import bounds
 from ai.services import chat_run
-from ai.types import ChatRequest, ChatStart
+from ai.types import ChatDelta, ChatRequest, ChatStart
 from flowmatik import realtime
 from flowmatik.client_ip import client_ip_from_scope
 from flowmatik.errors import ApplicationError, InvalidInput
+from flowmatik.event_relay import EventRelay
 from flowmatik.request_context import new_request_id, request_id_var, user_id_var
 from flowmatik.ws_auth import CloseOnExpiryMixin
 
 logger = logging.getLogger("flowmatik.ai")
-
-_END = object()
 
 
 class ChatInputError(ApplicationError):
@@ -221,69 +221,59 @@ class ChatConsumer(CloseOnExpiryMixin, AsyncJsonWebsocketConsumer):
         """Send the stream's events: the first delta at once (time to first token),
         later deltas coalesced into one frame per window.
 
-        A reader task drains the stream into a queue so that a pending partial
-        frame is flushed on time even while the provider is silent.
+        The stream is read by a task of its own (`EventRelay`), so that a pending
+        partial frame is flushed on time even while the provider is silent; what
+        arrived meanwhile is taken at once (one timer per window, not per event).
         """
-        queue: asyncio.Queue = asyncio.Queue()
-        reader = asyncio.create_task(_drain(events, queue))
+        relay = EventRelay(events)
         window = settings.WS_CHAT_COALESCE_MS / 1000
-        loop = asyncio.get_running_loop()
+        loop = relay.loop
         buffer: list[str] = []
         deadline = 0.0
+        timer: asyncio.TimerHandle | None = None
         seq = 0
 
         async def flush() -> None:
-            nonlocal seq
+            nonlocal seq, timer
+            if timer is not None:
+                timer.cancel()
+                timer = None
             if buffer:
                 seq += 1
                 text = "".join(buffer)
                 buffer.clear()
-                await self.send_json({"type": "delta", "content": text, "seq": seq})
+                await self.send(
+                    text_data=orjson.dumps(
+                        {"type": "delta", "content": text, "seq": seq}
+                    ).decode()
+                )
 
         try:
             while True:
-                timeout = max(0.0, deadline - loop.time()) if buffer else None
-                try:
-                    item = await asyncio.wait_for(queue.get(), timeout)
-                except TimeoutError:
+                await relay.wait()
+                batch = relay.take()
+                if not batch:
+                    if relay.finished:
+                        relay.raise_error()
+                        break
+                    await flush()  # the window's deadline: nothing else came
+                    continue
+                for item in batch:
+                    if isinstance(item, ChatDelta):
+                        if not buffer:
+                            deadline = loop.time() + window
+                            if seq:  # the first delta leaves at once
+                                timer = loop.call_at(deadline, relay.wake)
+                        buffer.append(item.content or "")
+                        if seq == 0 or loop.time() >= deadline:
+                            await flush()
+                        continue
                     await flush()
-                    continue
-                if item is _END:
-                    break
-                if isinstance(item, BaseException):
-                    raise item
-                event = item.as_dict()
-                if event["type"] == "delta":
-                    if not buffer:
-                        deadline = loop.time() + window
-                    buffer.append(event.get("content") or "")
-                    if seq == 0 or loop.time() >= deadline:
-                        await flush()
-                    continue
-                await flush()
-                if isinstance(item, ChatStart):
-                    self._current = (request_id, item.conversation_id)
-                await self.send_json(event)
+                    if isinstance(item, ChatStart):
+                        self._current = (request_id, item.conversation_id)
+                    await self.send_json(item.as_dict())
             await flush()
         finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
-
-
-async def _drain(events, queue: asyncio.Queue) -> None:
-    """Copy the stream's events into `queue`, then `_END` (or the exception)."""
-    try:
-        async for event in events:
-            queue.put_nowait(event)
-    except asyncio.CancelledError:
-        raise
-    except BaseException as exc:
-        queue.put_nowait(exc)
-        return
-    finally:
-        # Close it here, in the task that iterated it (a no-op once finished).
-        aclose = getattr(events, "aclose", None)
-        if aclose is not None:
-            await aclose()
-    queue.put_nowait(_END)
+            if timer is not None:
+                timer.cancel()
+            await relay.close()
