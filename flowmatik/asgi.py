@@ -46,13 +46,13 @@ django_http_app = AiConcurrencyLimit(ChunkedBodyMiddleware(_django_app))
 
 
 async def lifespan_app(scope, receive, send):
-    """Answer the ASGI lifespan protocol (uvicorn with lifespan on): start and stop
-    the MCP session manager with the process, then freeze the start-up heap
-    (`flowmatik.heap`); store queued usage records and buffered metrics at exit."""
+    """Answer the ASGI lifespan protocol (uvicorn with lifespan on): freeze the
+    start-up heap (`flowmatik.heap`); at exit, stop the MCP session manager
+    (started by the first /mcp request, not here: a worker that serves no /mcp
+    never imports the SDK) and store queued usage records and buffered metrics."""
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
-            await mcp_mount.ensure_started()
             heap_freeze()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":

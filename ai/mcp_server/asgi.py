@@ -1,24 +1,29 @@
 """The MCP server mounted in the one ASGI app at /mcp (Streamable HTTP).
 
-Django's ASGI handler runs no lifespan, so the SDK's session manager is started
-here: from the ASGI lifespan when the server sends one (uvicorn), else lazily on
-the first /mcp request (daphne, runserver, tests with lifespan off). Host and
-Origin are checked against ALLOWED_HOSTS (DNS-rebinding protection).
+The SDK (`mcp`, with starlette and its own models: ≈ 28 MB per process) is
+imported, the server built and its session manager started on the first /mcp
+request, not at start-up: a web worker that never serves /mcp does not pay for
+it (issue 18, idle worker memory). The ASGI lifespan shutdown stops the session
+manager when it was started. Host and Origin are checked against ALLOWED_HOSTS
+(DNS-rebinding protection).
 """
 
 import asyncio
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from mcp.server.transport_security import TransportSecuritySettings
 
-from ai.mcp_server.server import server_build
+if TYPE_CHECKING:
+    from mcp.server.transport_security import TransportSecuritySettings
 
 MCP_PATH = "/mcp"
 
 
-def transport_security() -> TransportSecuritySettings:
+def transport_security() -> "TransportSecuritySettings":
     """Hosts and origins allowed to reach /mcp: ALLOWED_HOSTS (any port) and
     CSRF_TRUSTED_ORIGINS; a wildcard host turns the check off."""
+    from mcp.server.transport_security import TransportSecuritySettings
+
     hosts = [h for h in settings.ALLOWED_HOSTS if h]
     if "*" in hosts or any(h.startswith(".") for h in hosts):
         return TransportSecuritySettings(enable_dns_rebinding_protection=False)
@@ -32,18 +37,25 @@ def transport_security() -> TransportSecuritySettings:
 
 
 class McpMount:
-    """The MCP app plus its session manager, started once per process."""
+    """The MCP app plus its session manager, built and started once per process,
+    on the first request."""
 
     def __init__(self) -> None:
+        self.server: Any = None
+        self.app: Any = None
+        self._task: asyncio.Task | None = None
+        self._stop: asyncio.Event | None = None
+        self._lock: asyncio.Lock | None = None
+
+    def _build(self) -> None:
+        from ai.mcp_server.server import server_build
+
         self.server = server_build()
         self.app = self.server.streamable_http_app(
             streamable_http_path=MCP_PATH,
             transport_security=transport_security(),
             max_request_body_size=settings.MCP_MAX_REQUEST_BYTES,
         )
-        self._task: asyncio.Task | None = None
-        self._stop: asyncio.Event | None = None
-        self._lock: asyncio.Lock | None = None
 
     async def ensure_started(self) -> None:
         if self._task is not None:
@@ -52,6 +64,8 @@ class McpMount:
         async with self._lock:
             if self._task is not None:
                 return
+            if self.app is None:
+                self._build()
             ready, self._stop = asyncio.Event(), asyncio.Event()
             stop = self._stop
 

@@ -14,18 +14,18 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 import anyio
 import httpx2
 from django.conf import settings
 from django.core.cache import cache
-from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
-from mcp.types import TextContent
 
 from flowmatik.errors import ApplicationError
+
+if TYPE_CHECKING:
+    from mcp import Client
 
 logger = logging.getLogger("flowmatik.ai")
 
@@ -90,7 +90,14 @@ async def _public_host_check(endpoint: McpEndpoint) -> None:
 
 
 @contextlib.asynccontextmanager
-async def _session(endpoint: McpEndpoint, read_timeout: float) -> AsyncIterator[Client]:
+async def _session(
+    endpoint: McpEndpoint, read_timeout: float
+) -> AsyncIterator["Client"]:
+    # The SDK (≈ 28 MB with its dependencies) is imported on the first call, not
+    # when the web worker starts (issue 18, idle worker memory).
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
     if endpoint.public_only:
         await _public_host_check(endpoint)
     async with _http_client(endpoint, read_timeout) as http:
@@ -150,6 +157,8 @@ def mcp_tools_forget(endpoint: McpEndpoint) -> None:
 
 
 def _result_text(result: Any) -> str:
+    from mcp.types import TextContent
+
     if result.structured_content is not None and not result.is_error:
         return json.dumps(result.structured_content, ensure_ascii=False, default=str)
     parts = []
