@@ -5,6 +5,8 @@ import logging
 import re
 from datetime import UTC, datetime
 
+import orjson
+
 from flowmatik.request_context import request_id_var, user_id_var
 
 # LogRecord attributes that are not "extras" a caller passed.
@@ -46,9 +48,30 @@ def redact_text(text: str) -> str:
     return _BEARER_RE.sub(lambda m: m.group(1) + REDACTED, text)
 
 
+# Whether a field name names a secret, per name: log fields are the code's own names,
+# a few dozen; bounded all the same.
+_SECRET_NAMES: dict[str, bool] = {}
+_SECRET_NAMES_MAX = 4096
+# Values written as they are (no text to redact)
+_PLAIN_TYPES = (int, float, bool, type(None))
+# orjson writes what json.dumps(default=str) would, but for datetimes and
+# dataclasses (str() here, as json did); json for what orjson refuses (keys that are
+# not strings, integers over 64 bits).
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def _names_secret(key: str) -> bool:
+    found = _SECRET_NAMES.get(key)
+    if found is None:
+        found = _SECRET_KEY_RE.search(key) is not None
+        if len(_SECRET_NAMES) < _SECRET_NAMES_MAX:
+            _SECRET_NAMES[key] = found
+    return found
+
+
 def redact(value: object, key: str = "") -> object:
     """Replace secrets in a value destined for a log line."""
-    if key and _SECRET_KEY_RE.search(key):
+    if key and _names_secret(key):
         return REDACTED
     if isinstance(value, dict):
         return {k: redact(v, str(k)) for k, v in value.items()}
@@ -109,8 +132,17 @@ class JsonFormatter(logging.Formatter):
             "requestId": getattr(record, "requestId", None),
         }
         for key, value in record.__dict__.items():
-            if key not in _STANDARD_ATTRS and not key.startswith("_"):
-                payload[key] = redact(value, key)
+            if key in _STANDARD_ATTRS or key.startswith("_"):
+                continue
+            if _names_secret(key):
+                payload[key] = REDACTED
+            elif isinstance(value, _PLAIN_TYPES):
+                payload[key] = value
+            else:
+                payload[key] = redact(value)
         if record.exc_info:
             payload["exception"] = self.formatException(record.exc_info)
-        return json.dumps(payload, default=str, ensure_ascii=False)
+        try:
+            return orjson.dumps(payload, default=str, option=_ORJSON_OPTIONS).decode()
+        except TypeError:
+            return json.dumps(payload, default=str, ensure_ascii=False)

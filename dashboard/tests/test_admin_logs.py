@@ -200,14 +200,14 @@ def test_a_record_is_formatted_once_for_stdout_and_the_store(store, monkeypatch)
     from flowmatik import jsonlog
 
     dumps_calls = []
-    real_dumps = jsonlog.json.dumps
+    real_format = jsonlog.JsonFormatter._format
 
-    def counting_dumps(value, *args, **kwargs):
-        if isinstance(value, dict) and value.get("message") == "Quota low":
-            dumps_calls.append(value)  # a line of this record formatted
-        return real_dumps(value, *args, **kwargs)
+    def counting_format(self, record):
+        if record.getMessage() == "Quota low":
+            dumps_calls.append(record)  # a line of this record formatted
+        return real_format(self, record)
 
-    monkeypatch.setattr(jsonlog.json, "dumps", counting_dumps)
+    monkeypatch.setattr(jsonlog.JsonFormatter, "_format", counting_format)
     stdout = io.StringIO()
     printer = logging.StreamHandler(stdout)
     printer.setFormatter(jsonlog.JsonFormatter())

@@ -128,3 +128,65 @@ async def test_a_streamed_body_over_asgi_is_produced_under_its_request_id():
     )
     assert sent[0]["status"] == 200
     assert body == b"req_asgi"
+
+
+def _line_of(logger_name: str, message: str, **extra) -> str:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger(logger_name)
+    old_level, old_propagate = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        logger.info(message, extra=extra)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+        logger.propagate = old_propagate
+    return stream.getvalue().rstrip("\n")
+
+
+def test_a_log_line_is_compact_json_with_every_field():
+    line = _line_of(
+        "flowmatik.ai",
+        "AI chat ok",
+        model="flowmatik-demo",
+        tokens=12,
+        cost="0.000012",
+        estimated=False,
+        errorCode="",
+        note="Olá ✓",
+    )
+    # one JSON object, no blank after its separators (a shorter line to write)
+    assert ", " not in line
+    assert '": ' not in line
+    fields = json.loads(line)
+    assert set(fields) >= DOCUMENTED_FIELDS
+    assert fields["tokens"] == 12
+    assert fields["cost"] == "0.000012"
+    assert fields["estimated"] is False
+    assert fields["note"] == "Olá ✓"  # UTF-8, not \\u escapes
+    assert "\\u" not in line
+
+
+def test_extras_json_cannot_write_as_such_are_written_as_before():
+    from datetime import UTC, datetime
+
+    at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    line = _line_of(
+        "flowmatik.ai",
+        "odd extras",
+        at=at,
+        counts={1: "a"},
+        huge=2**70,
+        secret_token="abc",  # a name that must be redacted
+        nested={"api_key": "fmk_x", "ok": "fine"},
+    )
+    fields = json.loads(line)
+    assert fields["at"] == str(at)
+    assert fields["counts"] == {"1": "a"}
+    assert fields["huge"] == 2**70
+    assert fields["secret_token"] == "[REDACTED]"
+    assert fields["nested"] == {"api_key": "[REDACTED]", "ok": "fine"}
