@@ -48,4 +48,4 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD curl -fsS "http://127.0.0.1:${PORT}/health" || exit 1
 # Behind a proxy, set FORWARDED_ALLOW_IPS to its address so X-Forwarded-For is trusted.
-CMD ["sh", "-c", "exec uvicorn flowmatik.asgi:application --host 0.0.0.0 --port ${PORT} --workers ${WEB_CONCURRENCY:-$(nproc)} --loop uvloop --http httptools --lifespan on --proxy-headers --forwarded-allow-ips ${FORWARDED_ALLOW_IPS:-127.0.0.1} --no-access-log"]
+CMD ["sh", "-c", "exec uvicorn flowmatik.asgi:application --host 0.0.0.0 --port ${PORT} --workers ${WEB_CONCURRENCY:-$(nproc)} --loop uvloop --http httptools --lifespan on --proxy-headers --forwarded-allow-ips ${FORWARDED_ALLOW_IPS:-127.0.0.1} --ws-per-message-deflate false --no-access-log"]

@@ -83,7 +83,8 @@ start-prod: setup ## Start the ASGI server with production settings (needs the e
 	DJANGO_SETTINGS_MODULE=flowmatik.settings.production $(BIN)/uvicorn flowmatik.asgi:application \
 		--host 0.0.0.0 --port $(PORT) --workers "$${WEB_CONCURRENCY:-$$(nproc 2>/dev/null || echo 2)}" \
 		--loop uvloop --http httptools --lifespan on --proxy-headers \
-		--forwarded-allow-ips "$${FORWARDED_ALLOW_IPS:-127.0.0.1}" --no-access-log
+		--forwarded-allow-ips "$${FORWARDED_ALLOW_IPS:-127.0.0.1}" \
+		--ws-per-message-deflate false --no-access-log
 
 superuser: migrate ## Create a demo admin (admin@example.com / ADMIN_PASSWORD or "admin-demo-password")
 	DJANGO_SUPERUSER_PASSWORD=$${ADMIN_PASSWORD:-admin-demo-password} $(MANAGE) createsuperuser \

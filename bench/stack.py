@@ -39,7 +39,14 @@ PYTHON = sys.executable
 WEBHOOK_SECRET = "whsec_bench_" + secrets.token_hex(8)
 # Flags of the Dockerfile's CMD (a test keeps the two the same); the host is
 # loopback here.
-PRODUCTION_FLAGS = ("--lifespan", "on", "--proxy-headers", "--no-access-log")
+PRODUCTION_FLAGS = (
+    "--lifespan",
+    "on",
+    "--proxy-headers",
+    "--no-access-log",
+    "--ws-per-message-deflate",
+    "false",
+)
 _READY = re.compile(r"\bready\b")  # the Celery worker's start-up line
 
 

@@ -42,6 +42,7 @@ echo
 # database, the cache and the channel relay, so they behave as one platform.
 "$BIN/uvicorn" flowmatik.asgi:application --host "$HOST" --port "$PORT" --lifespan on \
   --workers "${WEB_CONCURRENCY:-$(nproc 2>/dev/null || echo 2)}" --loop uvloop --http httptools \
-  --no-access-log --proxy-headers --forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-127.0.0.1}" &
+  --no-access-log --proxy-headers --forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-127.0.0.1}" \
+  --ws-per-message-deflate false &
 pids+=($!)
 wait -n "${pids[@]}"

@@ -1,15 +1,23 @@
 """What a web worker holds in memory (issue 18): SDKs it does not need until used
-are not imported at start-up.
+are not imported at start-up; an idle WebSocket keeps no compression state.
 
-Each case starts the ASGI application in a fresh interpreter, as a uvicorn worker
-does (import, then the lifespan startup), and reads `sys.modules`.
+The start-up cases start the ASGI application in a fresh interpreter, as a uvicorn
+worker does (import, then the lifespan startup), and read `sys.modules`.
 """
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+from websockets.sync.client import connect
+
+from accounts.tests.factories import UserFactory
+from flowmatik.testing.auth import jwt_for
+from flowmatik.testing.processes import uvicorn_process
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKER_START = """
@@ -64,3 +72,53 @@ def test_a_web_worker_starts_without_importing_the_mcp_sdk(tmp_path):
         [],  # none of the MCP SDK's modules
         "lifespan.shutdown.complete",
     ]
+
+
+def _dockerfile_server_options() -> list[str]:
+    """The uvicorn options of the container's command (the production server)."""
+    cmd = next(
+        line
+        for line in (ROOT / "Dockerfile").read_text().splitlines()
+        if line.startswith("CMD ")
+    )
+    words = shlex.split(json.loads(cmd[4:])[-1])
+    return words[words.index("flowmatik.asgi:application") + 1 :]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.timeout(120, func_only=True)
+def test_the_production_server_negotiates_no_websocket_compression(tmp_path):
+    """A client offering permessage-deflate (browsers and `websockets` do) gets a
+    socket without it: the extension's zlib state cost ≈ 31 KB per open socket,
+    for frames (notifications, chat deltas) that are small JSON."""
+    options = _dockerfile_server_options()
+    args: tuple[str, ...] = ()
+    if "--ws-per-message-deflate" in options:
+        index = options.index("--ws-per-message-deflate")
+        args = tuple(options[index : index + 2])
+    token = jwt_for(UserFactory())
+    with (
+        uvicorn_process(workdir=tmp_path, args=args) as web,
+        connect(
+            f"ws://127.0.0.1:{web.port}/ws/notifications/",
+            subprotocols=["bearer", token],
+            origin="http://127.0.0.1",
+            open_timeout=30,
+        ) as socket,
+    ):
+        assert "permessage-deflate" in (
+            socket.request.headers.get("Sec-WebSocket-Extensions") or ""
+        )
+        assert socket.response.headers.get("Sec-WebSocket-Extensions") is None
+        socket.send(json.dumps({"type": "ping"}))
+        assert json.loads(socket.recv(timeout=30)) == {"type": "pong"}
+
+
+def test_every_production_server_command_turns_websocket_compression_off():
+    """`make start-prod` and `make run` start uvicorn like the container does."""
+    for name in ("Makefile", "scripts/run-platform.sh"):
+        text = (ROOT / name).read_text()
+        assert "--ws-per-message-deflate false" in text, name
+    options = _dockerfile_server_options()
+    index = options.index("--ws-per-message-deflate")
+    assert options[index + 1] == "false"
