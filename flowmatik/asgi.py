@@ -22,6 +22,7 @@ from flowmatik.http_body import ChunkedBodyMiddleware  # noqa: E402
 from flowmatik.lean_handler import LeanASGIHandler, is_lean_path  # noqa: E402
 from flowmatik.metrics import metrics_flush  # noqa: E402
 from flowmatik.overload import AiConcurrencyLimit  # noqa: E402
+from flowmatik.warmup import web_process_warm  # noqa: E402
 from flowmatik.websocket_routing import websocket_urlpatterns  # noqa: E402
 from flowmatik.ws_auth import TokenAuthMiddleware  # noqa: E402
 from flowmatik.ws_close import ChannelLayerFailureClose  # noqa: E402
@@ -46,13 +47,16 @@ django_http_app = AiConcurrencyLimit(ChunkedBodyMiddleware(_django_app))
 
 
 async def lifespan_app(scope, receive, send):
-    """Answer the ASGI lifespan protocol (uvicorn with lifespan on): freeze the
-    start-up heap (`flowmatik.heap`); at exit, stop the MCP session manager
-    (started by the first /mcp request, not here: a worker that serves no /mcp
-    never imports the SDK) and store queued usage records and buffered metrics."""
+    """Answer the ASGI lifespan protocol (uvicorn with lifespan on): warm the
+    process (`flowmatik.warmup`: URLconf, tasks, Celery), then freeze the start-up
+    heap (`flowmatik.heap`, the warm-up's objects included); at exit, stop the MCP
+    session manager (started by the first /mcp request, not here: a worker that
+    serves no /mcp never imports the SDK) and store queued usage records and
+    buffered metrics."""
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            await sync_to_async(web_process_warm, thread_sensitive=False)()
             heap_freeze()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
