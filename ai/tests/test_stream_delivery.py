@@ -92,7 +92,7 @@ async def test_chunks_that_queued_during_a_slow_send_leave_together(api_key):
     async def slow_first_body(message: dict) -> None:
         if message["type"] == "http.response.body" and not slow_first_body.done:
             slow_first_body.done = True
-            await asyncio.sleep(0.3)  # a client not reading: the chat goes on
+            await asyncio.sleep(1.0)  # a client not reading: the chat goes on
 
     slow_first_body.done = False
     prompt = "Tell me a story [[words:40]]"
@@ -103,8 +103,9 @@ async def test_chunks_that_queued_during_a_slow_send_leave_together(api_key):
     chunks = sum(_content_chunks(b) for b in held)
     assert chunks == sum(_content_chunks(b) for b in paced) >= 20
     assert b'"role":"assistant"' in held[0]  # sent at once, alone
-    # what queued meanwhile left in one or two sends, not one send per chunk
-    assert len(held) <= 5
+    # what queued meanwhile left in a few sends, not one send per chunk (a loaded
+    # machine may not have read the whole answer by the time the send returns)
+    assert len(held) <= 8
     assert max(_content_chunks(b) for b in held) >= chunks // 2
 
 
