@@ -8,9 +8,11 @@ Three bounds, all per process (one event loop, so the counters need no lock):
   first byte until the response, streams included, has been sent. Past it a request
   is refused before Django, the database or Redis is touched. A cheap cap that keeps
   a flood from exhausting memory and sockets, set well above the next two.
-- `AI_ADMISSION_CONCURRENCY`: of those, how many may be between their first byte and
-  their admission (auth, validation, the quota round trip) at once; the others wait
-  their turn in arrival order, at most `AI_ADMISSION_WAIT_SECONDS` (then 503). A
+- `AI_ADMISSION_CONCURRENCY`: of those, how many may be between the end of their body
+  and their admission (auth, validation, the quota round trip) at once; the others
+  wait their turn in arrival order, at most `AI_ADMISSION_WAIT_SECONDS` (then 503).
+  A request enters when the application reads its body's last part, so a client
+  that sends its body slowly holds no place while it does. A
   burst interleaved on one event loop without this bound made each await wait for
   every other request's step: a Redis reply already in the socket was read after
   `QUOTA_REDIS_TIMEOUT_SECONDS` (503 `quota_unavailable`) and the pool ran out.
@@ -102,11 +104,13 @@ class _Gate:
 class _Ticket:
     """One AI request's places in the process's limits."""
 
-    __slots__ = ("limit", "in_gate", "admitted")
+    __slots__ = ("limit", "gate_asked", "in_gate", "refused", "admitted")
 
     def __init__(self, limit: "AiConcurrencyLimit") -> None:
         self.limit = limit
+        self.gate_asked = False  # the body has been read: the gate was asked
         self.in_gate = False
+        self.refused = False  # the gate's wait ran out
         self.admitted = False
 
     def gate_leave(self) -> None:
@@ -174,21 +178,36 @@ class AiConcurrencyLimit:
             return
         self.pending += 1
         ticket = _Ticket(self)
+        gate = self.gate
+
+        async def receive_then_gate() -> dict:
+            """The request's messages; the last part of the body is handed over
+            once the request has its place in the gate. If the wait runs out, the
+            application is told the client left (Django then answers nothing) and
+            the refusal is sent below."""
+            message = await receive()
+            if (
+                not ticket.gate_asked
+                and message["type"] == "http.request"
+                and not message.get("more_body", False)
+            ):
+                ticket.gate_asked = True
+                if not await gate.enter(
+                    size=settings.AI_ADMISSION_CONCURRENCY,
+                    wait_seconds=settings.AI_ADMISSION_WAIT_SECONDS,
+                ):
+                    ticket.refused = True
+                    return {"type": "http.disconnect"}
+                ticket.in_gate = True
+            return message
+
+        token = _ticket.set(ticket)
         try:
-            entered = await self.gate.enter(
-                size=settings.AI_ADMISSION_CONCURRENCY,
-                wait_seconds=settings.AI_ADMISSION_WAIT_SECONDS,
-            )
-            if not entered:
+            await self.inner(scope, receive_then_gate, send)
+            if ticket.refused:
                 await _refuse(send)
-                return
-            ticket.in_gate = True
-            token = _ticket.set(ticket)
-            try:
-                await self.inner(scope, receive, send)
-            finally:
-                _ticket.reset(token)
         finally:
+            _ticket.reset(token)
             ticket.close()
             self.pending -= 1
 

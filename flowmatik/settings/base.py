@@ -602,9 +602,10 @@ AI_OVERLOAD_RETRY_AFTER_SECONDS = env.int("AI_OVERLOAD_RETRY_AFTER_SECONDS", def
 # admitted or running); past it refused at once with 503 `overloaded` before any
 # work: the cheap cap that bounds memory and sockets under a flood (0 = no limit)
 AI_MAX_PENDING_REQUESTS = env.int("AI_MAX_PENDING_REQUESTS", default=2000)
-# Of those, how many may be between their first byte and their quota admission at
-# once (auth, validation, the quota round trip); the others wait their turn, at most
-# AI_ADMISSION_WAIT_SECONDS (then 503 `overloaded`). Bounds how long a burst keeps
+# Of those, how many may be between their whole body and their quota admission at
+# once (auth, validation, the quota round trip; a body still arriving holds no
+# place); the others wait their turn, at most AI_ADMISSION_WAIT_SECONDS (then 503
+# `overloaded`). Bounds how long a burst keeps
 # each request's Redis reply waiting on the event loop (0 = no bound)
 AI_ADMISSION_CONCURRENCY = env.int("AI_ADMISSION_CONCURRENCY", default=32)
 AI_ADMISSION_WAIT_SECONDS = env.float("AI_ADMISSION_WAIT_SECONDS", default=30.0)

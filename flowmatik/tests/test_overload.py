@@ -26,6 +26,13 @@ class _Backend:
 
     async def __call__(self, scope, receive, send):
         n = int(scope["path"].rsplit("/", 1)[1])
+        # As Django: the whole body first; a client gone meanwhile gets no answer.
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            if not message.get("more_body", False):
+                break
         self.entered.append(n)
         self.inside += 1
         self.most_inside = max(self.most_inside, self.inside)
@@ -44,12 +51,20 @@ class _Backend:
         await send({"type": "http.response.body", "body": b"{}"})
 
 
-async def _call(app, n: int) -> tuple[int, dict, bytes]:
+async def _call(
+    app, n: int, *, body_sent: asyncio.Event | None = None
+) -> tuple[int, dict, bytes]:
+    """One request; with `body_sent`, its body's last part comes once it is set."""
     scope = {"type": "http", "method": "POST", "path": f"/v1/call/{n}", "headers": []}
     sent: list[dict] = []
+    parts = [b"{", b"}"] if body_sent is not None else [b"{}"]
 
     async def receive():
-        return {"type": "http.request", "body": b"", "more_body": False}
+        if len(parts) > 1:
+            return {"type": "http.request", "body": parts.pop(0), "more_body": True}
+        if body_sent is not None:
+            await body_sent.wait()
+        return {"type": "http.request", "body": parts.pop(0), "more_body": False}
 
     async def send(message):
         sent.append(message)
@@ -212,3 +227,66 @@ def test_other_paths_and_methods_are_not_counted(limits):
         return [m["status"] for m in sent if m["type"] == "http.response.start"]
 
     assert asyncio.run(scenario()) == [200, 200]
+
+
+def test_a_client_sending_its_body_slowly_holds_no_place_in_the_gate(limits):
+    """The gate counts requests from their whole body to their admission: clients
+    trickling bodies in (or never finishing them) do not keep others waiting."""
+    limits.AI_ADMISSION_CONCURRENCY = 1
+    limits.AI_ADMISSION_WAIT_SECONDS = 0.2
+
+    async def scenario():
+        backend = _Backend()
+        app = AiConcurrencyLimit(backend)
+        slow_body = asyncio.Event()
+        slow = [
+            asyncio.create_task(_call(app, n, body_sent=slow_body)) for n in range(3)
+        ]
+        await _settle()
+        held = app.gate.held
+        fast = asyncio.create_task(_call(app, 3))
+        await _settle()
+        _release(backend, 3)
+        fast_result = await asyncio.wait_for(fast, 5)
+        slow_body.set()  # the slow bodies end: they queue for the gate in turn
+        for n in range(3):
+            await _settle()
+            _release(backend, n)
+        return held, fast_result, app, await asyncio.gather(*slow)
+
+    held, fast, app, slow = asyncio.run(scenario())
+    assert held == 0
+    assert fast[0] == 200
+    assert [status for status, _, _ in slow] == [200] * 3
+    assert (app.pending, app.gate.held) == (0, 0)
+
+
+def test_a_request_refused_at_the_gate_gets_one_answer_the_refusal(limits):
+    """Past the wait the application is told the client left, answers nothing, and
+    the 503 is the only response sent."""
+    limits.AI_ADMISSION_CONCURRENCY = 1
+    limits.AI_ADMISSION_WAIT_SECONDS = 0.05
+
+    async def scenario():
+        backend = _Backend()
+        app = AiConcurrencyLimit(backend)
+        first = asyncio.create_task(_call(app, 0))
+        await _settle()
+        scope = {"type": "http", "method": "POST", "path": "/v1/call/1", "headers": []}
+        sent: list[dict] = []
+
+        async def receive():
+            return {"type": "http.request", "body": b"{}", "more_body": False}
+
+        async def send(message):
+            sent.append(message)
+
+        await app(scope, receive, send)
+        _release(backend, 0)
+        await first
+        return backend, sent
+
+    backend, sent = asyncio.run(scenario())
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+    assert sent[0]["status"] == 503
+    assert 1 not in backend.entered
