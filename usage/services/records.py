@@ -192,9 +192,7 @@ def usage_records_store_batch(*, payloads: list[dict[str, Any]]) -> int:
         fresh = [p for p in fresh if p["user_id"] in users]
         if not fresh:
             return 0
-        UsageRecord.objects.bulk_create(
-            [_record_of(p, api_key_ids=keys) for p in fresh]
-        )
+        _records_insert([_record_row(p, api_key_ids=keys) for p in fresh])
         daily: dict[tuple[Any, ...], dict[str, int | Decimal]] = {}
         monthly: dict[tuple[Any, ...], dict[str, int | Decimal]] = {}
         for p in fresh:
@@ -300,29 +298,89 @@ def _concrete(model: type[models.Model], name: str) -> _Column:
     return cast(_Column, field)
 
 
-def _record_of(payload: dict[str, Any], *, api_key_ids: set[int]) -> UsageRecord:
+# The columns `_records_insert` writes, in `_record_row`'s order (the id is the
+# database's).
+_RECORD_FIELDS = (
+    "event_key",
+    "user",
+    "api_key",
+    "endpoint",
+    "model",
+    "provider",
+    "status",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "cost",
+    "currency",
+    "latency_ms",
+    "request_id",
+    "error_code",
+    "estimated",
+    "created_at",
+    "recorded_at",
+)
+
+
+def _record_row(payload: dict[str, Any], *, api_key_ids: set[int]) -> list[Any]:
+    """A usage event's `UsageRecord` row as Python values, in `_RECORD_FIELDS`
+    order but the last (`recorded_at`, the batch's: `_records_insert`)."""
     prompt = payload["prompt_tokens"]
     completion = payload["completion_tokens"]
     api_key_id = payload["api_key_id"]
-    return UsageRecord(
-        event_key=payload["event_key"],
-        user_id=payload["user_id"],
-        api_key_id=api_key_id if api_key_id in api_key_ids else None,
-        endpoint=payload["endpoint"][:64],
-        model=payload["model"][:128],
-        provider=payload["provider"][:64],
-        status=payload["status"],
-        prompt_tokens=prompt,
-        completion_tokens=completion,
-        total_tokens=prompt + completion,
-        cost=Decimal(payload["cost"]),
-        currency=payload["currency"],
-        latency_ms=payload["latency_ms"],
-        request_id=payload["request_id"][:128],
-        error_code=payload["error_code"][:64],
-        estimated=payload["estimated"],
-        created_at=datetime.fromisoformat(payload["created_at"]),
-    )
+    return [
+        payload["event_key"],
+        payload["user_id"],
+        api_key_id if api_key_id in api_key_ids else None,
+        payload["endpoint"][:64],
+        payload["model"][:128],
+        payload["provider"][:64],
+        payload["status"],
+        prompt,
+        completion,
+        prompt + completion,
+        Decimal(payload["cost"]),
+        payload["currency"],
+        payload["latency_ms"],
+        payload["request_id"][:128],
+        payload["error_code"][:64],
+        payload["estimated"],
+        datetime.fromisoformat(payload["created_at"]),
+    ]
+
+
+def _records_insert(rows: list[list[Any]]) -> None:
+    """INSERT the rows into `UsageRecord`'s table, as many per statement as the
+    database takes. `bulk_create` compiled each value of each row through the ORM
+    (most of the background writer's CPU); here only the values that need it are
+    converted for the database (the decimal cost and the timestamps, by their
+    fields; one `recorded_at` for the batch, as `auto_now_add` stamped it),
+    strings, integers and booleans go as they are. A key stored meanwhile
+    raises `IntegrityError`, as `bulk_create` did."""
+    fields = [_concrete(UsageRecord, name) for name in _RECORD_FIELDS]
+    converted = [
+        (index, field)
+        for index, (name, field) in enumerate(zip(_RECORD_FIELDS, fields, strict=True))
+        if name in ("cost", "created_at")
+    ]
+    recorded_at = fields[-1].get_db_prep_save(utc_now(), connection)
+    for row in rows:
+        for index, field in converted:
+            row[index] = field.get_db_prep_save(row[index], connection)
+        row.append(recorded_at)
+    qn = connection.ops.quote_name
+    table = qn(UsageRecord._meta.db_table)
+    names = ", ".join(qn(f.column) for f in fields)
+    one = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    size = max(1, connection.ops.bulk_batch_size(fields, rows))
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), size):
+            chunk = rows[start : start + size]
+            cursor.execute(
+                f"INSERT INTO {table} ({names}) "  # noqa: S608 - our own names
+                f"VALUES {', '.join([one] * len(chunk))}",
+                [value for row in chunk for value in row],
+            )
 
 
 def quota_alert_fire(

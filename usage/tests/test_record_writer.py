@@ -15,6 +15,7 @@ import pytest
 from django.db import OperationalError
 from django.db.backends.utils import CursorWrapper
 from django.db.models import Sum
+from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
 from flowmatik.testing.auth import api_key_for
@@ -307,3 +308,72 @@ def test_a_batch_costs_the_same_few_statements_however_many_rollup_rows_it_adds_
     assert theirs.cost == Decimal("3.75")
     _rollups_equal_records(owner)
     _rollups_equal_records(other)
+
+
+# Python calls per stored record in the batch store, beyond a batch's fixed cost:
+# 274 when `bulk_create` compiled every value of every row through the ORM (SQLite;
+# more on MariaDB), 42 on SQLite and ~70 on MariaDB since
+RECORD_CALLS_PER_RECORD = 120
+
+
+def _store_calls(payloads: list[dict]) -> int:
+    import sys
+
+    calls = 0
+
+    def count(frame, event, arg) -> None:
+        nonlocal calls
+        if event == "call":
+            calls += 1
+
+    sys.setprofile(count)
+    try:
+        stored = services.usage_records_store_batch(payloads=payloads)
+    finally:
+        sys.setprofile(None)
+    assert stored == len(payloads)
+    return calls
+
+
+def test_storing_a_record_costs_few_python_calls_beyond_the_batch(db):
+    owner = UserFactory()
+    _store_calls([_payload(owner, 0)])  # warm: imports, caches
+    few = _store_calls([_payload(owner, n) for n in range(1, 3)])
+    many = _store_calls([_payload(owner, n) for n in range(3, 43)])
+    per_record = (many - few) / 38
+    assert per_record <= RECORD_CALLS_PER_RECORD, per_record
+
+
+def test_a_stored_record_holds_every_field_of_its_event(db):
+    from accounts.models import ApiKey
+
+    owner = UserFactory()
+    api_key_for(owner)
+    key = ApiKey.objects.get(user=owner)
+    payload = _payload(
+        owner,
+        1,
+        api_key_id=key.pk,
+        endpoint="e" * 70,  # cut to the column's 64
+        status=str(CallStatus.PARTIAL),
+        cost="1.234567",
+        error_code="provider_error",
+        estimated=True,
+        created_at="2026-03-31T22:15:30.123456+00:00",
+    )
+    assert services.usage_records_store_batch(payloads=[payload]) == 1
+    record = UsageRecord.objects.get(event_key=payload["event_key"])
+    assert record.user_id == owner.pk
+    assert record.api_key_id == key.pk
+    assert record.endpoint == "e" * 64
+    assert (record.model, record.provider) == ("m-a", "demo")
+    assert record.status == CallStatus.PARTIAL
+    assert (record.prompt_tokens, record.completion_tokens) == (3, 4)
+    assert record.total_tokens == 7
+    assert record.cost == Decimal("1.234567")
+    assert (record.currency, record.latency_ms) == ("USD", 5)
+    assert (record.request_id, record.error_code) == ("req-1", "provider_error")
+    assert record.estimated is True
+    assert record.created_at.isoformat() == "2026-03-31T22:15:30.123456+00:00"
+    assert record.recorded_at is not None
+    assert abs((timezone.now() - record.recorded_at).total_seconds()) < 60
