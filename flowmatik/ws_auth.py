@@ -194,6 +194,20 @@ class CloseOnExpiryMixin:
             self.groups = [*getattr(self, "groups", []), *groups]
         await super().websocket_connect(message)
 
+    async def websocket_disconnect(self, message) -> None:
+        """Leave the groups, then `disconnect` (which stops the socket's work and
+        uncounts it) whatever the layer does: Channels' own handler leaves them
+        first and a failure there (its pool busy as hundreds of sockets close,
+        Redis gone) skipped `disconnect`. A membership not left expires with the
+        layer's `group_expiry`."""
+        groups, self.groups = list(getattr(self, "groups", None) or []), []
+        for group in groups:
+            try:
+                await self.channel_layer.group_discard(group, self.channel_name)
+            except Exception:
+                logger.warning("Socket group not left: %s", group, exc_info=True)
+        await super().websocket_disconnect(message)
+
     def _revocation_applies(self, event) -> bool:
         identity = self.scope.get("identity")
         session = self.scope.get("auth_session")

@@ -11,11 +11,14 @@ that reconnects fetches what it missed with ``GET /api/notifications?since=``.
 
 import asyncio
 import contextlib
+import logging
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from flowmatik import realtime
 from flowmatik.ws_auth import CloseOnExpiryMixin
+
+logger = logging.getLogger("flowmatik.notifications")
 
 
 class NotificationConsumer(CloseOnExpiryMixin, AsyncJsonWebsocketConsumer):
@@ -59,11 +62,17 @@ class NotificationConsumer(CloseOnExpiryMixin, AsyncJsonWebsocketConsumer):
         self.disarm_auth_expiry()
         if self._refresh is not None:
             self._refresh.cancel()
-        for group in self.groups_joined:
-            await self.channel_layer.group_discard(group, self.channel_name)
-        if self.counted:
-            self.counted = False
-            await realtime.connection_closed()
+        try:
+            for group in self.groups_joined:
+                try:
+                    await self.channel_layer.group_discard(group, self.channel_name)
+                except Exception:  # e.g. the layer's pool busy as hundreds close
+                    # The membership expires with the layer's group_expiry.
+                    logger.warning("Socket group not left: %s", group, exc_info=True)
+        finally:  # the process's open-socket count is right whatever the layer did
+            if self.counted:
+                self.counted = False
+                await realtime.connection_closed()
 
     async def receive_json(self, content, **kwargs) -> None:
         if isinstance(content, dict) and content.get("type") == "ping":

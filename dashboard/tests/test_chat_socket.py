@@ -176,6 +176,35 @@ async def test_disconnect_mid_stream_closes_upstream_and_saves_the_partial(
     assert (partial.status, bool(partial.content)) == ("partial", True)
 
 
+async def test_a_disconnect_the_channel_layer_fails_still_stops_the_stream(
+    chatter, demo_server, monkeypatch
+):
+    """Leaving the socket's groups can fail (the layer's pool busy as hundreds of
+    sockets close, Redis gone): the stream still stops, the partial is saved and
+    settled, and the socket is no longer counted open."""
+    from channels.layers import get_channel_layer
+
+    from flowmatik import realtime
+
+    comm = await chat_socket(chatter)
+    opened = realtime._local_connections
+    await comm.send_json_to({"type": "chat", "message": SLOW, "request_id": "r-busy"})
+    assert (await comm.receive_json_from(timeout=10))["type"] == "start"
+    await comm.receive_json_from(timeout=5)
+
+    async def busy(group, channel):
+        raise ConnectionError("Too many connections")
+
+    monkeypatch.setattr(get_channel_layer(), "group_discard", busy)
+    await comm.disconnect()
+
+    record = await wait_until(lambda: usage_record("r-busy"))
+    assert record is not None
+    assert record.status == "partial"
+    assert "disconnected_after" in demo_server.chat_calls()[-1]
+    assert realtime._local_connections == opened - 1
+
+
 async def test_exhausted_quota_is_an_error_frame_with_its_code(chatter, demo_server):
     await sync_to_async(QuotaOverride.objects.create)(user=chatter, requests_per_day=1)
     comm = await chat_socket(chatter)

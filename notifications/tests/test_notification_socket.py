@@ -179,3 +179,26 @@ async def test_connection_count_key_expires_and_heartbeat_heals_drift(
     assert await client.ttl(key) > 0
     await comm.disconnect()
     await client.aclose()
+
+
+async def test_a_socket_that_cannot_leave_its_groups_is_still_counted_closed(
+    user, monkeypatch
+):
+    """Hundreds of sockets closing at once can find the channel layer's pool busy:
+    a failed `group_discard` (the membership then expires) must not leave the
+    socket counted open in this process."""
+    from channels.layers import get_channel_layer
+
+    from flowmatik.testing.websockets import communicator as make
+
+    before = realtime._local_connections
+    comm = make("/ws/notifications/", token=jwt_for(user))
+    assert (await comm.connect())[0] is True
+    assert realtime._local_connections == before + 1
+
+    async def busy(group, channel):
+        raise ConnectionError("Too many connections")
+
+    monkeypatch.setattr(get_channel_layer(), "group_discard", busy)
+    await comm.disconnect()
+    assert realtime._local_connections == before
