@@ -7,6 +7,7 @@ import json
 import secrets
 
 import pytest
+from django.db import connections
 
 from accounts.credentials import API_KEY_PREFIX, api_key_hash
 from accounts.models import ApiKey
@@ -27,8 +28,16 @@ def api_key(transactional_db) -> str:
     return raw
 
 
-async def _stream(key: str, prompt: str, send=None) -> list[dict]:
-    """The ASGI messages the platform sends for one streamed chat."""
+def _stream(key: str, prompt: str, send=None) -> list[dict]:
+    """The ASGI messages the platform sends for one streamed chat, on an event loop
+    of its own in this thread, as a uvicorn worker runs it: no database connection
+    of the test's is open in the loop's thread (the handler's request signals run
+    on the loop, and close-old-connections there would touch it)."""
+    connections.close_all()
+    return asyncio.run(_astream(key, prompt, send))
+
+
+async def _astream(key: str, prompt: str, send=None) -> list[dict]:
     from flowmatik.asgi import application
 
     body = json.dumps(
@@ -88,7 +97,7 @@ def _content_chunks(body: bytes) -> int:
     return body.count(b'"content":')
 
 
-async def test_chunks_that_queued_during_a_slow_send_leave_together(api_key):
+def test_chunks_that_queued_during_a_slow_send_leave_together(api_key):
     async def slow_first_body(message: dict) -> None:
         if message["type"] == "http.response.body" and not slow_first_body.done:
             slow_first_body.done = True
@@ -96,8 +105,8 @@ async def test_chunks_that_queued_during_a_slow_send_leave_together(api_key):
 
     slow_first_body.done = False
     prompt = "Tell me a story [[words:40]]"
-    paced = _bodies(await _stream(api_key, prompt))
-    held = _bodies(await _stream(api_key, prompt, send=slow_first_body))
+    paced = _bodies(_stream(api_key, prompt))
+    held = _bodies(_stream(api_key, prompt, send=slow_first_body))
 
     assert b"".join(held).split(b"\n\n")[-2] == b"data: [DONE]"
     chunks = sum(_content_chunks(b) for b in held)
@@ -109,14 +118,14 @@ async def test_chunks_that_queued_during_a_slow_send_leave_together(api_key):
     assert max(_content_chunks(b) for b in held) >= chunks // 2
 
 
-async def test_a_slow_client_holds_the_reader_back(api_key, settings):
+def test_a_slow_client_holds_the_reader_back(api_key, settings):
     settings.STREAM_READ_AHEAD_EVENTS = 4
 
     async def slow(message: dict) -> None:
         if message["type"] == "http.response.body":
             await asyncio.sleep(0.02)
 
-    held = _bodies(await _stream(api_key, "Tell me a story [[words:40]]", send=slow))
+    held = _bodies(_stream(api_key, "Tell me a story [[words:40]]", send=slow))
 
     assert sum(_content_chunks(b) for b in held) >= 20
     assert max(_content_chunks(b) for b in held) <= 4
