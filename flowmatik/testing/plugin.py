@@ -324,3 +324,19 @@ def fake_lemonsqueezy(settings, billing_prices, webhook_secrets):
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def sync_middleware_hops(monkeypatch) -> list[str]:
+    """Each sync-only middleware run on the async stack (a thread hop or two)."""
+    hops: list[str] = []
+    from django.utils.deprecation import MiddlewareMixin
+
+    real = MiddlewareMixin.__acall__
+
+    async def spy(self, request):
+        hops.append(type(self).__name__)
+        return await real(self, request)
+
+    monkeypatch.setattr(MiddlewareMixin, "__acall__", spy)
+    return hops

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from django.core import signals
-from django.utils.deprecation import MiddlewareMixin
 
 from accounts.credentials import API_KEY_PREFIX, api_key_hash
 from accounts.models import ApiKey
@@ -19,20 +18,6 @@ from billing.tests.factories import subscription_row
 from flowmatik.testing.platform import wait_for
 
 ORIGIN = "https://app.flowmatik.co"
-
-
-@pytest.fixture
-def sync_middleware_hops(monkeypatch) -> list[str]:
-    """Each sync-only middleware run on the async stack (a thread hop or two)."""
-    hops: list[str] = []
-    real = MiddlewareMixin.__acall__
-
-    async def spy(self, request):
-        hops.append(type(self).__name__)
-        return await real(self, request)
-
-    monkeypatch.setattr(MiddlewareMixin, "__acall__", spy)
-    return hops
 
 
 def test_v1_keeps_request_ids_security_headers_cors_and_the_error_envelope(

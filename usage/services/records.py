@@ -257,8 +257,6 @@ def _rollups_add(
     ]
     qn = connection.ops.quote_name
     table = qn(model._meta.db_table)
-    names = ", ".join(qn(f.column) for f in columns)
-    one = "(" + ", ".join(["%s"] * len(columns)) + ")"
     added = [qn(f.column) for f in counters]
     stamped = qn(stamp.column)
     if connection.vendor == "mysql":
@@ -274,14 +272,31 @@ def _rollups_add(
                 + [f"{stamped} = excluded.{stamped}"]
             )
         )
+    _rows_insert(model, columns, rows, suffix=on_key)
+
+
+def _rows_insert(
+    model: type[models.Model],
+    columns: list[Any],
+    rows: list[list[Any]],
+    *,
+    suffix: str = "",
+) -> None:
+    """INSERT `rows` (values already prepared for the database, in `columns`'
+    order) into `model`'s table, as many per statement as the database takes;
+    `suffix` follows the VALUES (an upsert's conflict clause)."""
+    qn = connection.ops.quote_name
+    table = qn(model._meta.db_table)
+    names = ", ".join(qn(f.column) for f in columns)
+    one = "(" + ", ".join(["%s"] * len(columns)) + ")"
     size = max(1, connection.ops.bulk_batch_size(columns, rows))
     with connection.cursor() as cursor:
         for start in range(0, len(rows), size):
             chunk = rows[start : start + size]
             cursor.execute(
                 f"INSERT INTO {table} ({names}) "  # noqa: S608 - our own names
-                f"VALUES {', '.join([one] * len(chunk))} {on_key}",
-                [param for row in chunk for param in row],
+                f"VALUES {', '.join([one] * len(chunk))} {suffix}".rstrip(),
+                [value for row in chunk for value in row],
             )
 
 
@@ -368,19 +383,7 @@ def _records_insert(rows: list[list[Any]]) -> None:
         for index, field in converted:
             row[index] = field.get_db_prep_save(row[index], connection)
         row.append(recorded_at)
-    qn = connection.ops.quote_name
-    table = qn(UsageRecord._meta.db_table)
-    names = ", ".join(qn(f.column) for f in fields)
-    one = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    size = max(1, connection.ops.bulk_batch_size(fields, rows))
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), size):
-            chunk = rows[start : start + size]
-            cursor.execute(
-                f"INSERT INTO {table} ({names}) "  # noqa: S608 - our own names
-                f"VALUES {', '.join([one] * len(chunk))}",
-                [value for row in chunk for value in row],
-            )
+    _rows_insert(UsageRecord, fields, rows)
 
 
 def quota_alert_fire(

@@ -11,7 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 from django.db.backends.signals import connection_created
-from django.utils.deprecation import MiddlewareMixin
 
 from flowmatik.testing.payments import STRIPE_WEBHOOK_SECRET
 from flowmatik.testing.platform import celery_worker_process, platform_env, wait_for
@@ -28,20 +27,6 @@ pytestmark = [
     pytest.mark.usefixtures("webhook_secrets"),
     pytest.mark.timeout(180, func_only=True),
 ]
-
-
-@pytest.fixture
-def sync_middleware_hops(monkeypatch) -> list[str]:
-    """Each sync-only middleware run on the async stack (a thread hop or two)."""
-    hops: list[str] = []
-    real = MiddlewareMixin.__acall__
-
-    async def spy(self, request):
-        hops.append(type(self).__name__)
-        return await real(self, request)
-
-    monkeypatch.setattr(MiddlewareMixin, "__acall__", spy)
-    return hops
 
 
 @pytest.fixture
