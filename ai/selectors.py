@@ -418,7 +418,8 @@ def agent_resolve(*, user_id: int, plan: "PlanInfo", slug: str) -> AgentInfo:
 
 
 async def aagent_resolve(*, user_id: int, plan: "PlanInfo", slug: str) -> AgentInfo:
-    return await in_worker_thread(agent_resolve)(user_id=user_id, plan=plan, slug=slug)
+    resolve = in_worker_thread(agent_resolve, retry_dropped=True)  # a read
+    return await resolve(user_id=user_id, plan=plan, slug=slug)
 
 
 def agent_get_for_user(*, user_id: int, plan: "PlanInfo", slug: str) -> AgentInfo:

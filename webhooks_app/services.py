@@ -281,8 +281,10 @@ def webhook_receive(*, delivery: Delivery) -> ReceiveResult:
     return _store(verified)
 
 
-_store_off_loop = in_caller_or_worker_thread(_store)
-_rejected_off_loop = in_caller_or_worker_thread(_rejected)
+# Both can run twice: the unique key makes a second INSERT a duplicate, a counter
+# miscounts by one at worst.
+_store_off_loop = in_caller_or_worker_thread(_store, retry_dropped=True)
+_rejected_off_loop = in_caller_or_worker_thread(_rejected, retry_dropped=True)
 
 
 async def webhook_receive_async(*, delivery: Delivery) -> ReceiveResult:

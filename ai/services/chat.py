@@ -142,14 +142,16 @@ async def plan_for_user(user_id: int):
     try:  # a cache hit touches no database, so it may run on the event loop
         return plan_info_for_user_id(user_id=user_id)
     except SynchronousOnlyOperation:  # a miss needs the database: use a thread
-        return await in_worker_thread(plan_info_for_user_id)(user_id=user_id)
+        return await in_worker_thread(plan_info_for_user_id, retry_dropped=True)(
+            user_id=user_id
+        )
 
 
 async def _profile(user_id: int) -> str:
     cached = ctx.profile_context_cached(user_id)
     if cached is not None:
         return cached
-    return await in_worker_thread(ctx.profile_context)(user_id)
+    return await in_worker_thread(ctx.profile_context, retry_dropped=True)(user_id)
 
 
 def _request_check(request: ChatRequest) -> None:

@@ -172,3 +172,37 @@ def test_events_delivered_three_times_at_once_are_acked_stored_and_processed_onc
         rows = wait_for(finished, timeout=60, what="the worker")
     assert len(rows) == 10
     assert {attempts for _, attempts in rows} == {1}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_the_database_dropped_between_deliveries_costs_no_500(tmp_path):
+    """The worker threads keep their connections across deliveries: one the
+    database dropped meanwhile (restart, wait_timeout, KILL) is found broken by the
+    next delivery, which runs again on a new connection and is acked."""
+    from django.db import connection
+
+    from flowmatik.testing.faults import mysql_kill_connections
+
+    if connection.vendor != "mysql":
+        pytest.skip("kills MariaDB connections")
+    env = platform_env(workdir=tmp_path, STRIPE_WEBHOOK_SECRET=STRIPE_WEBHOOK_SECRET)
+    database = connection.settings_dict["NAME"]
+    with (
+        uvicorn_process(workdir=tmp_path, env=env, name="web") as web,
+        httpx.Client(base_url=web.http_url, timeout=30) as http,
+    ):
+        before = [
+            http.post(STRIPE_URL, content=b, headers=h)
+            for b, h in (_signed(f"evt_drop_{i}") for i in range(6))
+        ]
+        killed = mysql_kill_connections(database=database, client_pid=web.process.pid)
+        after = [
+            http.post(STRIPE_URL, content=b, headers=h)
+            for b, h in (_signed(f"evt_drop_{i}") for i in range(6, 12))
+        ]
+
+    assert killed >= 1
+    assert [r.status_code for r in before + after] == [200] * 12, [
+        r.text[:200] for r in after
+    ]
+    assert WebhookEvent.objects.filter(event_id__startswith="evt_drop_").count() == 12
