@@ -78,9 +78,16 @@ class McpMount:
             await ready.wait()
 
     async def shutdown(self) -> None:
-        if self._task is not None and self._stop is not None:
-            self._stop.set()
-            await self._task
+        """Stop the session manager started on this event loop. One started by
+        another loop (another server in the same process: a test's live server
+        beside a lifespan run) belongs to that loop, and is left running."""
+        task, stop = self._task, self._stop
+        if task is None or stop is None:
+            return
+        if task.get_loop() is not asyncio.get_running_loop():
+            return
+        stop.set()
+        await task
 
     async def __call__(self, scope, receive, send) -> None:
         await self.ensure_started()

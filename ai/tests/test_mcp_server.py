@@ -396,3 +396,27 @@ def test_with_the_asgi_lifespan_on_mcp_serves_and_shuts_down_cleanly(tmp_path, p
     assert "Application startup complete" in log
     assert "Application shutdown complete" in log
     assert "Traceback" not in log
+
+
+def test_a_lifespan_on_another_loop_leaves_the_mcp_session_manager_running():
+    """One process, two event loops (a test's live server beside a lifespan run):
+    a shutdown on one loop stops only a session manager that loop started."""
+    import asyncio
+    import threading
+
+    from ai.mcp_server.asgi import McpMount
+
+    mount = McpMount()
+    server_loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=server_loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        asyncio.run_coroutine_threadsafe(mount.ensure_started(), server_loop).result(30)
+        asyncio.run(mount.shutdown())  # another loop's lifespan ends
+        assert mount._task is not None
+        assert not mount._task.done()
+        asyncio.run_coroutine_threadsafe(mount.shutdown(), server_loop).result(30)
+        assert mount._task.done()
+    finally:
+        server_loop.call_soon_threadsafe(server_loop.stop)
+        thread.join(10)
