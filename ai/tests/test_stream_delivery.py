@@ -5,9 +5,9 @@ reader back."""
 import asyncio
 import json
 import secrets
+import threading
 
 import pytest
-from django.db import connections
 
 from accounts.credentials import API_KEY_PREFIX, api_key_hash
 from accounts.models import ApiKey
@@ -30,11 +30,23 @@ def api_key(transactional_db) -> str:
 
 def _stream(key: str, prompt: str, send=None) -> list[dict]:
     """The ASGI messages the platform sends for one streamed chat, on an event loop
-    of its own in this thread, as a uvicorn worker runs it: no database connection
-    of the test's is open in the loop's thread (the handler's request signals run
-    on the loop, and close-old-connections there would touch it)."""
-    connections.close_all()
-    return asyncio.run(_astream(key, prompt, send))
+    in a thread of its own, as a uvicorn worker runs it: nothing of the test's
+    database connections is visible there (the handler's request signals run on
+    the loop, and close-old-connections there would touch a test connection)."""
+    out: dict = {}
+
+    def serve() -> None:
+        try:
+            out["sent"] = asyncio.run(_astream(key, prompt, send))
+        except BaseException as exc:  # re-raised in the test's thread
+            out["error"] = exc
+
+    thread = threading.Thread(target=serve, name="stream-delivery-loop")
+    thread.start()
+    thread.join(120)
+    if "error" in out:
+        raise out["error"]
+    return out["sent"]
 
 
 async def _astream(key: str, prompt: str, send=None) -> list[dict]:

@@ -10,8 +10,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 # Python calls per further token of a paced reply, everything in the socket's event
 # loop (provider read, chat engine, consumer, send): 156 with a queue read by
-# `asyncio.wait_for` (a task per wait) and `as_dict()` per delta.
-CALLS_PER_TOKEN = 100
+# `asyncio.wait_for` (a task per wait) and `as_dict()` per delta; about 71 since,
+# 108 in a CI run on a busy machine (the pure-Python test loop turns more often
+# when tokens arrive one by one), so the bound sits between.
+CALLS_PER_TOKEN = 130
 
 
 async def _calls(user, words: int) -> int:
