@@ -267,20 +267,6 @@ def _store(verified: _Verified) -> ReceiveResult:
     return ReceiveResult(event_pk=event.pk, event_id=event_id, duplicate=False)
 
 
-def webhook_receive(*, delivery: Delivery) -> ReceiveResult:
-    """Verify and store one delivery; enqueue its processing after commit.
-
-    Raises `PaymentsNotConfigured` (503) without a secret, and a `WebhookRejected`
-    (413/415/400) for refused deliveries, which are counted and not stored.
-    """
-    try:
-        verified = _verify(delivery)
-    except WebhookRejected as exc:
-        _rejected(delivery.provider, exc)
-        raise
-    return _store(verified)
-
-
 # Both can run twice: the unique key makes a second INSERT a duplicate, a counter
 # miscounts by one at worst.
 _store_off_loop = in_caller_or_worker_thread(_store, retry_dropped=True)
@@ -288,7 +274,10 @@ _rejected_off_loop = in_caller_or_worker_thread(_rejected, retry_dropped=True)
 
 
 async def webhook_receive_async(*, delivery: Delivery) -> ReceiveResult:
-    """`webhook_receive` for an async view, same contract.
+    """Verify and store one delivery; enqueue its processing after commit.
+
+    Raises `PaymentsNotConfigured` (503) without a secret, and a `WebhookRejected`
+    (413/415/400) for refused deliveries, which are counted and not stored.
 
     The checks (signature, JSON) run on the event loop: they are CPU only. The
     INSERT and the publish (and a rejection's counter) run where a sync view's code
